@@ -1,0 +1,75 @@
+"""Errors raised by xarray-rasteret.
+
+Every error derives from :class:`RasteretError`; where a builtin exception
+means the same thing, the subclass derives from it too, so callers can catch
+either (``except KeyError`` keeps working for an unknown band).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AOIOutsideDataError",
+    "BandNotFoundError",
+    "MissingMetadataError",
+    "NotATiffError",
+    "ObjectChangedError",
+    "ObjectNotFoundError",
+    "PermissionDeniedError",
+    "RasteretError",
+    "ReadFailedError",
+    "ReprojectionRequiredError",
+    "TruncatedFileError",
+    "UnsupportedTiffError",
+]
+
+
+class RasteretError(Exception):
+    """Root of every error raised by xarray-rasteret."""
+
+
+class BandNotFoundError(RasteretError, KeyError):
+    """A requested band is not in the collection (the message lists the bands there are)."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; keep the message readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingMetadataError(RasteretError, ValueError):
+    """A record lacks the header metadata a read of one of its bands needs."""
+
+
+class UnsupportedTiffError(RasteretError, NotImplementedError):
+    """The TIFF uses a feature (codec, layout, transform) that cannot be read exactly."""
+
+
+class NotATiffError(RasteretError, ValueError):
+    """The object is not a TIFF file."""
+
+
+class TruncatedFileError(RasteretError, OSError):
+    """The object is shorter than its header says: a tile lies past its end."""
+
+
+class ObjectNotFoundError(RasteretError, FileNotFoundError):
+    """The object (file, URL, S3 key) does not exist: HTTP 404 or a missing path."""
+
+
+class PermissionDeniedError(RasteretError, PermissionError):
+    """Access was refused: HTTP 401/403 (credentials, requester-pays, URL signing)."""
+
+
+class ReadFailedError(RasteretError, OSError):
+    """A byte-range read failed after every retry (the message names URL, range and cause)."""
+
+
+class ObjectChangedError(RasteretError, OSError):
+    """The object differs from the one indexed (size or ETag changed since build)."""
+
+
+class AOIOutsideDataError(RasteretError, ValueError):
+    """The area of interest does not intersect any record of the collection."""
+
+
+class ReprojectionRequiredError(RasteretError, ValueError):
+    """Records are on different pixel grids and no common target grid was given."""

@@ -1,0 +1,159 @@
+"""Request, byte, retry and time counters that users can read after a load."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Buffer, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from ._base import Store
+
+__all__ = ["CountingStore", "ReadStats", "read_stats", "record_retry", "track"]
+
+
+@dataclass
+class ReadStats:
+    """Counters of the byte-range requests made by xarray-rasteret.
+
+    Examples
+    --------
+    >>> import xarray_rasteret as xr_rt
+    >>> with xr_rt.track() as stats:  # doctest: +SKIP
+    ...     ds.B04.isel(time=0).values
+    >>> stats.requests, stats.bytes  # doctest: +SKIP
+    (4, 1048576)
+    """
+
+    requests: int = 0
+    """Byte-range requests completed (a retried request counts once)."""
+    bytes: int = 0
+    """Bytes received in those requests."""
+    retries: int = 0
+    """Attempts repeated after a transient fault."""
+    seconds: float = 0.0
+    """Wall-clock seconds the tracked block took (set when it ends)."""
+    max_in_flight: int = 0
+    """Largest number of requests in flight at once."""
+
+    def __str__(self) -> str:
+        return (
+            f"{self.requests} requests, {self.bytes / 1e6:.2f} MB, {self.retries} retries, "
+            f"max {self.max_in_flight} in flight, {self.seconds:.3f} s"
+        )
+
+
+class _Counters:
+    """Process-wide totals plus the trackers currently open (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.total = ReadStats()
+        self.active: list[ReadStats] = []
+        self.in_flight = 0
+
+    def _each(self) -> list[ReadStats]:
+        return [self.total, *self.active]
+
+    def start(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            for s in self._each():
+                s.max_in_flight = max(s.max_in_flight, self.in_flight)
+
+    def finish(self, nbytes: int) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            for s in self._each():
+                s.requests += 1
+                s.bytes += nbytes
+
+    def abort(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def retry(self) -> None:
+        with self.lock:
+            for s in self._each():
+                s.retries += 1
+
+
+_counters = _Counters()
+
+
+def record_retry() -> None:
+    """Count one retried attempt (called by stores)."""
+    _counters.retry()
+
+
+def read_stats() -> ReadStats:
+    """Return a copy of the process-wide counters since import.
+
+    Returns
+    -------
+    ReadStats
+        Totals of every request made in this process.
+    """
+    with _counters.lock:
+        return replace(_counters.total)
+
+
+@contextmanager
+def track() -> Iterator[ReadStats]:
+    """Count the requests made while the block runs.
+
+    Yields
+    ------
+    ReadStats
+        Updated live; ``seconds`` is set when the block ends.
+    """
+    stats = ReadStats()
+    with _counters.lock:
+        _counters.active.append(stats)
+    t0 = time.perf_counter()
+    try:
+        yield stats
+    finally:
+        stats.seconds = time.perf_counter() - t0
+        with _counters.lock:
+            _counters.active.remove(stats)
+
+
+class CountingStore:
+    """Wrap any :class:`Store` so its requests show in the counters."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    async def get_range_async(
+        self, path: str, *, start: int, end: int | None = None, length: int | None = None
+    ) -> Buffer:
+        """Read one range through the wrapped store, counting it."""
+        _counters.start()
+        try:
+            data = await self.inner.get_range_async(path, start=start, end=end, length=length)
+        except BaseException:
+            _counters.abort()
+            raise
+        _counters.finish(len(memoryview(data)))
+        return data
+
+    async def get_ranges_async(
+        self,
+        path: str,
+        *,
+        starts: Sequence[int],
+        ends: Sequence[int] | None = None,
+        lengths: Sequence[int] | None = None,
+    ) -> Sequence[Buffer]:
+        """Read several ranges through the wrapped store, counting each."""
+        if ends is None:
+            if lengths is None:
+                raise ValueError("get_ranges_async needs ends or lengths")
+            ends = [s + n for s, n in zip(starts, lengths, strict=True)]
+        import asyncio
+
+        return await asyncio.gather(
+            *(self.get_range_async(path, start=s, end=e) for s, e in zip(starts, ends, strict=True))
+        )
