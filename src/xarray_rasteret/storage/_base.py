@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Buffer, Sequence
+from collections.abc import Sequence
+
+from typing_extensions import Buffer
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Store"]
