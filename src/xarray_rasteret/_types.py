@@ -142,4 +142,4 @@ class RasterSource:
         if level == 0:
             return self.transform
         base, lv = self.levels[0], self.levels[level]
-        return self.transform * Affine.scale(base.width / lv.width, base.height / lv.height)
+        return self.transform @ Affine.scale(base.width / lv.width, base.height / lv.height)

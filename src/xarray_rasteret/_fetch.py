@@ -1,0 +1,236 @@
+"""Run read plans: fetch coalesced byte ranges concurrently, decode tiles off the loop.
+
+This is the one read path. Every reader (the xarray BackendArray and the
+helpers) describes what it wants as :class:`ReadTask` objects — a window of
+one band of one record and the array to write it into — and awaits
+:func:`read_into`. A tile wanted by several tasks (overlapping AOIs, the
+bands of one chunky file) is fetched and decoded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._decode import check_supported, decode_tile
+from ._plan import coalesce, tiles_for_window
+from ._types import RasterSource, TileEncoding, Window
+from .errors import TruncatedFileError
+from .storage import CountingStore, Store, resolve_store
+
+__all__ = ["ReadOptions", "ReadTask", "read_into"]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How reads reach storage; picklable, shared by every read of a dataset."""
+
+    max_concurrent: int = 64
+    """Most byte-range requests in flight at once within one read."""
+    max_gap: int = 64 * 1024
+    """Tiles closer than this many bytes are fetched in one request."""
+    max_request_size: int = 16 * 2**20
+    """Largest merged request, in bytes."""
+    storage_options: dict[str, Any] = field(default_factory=dict, hash=False)
+    """Options for the stores (credentials, endpoint, retries, ...)."""
+    backend: Any = field(default=None, hash=False)
+    """A user store with ``get_range_async``/``get_ranges_async``; else routed by URL."""
+
+
+@dataclass
+class ReadTask:
+    """Read ``window`` of one band of one record into ``out``.
+
+    ``out`` has the window's shape and is already filled with the fill value;
+    pixels outside the image and in sparse tiles are left as they are.
+    """
+
+    source: RasterSource
+    level: int
+    window: Window
+    out: np.ndarray
+
+
+@dataclass
+class _TileJob:
+    """One stored tile and every (task, sample) that wants a piece of it."""
+
+    source: RasterSource
+    level: int
+    row: int
+    col: int
+    start: int
+    end: int
+    consumers: list[tuple[ReadTask, int]] = field(default_factory=list)
+
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _decode_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(
+                    max_workers=os.cpu_count() or 2, thread_name_prefix="xarray-rasteret-decode"
+                )
+    return _pool
+
+
+def _reset_pool_after_fork() -> None:
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pool_after_fork)
+
+
+def plan_jobs(tasks: Sequence[ReadTask]) -> dict[str, list[_TileJob]]:
+    """Group the stored tiles that ``tasks`` need by href, each tile once."""
+    jobs: dict[tuple[str, int, int], _TileJob] = {}
+    checked: set[TileEncoding] = set()
+    for task in tasks:
+        src = task.source
+        enc = src.encoding
+        if enc not in checked:
+            check_supported(enc)
+            checked.add(enc)
+        layout = src.levels[task.level]
+        plane, sample = (src.band_index, 0) if enc.planar else (0, src.band_index)
+        for tile in tiles_for_window(layout, task.window, plane=plane):
+            if tile.sparse:
+                continue
+            key = (src.href, tile.start, tile.end)
+            job = jobs.get(key)
+            if job is None:
+                job = jobs[key] = _TileJob(src, task.level, tile.row, tile.col, tile.start, tile.end)
+            job.consumers.append((task, sample))
+    by_href: dict[str, list[_TileJob]] = defaultdict(list)
+    for job in jobs.values():
+        by_href[job.source.href].append(job)
+    return by_href
+
+
+def _decode_and_paste(job: _TileJob, data: memoryview) -> None:
+    src = job.source
+    layout = src.levels[job.level]
+    th, tw = layout.tile_height, layout.tile_width
+    top, left = job.row * th, job.col * tw
+    # Strips are stored with only the rows they hold; tiles are always full size.
+    rows = th if layout.tiled else min(th, layout.height - top)
+    try:
+        tile = decode_tile(data, src.encoding, rows, tw)
+    except Exception as e:
+        e.add_note(f"while decoding tile (row {job.row}, col {job.col}) of {src.href}")
+        raise
+    for task, sample in job.consumers:
+        w = task.window
+        r0 = max(top, w.row_start, 0)
+        r1 = min(top + rows, w.row_stop, layout.height)
+        c0 = max(left, w.col_start, 0)
+        c1 = min(left + tw, w.col_stop, layout.width)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        task.out[r0 - w.row_start : r1 - w.row_start, c0 - w.col_start : c1 - w.col_start] = tile[
+            r0 - top : r1 - top, c0 - left : c1 - left, sample
+        ]
+
+
+async def read_into(
+    tasks: Sequence[ReadTask],
+    options: ReadOptions | None = None,
+    *,
+    on_tile: Callable[[int], None] | None = None,
+) -> None:
+    """Fill every task's ``out`` with its window's pixels.
+
+    Tiles are fetched in coalesced byte ranges, all files at once, at most
+    ``options.max_concurrent`` requests in flight; each tile is decoded once in
+    a worker thread and pasted into every task that wants it.
+
+    Parameters
+    ----------
+    tasks
+        What to read and where to put it.
+    options
+        Storage and concurrency options.
+    on_tile
+        Called with the number of tiles finished after each request (progress bars).
+
+    Raises
+    ------
+    TruncatedFileError
+        If a file ends before a tile its index says is there.
+    """
+    options = options or ReadOptions()
+    by_href = plan_jobs(tasks)
+    if not by_href:
+        return
+    loop = asyncio.get_running_loop()
+    pool = _decode_pool()
+    limit = asyncio.Semaphore(options.max_concurrent)
+
+    async def fetch_range(store: Store, path: str, href: str, start: int, end: int,
+                          group: list[_TileJob]) -> None:
+        async with limit:
+            data = await store.get_range_async(path, start=start, end=end)
+        buf = memoryview(data).cast("B")
+        if len(buf) < end - start:
+            raise TruncatedFileError(
+                f"{href} ends before byte {end} (got {len(buf)} of {end - start} bytes from "
+                f"offset {start}): the file is truncated or changed since it was indexed"
+            )
+        await asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    pool, _decode_and_paste, job, buf[job.start - start : job.end - start]
+                )
+                for job in group
+            )
+        )
+        if on_tile is not None:
+            on_tile(len(group))
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            _start_fetches(tg, by_href, options, fetch_range)
+    except BaseExceptionGroup as group:
+        # The first failure is the story; the rest were cancelled or are its echoes.
+        raise _first_leaf(group) from None
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _start_fetches(
+    tg: asyncio.TaskGroup,
+    by_href: dict[str, list[_TileJob]],
+    options: ReadOptions,
+    fetch_range: Callable[..., Any],
+) -> None:
+    for href, jobs in by_href.items():
+        inner, path = resolve_store(
+            href, storage_options=options.storage_options, backend=options.backend
+        )
+        store = CountingStore(inner)
+        merged = coalesce(
+            [(j.start, j.end) for j in jobs],
+            max_gap=options.max_gap,
+            max_size=options.max_request_size,
+        )
+        for br in merged:
+            group = [jobs[i] for i in br.members]
+            tg.create_task(fetch_range(store, path, href, br.start, br.end, group))

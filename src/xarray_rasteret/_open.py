@@ -1,0 +1,46 @@
+"""Turn what a user passes (path, URL, Collection) into a Collection."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .collection import Collection
+
+__all__ = ["open_collection"]
+
+_TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff", ".cog")
+
+
+def open_collection(
+    obj: Any, *, storage_options: dict[str, Any] | None = None, backend: Any = None
+) -> Collection:
+    """Return ``obj`` as a Collection: a Collection as is, a GeoTIFF as a one-record one.
+
+    Parameters
+    ----------
+    obj
+        A Collection, or the path/URL of a collection Parquet file or a GeoTIFF.
+    storage_options, backend
+        How to reach remote objects.
+
+    Returns
+    -------
+    Collection
+    """
+    if isinstance(obj, Collection):
+        return obj
+    if isinstance(obj, os.PathLike):
+        obj = os.fspath(obj)
+    if not isinstance(obj, str):
+        raise TypeError(
+            f"expected a Collection or the path/URL of a collection or GeoTIFF, got {type(obj).__name__}"
+        )
+    stem = obj.split("?", 1)[0].lower()
+    if stem.endswith(_TIFF_SUFFIXES):
+        from .ingest import build
+
+        return build([obj], storage_options=storage_options, backend=backend)
+    from .collection import load
+
+    return load(obj, storage_options=storage_options, backend=backend)

@@ -1,0 +1,137 @@
+"""The ``rasteret`` xarray backend: ``xr.open_dataset(path, engine="rasteret")``.
+
+Importing this module is cheap: xarray imports every engine to list them, so
+the heavy parts load inside :meth:`RasteretBackendEntrypoint.open_dataset`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from xarray.backends import BackendEntrypoint
+
+__all__ = ["RasteretBackendEntrypoint"]
+
+_COLLECTION_SUFFIXES = (".parquet", ".geoparquet", ".pq")
+_TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff", ".cog")
+
+
+def _suffix_of(path: str) -> str:
+    return os.path.splitext(path.split("?", 1)[0].rstrip("/"))[1].lower()
+
+
+class RasteretBackendEntrypoint(BackendEntrypoint):
+    """Open a rasteret collection (GeoParquet) or a single GeoTIFF as a lazy Dataset.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> ds = xr.open_dataset("collection.parquet", engine="rasteret", bands=["B04"])  # doctest: +SKIP
+    >>> ds.B04.isel(time=0, x=slice(0, 256), y=slice(0, 256)).values  # doctest: +SKIP
+    """
+
+    description = "Lazy, tile-exact reads of cloud-optimized GeoTIFF collections indexed in GeoParquet"
+    url = "https://github.com/xarray-rasteret/xarray-rasteret"
+    open_dataset_parameters = (
+        "filename_or_obj",
+        "drop_variables",
+        "bands",
+        "bbox",
+        "bbox_crs",
+        "time",
+        "filters",
+        "overview_level",
+        "mask_and_scale",
+        "max_concurrent",
+        "storage_options",
+        "backend",
+    )
+
+    def open_dataset(  # type: ignore[override]
+        self,
+        filename_or_obj: Any,
+        *,
+        drop_variables: str | Iterable[str] | None = None,
+        bands: Iterable[str] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        bbox_crs: Any = "EPSG:4326",
+        time: tuple[Any, Any] | None = None,
+        filters: dict[str, Any] | None = None,
+        overview_level: int | None = None,
+        mask_and_scale: bool = False,
+        max_concurrent: int = 64,
+        storage_options: dict[str, Any] | None = None,
+        backend: Any = None,
+    ) -> Any:
+        """Open a collection or a GeoTIFF lazily.
+
+        Parameters
+        ----------
+        filename_or_obj
+            Path or URL of a collection Parquet file or of a GeoTIFF, or a
+            :class:`~xarray_rasteret.Collection`.
+        drop_variables
+            Bands to leave out.
+        bands
+            Bands to open (default: all). A single GeoTIFF's samples are
+            ``band_1`` ... ``band_N``.
+        bbox
+            ``(xmin, ymin, xmax, ymax)`` to select records and crop the grid to.
+        bbox_crs
+            CRS of ``bbox`` (default EPSG:4326, longitude/latitude).
+        time
+            ``(start, end)``, inclusive, to select records.
+        filters
+            Selection on index columns: ``{"platform": "sentinel-2a", "eo:cloud_cover_lt": 20}``.
+        overview_level
+            Read overview ``n`` (1 = first overview) instead of full resolution.
+        mask_and_scale
+            Mask nodata to NaN and apply scale/offset (default False: native dtype).
+        max_concurrent
+            Most byte-range requests in flight at once per read.
+        storage_options
+            Store options (credentials, endpoint_url, anon, retries, ...).
+        backend
+            A store object with async ``get_range_async``/``get_ranges_async``.
+
+        Returns
+        -------
+        xarray.Dataset
+            A variable per band with dims ``(time, y, x)``, a ``spatial_ref`` coordinate.
+        """
+        from ._dataset import DatasetRequest, build_dataset
+        from ._fetch import ReadOptions
+        from ._open import open_collection
+
+        options = ReadOptions(
+            max_concurrent=max_concurrent,
+            storage_options=dict(storage_options or {}),
+            backend=backend,
+        )
+        collection = open_collection(
+            filename_or_obj, storage_options=options.storage_options, backend=backend
+        )
+        wanted = tuple(bands) if bands is not None else None
+        if drop_variables is not None:
+            drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables)
+            wanted = tuple(b for b in (wanted or collection.bands) if b not in drop)
+        request = DatasetRequest(
+            bands=wanted,
+            bbox=tuple(bbox) if bbox is not None else None,  # type: ignore[arg-type]
+            bbox_crs=bbox_crs,
+            time=tuple(time) if time is not None else None,  # type: ignore[arg-type]
+            filters=filters,
+            overview_level=overview_level,
+            mask_and_scale=mask_and_scale,
+        )
+        return build_dataset(collection, request, options)
+
+    def guess_can_open(self, filename_or_obj: Any) -> bool:
+        """Whether ``filename_or_obj`` looks like a collection Parquet file or a GeoTIFF."""
+        if isinstance(filename_or_obj, os.PathLike):
+            filename_or_obj = os.fspath(filename_or_obj)
+        if not isinstance(filename_or_obj, str):
+            return False
+        return _suffix_of(filename_or_obj) in _COLLECTION_SUFFIXES + _TIFF_SUFFIXES

@@ -1,0 +1,1 @@
+"""Georeferencing: GeoTIFF geokeys to affine transforms and CRSs, and pixel-grid helpers."""

@@ -1,0 +1,54 @@
+import pytest
+from affine import Affine
+
+from xarray_rasteret._types import Window
+from xarray_rasteret.errors import ReprojectionRequiredError, UnsupportedTiffError
+from xarray_rasteret.geo.grid import RasterGrid, union_grid
+
+
+def grid(x0, y0, w=100, h=80, res=10.0, crs="EPSG:32633"):
+    return RasterGrid(crs, Affine(res, 0, x0, 0, -res, y0), w, h)
+
+
+def test_union_of_aligned_grids_and_windows():
+    a = grid(500000, 4000000)
+    b = grid(500500, 3999800)
+    u = union_grid([a, b])
+    assert u.transform == Affine(10, 0, 500000, 0, -10, 4000000)
+    assert u.shape == (100, 150)
+    assert u.window_of(b) == Window(20, 100, 50, 150)
+
+
+def test_union_rejects_misaligned_and_other_crs():
+    with pytest.raises(ReprojectionRequiredError, match="different pixel grid"):
+        union_grid([grid(500000, 4000000), grid(500005, 4000000)])
+    with pytest.raises(ReprojectionRequiredError, match="crs=..."):
+        union_grid([grid(500000, 4000000), grid(500000, 4000000, crs="EPSG:32634")])
+    with pytest.raises(ReprojectionRequiredError):
+        union_grid([grid(500000, 4000000), grid(500000, 4000000, res=20)])
+
+
+def test_same_crs_in_other_spelling_is_aligned():
+    from pyproj import CRS
+
+    a = grid(0, 0)
+    b = grid(0, 0, crs=CRS.from_epsg(32633).to_wkt())
+    assert a.is_aligned_with(b)
+
+
+def test_window_for_bounds_snaps_outwards():
+    g = grid(0, 1000)
+    assert g.window_for_bounds((15, 905, 35, 995)) == Window(0, 10, 1, 4)
+    assert g.window_for_bounds((10, 900, 30, 1000)) == Window(0, 10, 1, 3)
+
+
+def test_coords_are_pixel_centres_south_up_too():
+    x, y = grid(0, 1000, w=2, h=2).xy_coords()
+    assert list(x) == [5, 15] and list(y) == [995, 985]
+    south = RasterGrid(None, Affine(1, 0, 0, 0, 1, 0), 2, 2)
+    assert list(south.xy_coords()[1]) == [0.5, 1.5]
+
+
+def test_rotated_transform_rejected():
+    with pytest.raises(UnsupportedTiffError, match="rotated"):
+        RasterGrid("EPSG:4326", Affine(1, 0.1, 0, 0, -1, 0), 2, 2)
