@@ -1,12 +1,46 @@
-"""xarray-rasteret: lazy, fast xarray access to indexed collections of cloud-optimized GeoTIFFs."""
+"""xarray-rasteret: lazy, fast xarray access to indexed collections of cloud-optimized GeoTIFFs.
 
+Names are imported on first use: xarray imports this package to list its
+engines, and that must stay cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-
-from .storage import ReadStats, read_stats, track
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("xarray-rasteret")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["ReadStats", "__version__", "read_stats", "track"]
+_EXPORTS = {
+    "Collection": "collection",
+    "ReadStats": "storage",
+    "build": "ingest",
+    "build_async": "ingest",
+    "load": "collection",
+    "read_stats": "storage",
+    "track": "storage",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from .collection import Collection, load
+    from .ingest import build, build_async
+    from .storage import ReadStats, read_stats, track
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xarray_rasteret' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -6,32 +6,46 @@ import asyncio
 import os
 from collections.abc import Sequence
 
-from ..errors import ObjectNotFoundError
+from ..errors import ObjectNotFoundError, PermissionDeniedError, TruncatedFileError
+from ._checks import ObjectInfo, check_unchanged, range_end, range_ends
+from ._retry import describe_range
 
-__all__ = ["LocalStore"]
+__all__ = ["LocalStore", "local_path"]
 
 
-def _read(path: str, start: int, end: int) -> bytes:
+def _read(path: str, start: int, end: int) -> tuple[bytes, int]:
+    """Return the bytes ``[start, end)`` (clamped at the end of file) and the file size."""
     try:
         with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if start >= size and end > start:
+                raise TruncatedFileError(
+                    f"{describe_range(start, end)} starts past the end of {path!r} ({size} bytes)"
+                )
             f.seek(start)
-            return f.read(end - start)
+            return f.read(end - start), size
     except FileNotFoundError as e:
-        raise ObjectNotFoundError(f"no such file: {path!r}") from e
+        raise ObjectNotFoundError(f"no such file: {path!r}; check the path") from e
+    except PermissionError as e:
+        raise PermissionDeniedError(f"cannot read {path!r}: permission denied") from e
 
 
 class LocalStore:
-    """Read byte ranges of local files in worker threads (paths are absolute or relative)."""
+    """Read byte ranges of local files in worker threads (paths are absolute or relative).
+
+    Ranges reaching past the end of a file are clamped (as obstore does); a
+    range starting past the end raises :class:`~xarray_rasteret.errors.TruncatedFileError`.
+    """
 
     async def get_range_async(
         self, path: str, *, start: int, end: int | None = None, length: int | None = None
     ) -> bytes:
         """Return bytes ``[start, end)`` of the file at ``path``."""
-        if end is None:
-            if length is None:
-                raise ValueError("get_range_async needs end or length")
-            end = start + length
-        return await asyncio.to_thread(_read, path, start, end)
+        end = range_end(start, end, length)
+        if end == start:
+            return b""
+        data, _ = await asyncio.to_thread(_read, path, start, end)
+        return data
 
     async def get_ranges_async(
         self,
@@ -42,21 +56,42 @@ class LocalStore:
         lengths: Sequence[int] | None = None,
     ) -> list[bytes]:
         """Return several byte ranges of the file at ``path``."""
-        if ends is None:
-            if lengths is None:
-                raise ValueError("get_ranges_async needs ends or lengths")
-            ends = [s + n for s, n in zip(starts, lengths, strict=True)]
+        stops = range_ends(starts, ends, lengths)
         return list(
             await asyncio.gather(
-                *(self.get_range_async(path, start=s, end=e) for s, e in zip(starts, ends, strict=True))
+                *(self.get_range_async(path, start=s, end=e) for s, e in zip(starts, stops))
             )
         )
+
+    async def get_range_checked_async(
+        self, path: str, *, start: int, end: int, size: int, etag: str | None = None
+    ) -> bytes:
+        """Read ``[start, end)`` and check the file still has ``size`` bytes (no ETag locally)."""
+        if end == start:
+            return b""
+        data, now = await asyncio.to_thread(_read, path, start, end)
+        check_unchanged(path, expected_size=size, expected_etag=None, size=now, etag=None)
+        return data
+
+    async def object_info_async(self, path: str) -> ObjectInfo:
+        """Return the file's size; local files have no ETag (None)."""
+        try:
+            st = await asyncio.to_thread(os.stat, path)
+        except FileNotFoundError as e:
+            raise ObjectNotFoundError(f"no such file: {path!r}; check the path") from e
+        return ObjectInfo(st.st_size, None)
+
+    async def close(self) -> None:
+        """Nothing to close (present so every store can be closed alike)."""
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LocalStore)
 
     def __hash__(self) -> int:
         return hash(LocalStore)
+
+    def __repr__(self) -> str:
+        return "LocalStore()"
 
 
 def local_path(href: str) -> str:

@@ -1,0 +1,7 @@
+"""``python -m xarray_rasteret`` runs the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

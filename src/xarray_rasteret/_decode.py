@@ -1,0 +1,424 @@
+"""Decode one TIFF tile (or strip) into pixels: codecs, predictors, byte order, samples.
+
+Pure CPU work on bytes already fetched; no I/O. The codecs are imagecodecs',
+whose C code releases the GIL, so callers run :func:`decode_tile` in a thread
+pool. The pixels match what GDAL (rasterio) returns for the same stored bytes,
+including the parts GDAL/libtiff decide: JPEG tables merged into every tile,
+YCbCr JPEG converted to RGB, predictors undone on values in the file's byte
+order, LERC's extra deflate/zstd layer.
+
+:func:`check_supported` rejects, before any I/O, every encoding this module
+cannot decode exactly, with a message naming the feature and what to do.
+"""
+
+from __future__ import annotations
+
+import imagecodecs
+import numpy as np
+
+from ._types import TileEncoding
+from .errors import RasteretError, UnsupportedTiffError
+
+__all__ = ["COMPRESSION_NAMES", "TileDecodeError", "check_supported", "decode_tile"]
+
+
+class TileDecodeError(RasteretError, ValueError):
+    """The stored bytes of a tile do not decode to the tile the header describes.
+
+    Corrupt or truncated tile data, or a decoder result of the wrong size. The
+    message names the codec, the expected tile shape and the cause; the caller
+    adds the file and byte range (``exc.add_note``).
+    """
+
+
+COMPRESSION_NAMES: dict[int, str] = {
+    1: "none",
+    2: "CCITT modified Huffman RLE",
+    3: "CCITT Group 3 fax",
+    4: "CCITT Group 4 fax",
+    5: "LZW",
+    6: "old-style JPEG",
+    7: "JPEG",
+    8: "deflate",
+    32766: "NeXT 2-bit RLE",
+    32771: "CCITT RLEW",
+    32773: "PackBits",
+    32809: "ThunderScan",
+    32908: "PixarFilm",
+    32909: "PixarLog",
+    32946: "deflate (Adobe)",
+    32947: "Kodak DCS",
+    33003: "Aperio JPEG 2000 YCbCr",
+    33005: "Aperio JPEG 2000 RGB",
+    34661: "JBIG",
+    34676: "SGILog",
+    34677: "SGILog24",
+    34712: "JPEG 2000",
+    34887: "LERC",
+    34925: "LZMA",
+    50000: "zstd",
+    50001: "WebP",
+    50002: "JPEG XL",
+    52546: "JPEG XL (DNG)",
+}
+"""Names of TIFF Compression tag values, for messages."""
+
+# Compression -> the imagecodecs codec class(es) that must be available.
+_NEEDS: dict[int, tuple[str, ...]] = {
+    1: (),
+    5: ("LZW",),
+    7: ("JPEG8",),
+    8: ("DEFLATE",),
+    32946: ("DEFLATE",),
+    32773: ("PACKBITS",),
+    34712: ("JPEG2K",),
+    34887: ("LERC",),
+    34925: ("LZMA",),
+    50000: ("ZSTD",),
+    50001: ("WEBP",),
+}
+
+# Byte-stream codecs: they return the tile's bytes in the file's byte order.
+_BYTE_CODECS = frozenset({1, 5, 8, 32946, 32773, 34925, 50000})
+# libtiff applies the Predictor tag only for these codecs and ignores it for
+# the others (none, PackBits, JPEG, LERC, WebP), so we do the same.
+_PREDICTED_CODECS = frozenset({5, 8, 32946, 34925, 50000})
+_LERC_EXTRA = {0: "none", 1: "deflate", 2: "zstd"}
+_PHOTOMETRIC_YCBCR = 6
+_JPEG_CS = imagecodecs.JPEG8.CS
+
+_FIX = "Convert the file, e.g. `gdal_translate -co COMPRESS=DEFLATE -co TILED=YES in.tif out.tif`."
+
+
+def _codec_name(compression: int) -> str:
+    return f"{COMPRESSION_NAMES.get(compression, 'unknown')} ({compression})"
+
+
+def _unsupported(encoding: TileEncoding, what: str, fix: str = _FIX) -> UnsupportedTiffError:
+    return UnsupportedTiffError(
+        f"cannot decode TIFF tiles: {what} "
+        f"[compression {_codec_name(encoding.compression)}, predictor {encoding.predictor}, "
+        f"dtype {encoding.dtype}, samples {encoding.samples_per_pixel}, "
+        f"photometric {encoding.photometric}]. {fix}"
+    )
+
+
+def check_supported(encoding: TileEncoding) -> None:
+    """Raise if tiles of this encoding cannot be decoded exactly.
+
+    Called when a source is opened, before any I/O, so an unreadable file
+    fails early with a message that names the feature, instead of failing (or
+    worse, returning wrong pixels) at read time.
+
+    Parameters
+    ----------
+    encoding
+        How the tiles of an image are encoded.
+
+    Raises
+    ------
+    UnsupportedTiffError
+        For a codec that is unknown or missing from the installed imagecodecs
+        build, a sample size other than the dtype's (1-bit, 4-bit, 12-bit), an
+        unknown predictor or one that does not fit the data type, or a
+        codec/photometric combination GDAL would transform in a way not
+        reproduced here (raw YCbCr, CMYK JPEG, ...).
+
+    Examples
+    --------
+    >>> check_supported(TileEncoding(compression=8, predictor=2, dtype="<u2"))
+    >>> check_supported(TileEncoding(compression=4, predictor=1, dtype="|u1"))
+    Traceback (most recent call last):
+    ...
+    xarray_rasteret.errors.UnsupportedTiffError: cannot decode TIFF tiles: ...
+    """
+    comp = encoding.compression
+    if comp not in _NEEDS:
+        raise _unsupported(encoding, f"compression {_codec_name(comp)} is not supported")
+    for codec in _NEEDS[comp]:
+        if not getattr(imagecodecs, codec).available:
+            raise _unsupported(
+                encoding,
+                f"the installed imagecodecs {imagecodecs.__version__} was built without "
+                f"the {codec} codec needed for compression {_codec_name(comp)}",
+                "Install an imagecodecs build that includes it (the PyPI wheels do).",
+            )
+    try:
+        dtype = np.dtype(encoding.dtype)
+    except TypeError as exc:
+        raise _unsupported(encoding, f"sample type {encoding.dtype!r} is not a NumPy dtype") from exc
+    if dtype.kind not in "uifc" or (dtype.kind == "c" and comp not in _BYTE_CODECS):
+        raise _unsupported(encoding, f"sample type {dtype} is not supported")
+    bits = encoding.bits_per_sample
+    if bits is not None and bits != dtype.itemsize * 8:
+        raise _unsupported(
+            encoding,
+            f"{bits}-bit samples are not supported (only whole bytes matching the dtype)",
+            "Convert the file to 8-bit or wider samples, e.g. `gdal_translate -ot Byte`.",
+        )
+    if encoding.samples_per_pixel < 1:
+        raise _unsupported(encoding, "SamplesPerPixel must be at least 1")
+
+    pred = encoding.predictor
+    if comp in _PREDICTED_CODECS:
+        if pred not in (1, 2, 3):
+            raise _unsupported(encoding, f"predictor {pred} is unknown (TIFF defines 1, 2, 3)")
+        if pred == 2 and dtype.kind == "c":
+            raise _unsupported(encoding, "horizontal predictor (2) on complex samples")
+        if pred == 3 and dtype.kind != "f":
+            raise _unsupported(
+                encoding,
+                f"floating-point predictor (3) on non-float {dtype} samples",
+                "The file is malformed; rewrite it with PREDICTOR=2 (integers).",
+            )
+
+    if encoding.photometric == _PHOTOMETRIC_YCBCR and comp != 7:
+        raise _unsupported(
+            encoding, "YCbCr (subsampled) pixels are supported only inside JPEG tiles"
+        )
+
+    samples = 1 if encoding.planar else encoding.samples_per_pixel
+    if comp == 7:
+        if dtype.itemsize != 1 or dtype.kind != "u":
+            raise _unsupported(encoding, f"JPEG with {dtype} samples (only 8-bit JPEG)")
+        if encoding.photometric not in (0, 1, 2, _PHOTOMETRIC_YCBCR):
+            raise _unsupported(
+                encoding, f"JPEG with photometric {encoding.photometric} (e.g. CMYK, CIELab)"
+            )
+        if encoding.photometric == _PHOTOMETRIC_YCBCR and (encoding.planar or samples != 3):
+            raise _unsupported(encoding, "YCbCr JPEG must be chunky with 3 samples")
+        if samples not in (1, 3):
+            raise _unsupported(encoding, f"JPEG tiles with {samples} samples (1 or 3 only)")
+    elif comp == 50001:
+        if dtype != np.uint8 or encoding.planar or samples not in (3, 4):
+            raise _unsupported(encoding, "WebP tiles must be chunky 8-bit RGB or RGBA")
+    elif comp == 34887:
+        params = encoding.lerc_parameters
+        extra = params[1] if params is not None and len(params) > 1 else 0
+        if extra not in _LERC_EXTRA:
+            raise _unsupported(encoding, f"LERC additional compression {extra} is unknown")
+        for codec in {1: ("DEFLATE",), 2: ("ZSTD",)}.get(extra, ()):
+            if not getattr(imagecodecs, codec).available:
+                raise _unsupported(
+                    encoding,
+                    f"imagecodecs lacks {codec}, needed for LERC+{_LERC_EXTRA[extra]}",
+                    "Install an imagecodecs build that includes it (the PyPI wheels do).",
+                )
+    elif comp == 34712 and dtype.kind not in "ui":
+        raise _unsupported(encoding, f"JPEG 2000 with {dtype} samples")
+
+
+def decode_tile(
+    data: bytes | bytearray | memoryview,
+    encoding: TileEncoding,
+    rows: int,
+    cols: int,
+    *,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Decode the stored bytes of one tile or strip.
+
+    Parameters
+    ----------
+    data
+        The tile's bytes exactly as stored (``tile_byte_counts[i]`` bytes at
+        ``tile_offsets[i]``).
+    encoding
+        How the tiles are encoded; should have passed :func:`check_supported`.
+    rows, cols
+        The tile size as stored: ``tile_height x tile_width`` (edge tiles are
+        stored full size, padded); for the last strip of a striped file, the
+        rows actually present.
+    out
+        Optional destination, C-contiguous, shape ``(rows, cols, samples)``,
+        native-order dtype. Byte-stream codecs (none, deflate, LZW, PackBits,
+        zstd, LZMA) decompress straight into it; others copy into it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(rows, cols, samples)`` where ``samples`` is
+        ``encoding.samples_per_pixel`` for chunky files and 1 for planar files
+        (each plane's tile is a separate tile); dtype
+        ``np.dtype(encoding.dtype).newbyteorder("=")``; writable. ``out`` if given.
+
+    Raises
+    ------
+    TileDecodeError
+        If the bytes are corrupt or truncated, or decode to a different size
+        than ``rows x cols x samples``.
+    UnsupportedTiffError
+        If the encoding cannot be decoded (see :func:`check_supported`).
+
+    Examples
+    --------
+    >>> import zlib
+    >>> enc = TileEncoding(compression=8, predictor=1, dtype="<u2")
+    >>> raw = np.arange(6, dtype="<u2").tobytes()
+    >>> decode_tile(zlib.compress(raw), enc, 2, 3)[..., 0]
+    array([[0, 1, 2],
+           [3, 4, 5]], dtype=uint16)
+    """
+    stored = np.dtype(encoding.dtype)
+    native = stored.newbyteorder("=")
+    samples = 1 if encoding.planar else encoding.samples_per_pixel
+    shape = (rows, cols, samples)
+    comp = encoding.compression
+    if out is not None:
+        _check_out(out, shape, native)
+
+    if comp in _BYTE_CODECS:
+        dest = out if out is not None else np.empty(shape, native)
+        _decompress_into(data, comp, dest.reshape(-1).view(np.uint8), encoding, shape)
+        if stored.byteorder not in ("=", "|") and stored != native:
+            dest.byteswap(inplace=True)  # bytes were in file order
+        if comp in _PREDICTED_CODECS and encoding.predictor != 1:
+            _unpredict(dest, encoding)
+        return dest
+
+    try:
+        if comp == 7:
+            arr = _decode_jpeg(data, encoding, samples)
+        elif comp == 50001:
+            arr = imagecodecs.webp_decode(data, hasalpha=samples == 4)
+        elif comp == 34887:
+            arr = _decode_lerc(data, encoding, native)
+        elif comp == 34712:
+            arr = imagecodecs.jpeg2k_decode(data)
+        else:
+            check_supported(encoding)  # raises the explanatory error
+            raise _unsupported(encoding, "no decoder")  # pragma: no cover
+    except RasteretError:
+        raise
+    except Exception as exc:
+        raise _decode_error(encoding, shape, f"{type(exc).__name__}: {exc}") from exc
+    arr = np.asarray(arr)
+    if arr.size != rows * cols * samples or arr.shape[:2] != (rows, cols):
+        raise _decode_error(encoding, shape, f"the decoder returned shape {arr.shape}")
+    if arr.dtype != native:
+        if arr.dtype.kind != native.kind or arr.dtype.itemsize != native.itemsize:
+            raise _decode_error(encoding, shape, f"the decoder returned dtype {arr.dtype}")
+        arr = arr.astype(native)
+    arr = arr.reshape(shape)
+    if out is not None:
+        np.copyto(out, arr)
+        return out
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return arr
+
+
+def _check_out(out: np.ndarray, shape: tuple[int, int, int], dtype: np.dtype) -> None:
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(
+            f"out must be a C-contiguous {dtype} array of shape {shape}, "
+            f"got {out.dtype} {out.shape} (contiguous={out.flags.c_contiguous})"
+        )
+    if not out.flags.writeable:
+        raise ValueError("out must be writable")
+
+
+def _decode_error(encoding: TileEncoding, shape: tuple[int, int, int], why: str) -> TileDecodeError:
+    rows, cols, samples = shape
+    return TileDecodeError(
+        f"corrupt or truncated {_codec_name(encoding.compression)} tile: expected "
+        f"{rows} x {cols} x {samples} samples of {encoding.dtype}, but {why}"
+    )
+
+
+def _decompress_into(
+    data: bytes | bytearray | memoryview,
+    comp: int,
+    dest: np.ndarray,
+    encoding: TileEncoding,
+    shape: tuple[int, int, int],
+) -> None:
+    """Decompress a byte-stream codec into ``dest`` (uint8, exactly the tile's size)."""
+    nbytes = dest.size
+    if comp == 1:
+        src = memoryview(data).cast("B")
+        if src.nbytes < nbytes:
+            raise _decode_error(
+                encoding, shape, f"the tile has {src.nbytes} bytes, {nbytes} are needed"
+            )
+        dest[...] = np.frombuffer(src, np.uint8, nbytes)
+        return
+    if comp in (8, 32946):
+        func = imagecodecs.deflate_decode  # libdeflate: the fastest inflate available
+    elif comp == 5:
+        func = imagecodecs.lzw_decode
+    elif comp == 50000:
+        func = imagecodecs.zstd_decode
+    elif comp == 32773:
+        func = imagecodecs.packbits_decode
+    else:
+        func = imagecodecs.lzma_decode
+    try:
+        got = func(data, out=dest)
+    except Exception as exc:
+        # libtiff ignores output beyond the tile's size, while libdeflate, zstd and
+        # PackBits refuse to decode into a buffer that is too small: retry unbounded.
+        try:
+            full = func(data)
+        except Exception:
+            raise _decode_error(encoding, shape, f"{type(exc).__name__}: {exc}") from exc
+        if len(full) < nbytes:
+            raise _decode_error(
+                encoding, shape, f"it decompresses to {len(full)} bytes, {nbytes} are needed"
+            ) from exc
+        dest[...] = np.frombuffer(full, np.uint8, nbytes)
+        return
+    n = len(got)
+    if n != nbytes:
+        raise _decode_error(
+            encoding, shape, f"it decompresses to {n} bytes, {nbytes} are needed"
+        )
+
+
+def _unpredict(arr: np.ndarray, encoding: TileEncoding) -> None:
+    """Undo the predictor in place on a native-order ``(rows, cols, samples)`` array."""
+    if encoding.predictor == 2:
+        # Horizontal differencing on the sample values (libtiff swaps to native
+        # first), modulo 2**bits: accumulate on the unsigned view, per sample.
+        u = arr.view(f"u{arr.dtype.itemsize}")
+        imagecodecs.delta_decode(u, axis=1, out=u)
+    elif encoding.predictor == 3:
+        # The floating-point predictor stores bytes most-significant first, shuffled
+        # and differenced per row whatever the file's byte order, so it decodes
+        # straight to native values.
+        # It cannot work in place: decode to a temporary and copy back.
+        arr[...] = imagecodecs.floatpred_decode(arr, axis=1)
+    else:  # pragma: no cover - check_supported rejects it
+        raise _unsupported(encoding, f"predictor {encoding.predictor} is unknown")
+
+
+def _decode_jpeg(
+    data: bytes | bytearray | memoryview, encoding: TileEncoding, samples: int
+) -> np.ndarray:
+    if samples == 1:
+        colorspace = outcolorspace = _JPEG_CS.GRAYSCALE
+    elif encoding.photometric == _PHOTOMETRIC_YCBCR:
+        # GDAL sets JPEGCOLORMODE=RGB: libjpeg upsamples and converts to RGB.
+        colorspace, outcolorspace = _JPEG_CS.YCbCr, _JPEG_CS.RGB
+    else:
+        # Photometric RGB: the JPEG holds the RGB components untransformed.
+        colorspace = outcolorspace = _JPEG_CS.RGB
+    return imagecodecs.jpeg8_decode(
+        data,
+        tables=encoding.jpeg_tables,
+        colorspace=colorspace,
+        outcolorspace=outcolorspace,
+    )
+
+
+def _decode_lerc(
+    data: bytes | bytearray | memoryview, encoding: TileEncoding, native: np.dtype
+) -> np.ndarray:
+    params = encoding.lerc_parameters
+    extra = params[1] if params is not None and len(params) > 1 else 0
+    blob: bytes | bytearray | memoryview = data
+    if extra == 1:
+        blob = imagecodecs.deflate_decode(data)
+    elif extra == 2:
+        blob = imagecodecs.zstd_decode(data)
+    return imagecodecs.lerc_decode(blob)
