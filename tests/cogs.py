@@ -84,13 +84,14 @@ def realistic_data(shape: Sequence[int], dtype: Any, seed: int = 0) -> np.ndarra
     out = np.empty((bands, h, w), dtype=np.float64)
     for b in range(bands):
         ph = rng.uniform(0, 2 * np.pi, 4)
+        # Features of 50-500 pixels, like land cover and relief.
         field_ = (
-            0.35 * np.sin(xx / 23.0 + ph[0]) * np.cos(yy / 31.0 + ph[1])
-            + 0.25 * np.sin((xx + yy) / 57.0 + ph[2])
-            + 0.15 * np.cos(np.hypot(xx - w / 3, yy - h / 2) / 11.0 + ph[3])
+            0.35 * np.sin(xx / 71.0 + ph[0]) * np.cos(yy / 97.0 + ph[1])
+            + 0.25 * np.sin((xx + yy) / 150.0 + ph[2])
+            + 0.15 * np.cos(np.hypot(xx - w / 3, yy - h / 2) / 40.0 + ph[3])
             + 0.2 * (xx / max(w, 1) - yy / max(h, 1))
         )
-        out[b] = field_ + rng.normal(0.0, 0.03, (h, w))
+        out[b] = field_ + rng.normal(0.0, 0.002, (h, w))
     # out is roughly in [-1, 1]; map to a range typical for the dtype.
     unit = (np.clip(out, -1.0, 1.0) + 1.0) / 2.0  # [0, 1]
     if dt.kind == "f":
@@ -99,13 +100,17 @@ def realistic_data(shape: Sequence[int], dtype: Any, seed: int = 0) -> np.ndarra
         res = (out + 1j * out[..., ::-1]).astype(dt)
     elif dt.kind in "ui":
         info = np.iinfo(dt)
-        if dt.itemsize == 1:
-            lo, hi = float(info.min), float(info.max)
-        elif dt.kind == "u":
-            lo, hi = 0.0, float(info.max) * 0.9
-        else:
-            lo, hi = float(info.min) * 0.9, float(info.max) * 0.9
-        res = np.floor(lo + unit * (hi - lo)).astype(dt)
+        # 8-bit data spans the type; wider data a quarter of it (like 12-14 bit
+        # sensors in uint16), still reaching the high bytes, and below zero if signed.
+        span = float(info.max) - float(info.min)
+        frac = 1.0 if dt.itemsize == 1 else 0.25
+        lo = float(info.min) if dt.itemsize == 1 else float(info.min) + 0.1 * span
+        if dt.kind == "i" and dt.itemsize > 1:
+            lo = -0.1 * span
+        hi = lo + frac * span
+        # Sensor-like noise of a few counts on top of the smooth field.
+        counts = lo + unit * (hi - lo) + rng.normal(0.0, 1.5, unit.shape)
+        res = np.floor(np.clip(counts, lo, hi)).astype(dt)
     elif dt.kind == "b":
         res = unit > 0.5
     else:  # pragma: no cover - tests only use numeric types
@@ -139,6 +144,7 @@ def write_tiff(
     overview_resampling: Resampling = Resampling.average,
     data: np.ndarray | None = None,
     seed: int = 0,
+    holes: bool = False,
     driver: str = "GTiff",
     **creation_options: Any,
 ) -> np.ndarray:
@@ -183,6 +189,9 @@ def write_tiff(
         default :func:`realistic_data`.
     seed
         Seed for the default data.
+    holes
+        Punch nodata into the data: a rectangle and scattered pixels set to
+        ``nodata`` (NaN for floats without nodata).
     driver
         ``"GTiff"`` or ``"COG"`` (written as GTiff, then copied by the COG driver).
     **creation_options
@@ -201,6 +210,16 @@ def write_tiff(
     if data.ndim == 2:
         data = data[np.newaxis]
     count, height, width = data.shape
+    if holes:
+        fill = nodata if nodata is not None else np.nan
+        if np.isnan(fill) and data.dtype.kind != "f":
+            raise ValueError("holes=True on integer data needs a nodata value")
+        data = data.copy()
+        data[:, height // 4 : height // 2, width // 5 : width // 2] = fill
+        rng = np.random.default_rng(seed + 1)
+        data[:, rng.random((height, width)) < 0.02] = fill
+        if count > 1:  # and some holes in one band only
+            data[count - 1, rng.random((height, width)) < 0.01] = fill
     profile: dict[str, Any] = {
         "driver": "GTiff",
         "width": width,
@@ -243,8 +262,19 @@ def write_tiff(
             for k, v in profile.items()
             if k
             not in {
-                "driver", "width", "height", "count", "dtype", "crs", "transform",
-                "interleave", "tiled", "blockxsize", "blockysize", "photometric", "ENDIANNESS",
+                "driver",
+                "width",
+                "height",
+                "count",
+                "dtype",
+                "crs",
+                "transform",
+                "interleave",
+                "tiled",
+                "blockxsize",
+                "blockysize",
+                "photometric",
+                "ENDIANNESS",
             }
         }
         cog_opts["BLOCKSIZE"] = blockxsize
@@ -317,7 +347,11 @@ CASES: list[Case] = [
     _case("lerc_deflate-f32", compress="LERC_DEFLATE", dtype="float32", MAX_Z_ERROR=0),
     _case("lerc_zstd-f32", compress="LERC_ZSTD", dtype="float32", MAX_Z_ERROR=0),
     _case("lerc_lossy-f32", compress="LERC_ZSTD", dtype="float32", MAX_Z_ERROR=0.5, lossy=True),
-    _case("lerc-f64-nodata", compress="LERC", dtype="float64", nodata=-9999.0),
+    _case("lerc-f64-nodata", compress="LERC", dtype="float64", nodata=-9999.0, holes=True),
+    _case("lerc-f32-nan", compress="LERC_DEFLATE", dtype="float32", holes=True),
+    _case("lerc-u16-nodata", compress="LERC", nodata=0, holes=True),
+    _case("lerc-rgb-f32-nan", compress="LERC", dtype="float32", count=3, holes=True),
+    _case("deflate-p3-f32-nan", compress="DEFLATE", predictor=3, dtype="float32", holes=True),
     _case("lerc-rgb-u8", compress="LERC_DEFLATE", dtype="uint8", count=3, photometric="RGB"),
     _case("lerc-planar-i16", compress="LERC", dtype="int16", count=2, interleave="band"),
     # predictor 2 on every integer type, predictor 3 on floats
@@ -340,43 +374,116 @@ CASES: list[Case] = [
     _case("be-deflate-p3-f64", compress="DEFLATE", predictor=3, dtype="float64", endianness="BIG"),
     _case("be-lerc-u16", compress="LERC", dtype="uint16", endianness="BIG"),
     _case("be-lerc_zstd-f32", compress="LERC_ZSTD", dtype="float32", endianness="BIG"),
+    _case(
+        "be-lerc-rgb-f32-nan",
+        compress="LERC",
+        dtype="float32",
+        count=3,
+        holes=True,
+        endianness="BIG",
+    ),
     _case("be-packbits-i16", compress="PACKBITS", dtype="int16", endianness="BIG"),
     # layouts: chunky, planar, strips, BigTIFF, odd tiles
     _case("rgb-chunky-deflate-p2", compress="DEFLATE", predictor=2, dtype="uint8", count=3),
     _case("chunky4-zstd-p2-i16", compress="ZSTD", predictor=2, dtype="int16", count=4),
     _case("chunky3-deflate-p3-f32", compress="DEFLATE", predictor=3, dtype="float32", count=3),
     _case("planar-deflate-p2-u16", compress="DEFLATE", predictor=2, count=3, interleave="band"),
-    _case("planar-lzw-p3-f32", compress="LZW", predictor=3, dtype="float32", count=2,
-          interleave="band"),
+    _case(
+        "planar-lzw-p3-f32",
+        compress="LZW",
+        predictor=3,
+        dtype="float32",
+        count=2,
+        interleave="band",
+    ),
     _case("strips-none-u16", tiled=False, blockysize=48),
-    _case("strips-deflate-p2-i32", tiled=False, blockysize=48, compress="DEFLATE", predictor=2,
-          dtype="int32"),
+    _case(
+        "strips-deflate-p2-i32",
+        tiled=False,
+        blockysize=48,
+        compress="DEFLATE",
+        predictor=2,
+        dtype="int32",
+    ),
     _case("strips-rgb-lzw", tiled=False, blockysize=16, compress="LZW", dtype="uint8", count=3),
-    _case("strips-planar-zstd", tiled=False, blockysize=64, compress="ZSTD", count=2,
-          interleave="band"),
+    _case(
+        "strips-planar-zstd",
+        tiled=False,
+        blockysize=64,
+        compress="ZSTD",
+        count=2,
+        interleave="band",
+    ),
     _case("strips-lerc-f32", tiled=False, blockysize=48, compress="LERC", dtype="float32"),
     _case("bigtiff-deflate-u16", compress="DEFLATE", bigtiff=True),
-    _case("bigtiff-be-zstd-p2-i16", compress="ZSTD", predictor=2, bigtiff=True, dtype="int16",
-          endianness="BIG"),
-    _case("tile16x256-deflate", compress="DEFLATE", blockxsize=256, blockysize=16,
-          width=301, height=203),
-    _case("tile-larger-than-image", compress="ZSTD", blockxsize=512, blockysize=256,
-          width=100, height=70),
+    _case(
+        "bigtiff-be-zstd-p2-i16",
+        compress="ZSTD",
+        predictor=2,
+        bigtiff=True,
+        dtype="int16",
+        endianness="BIG",
+    ),
+    _case(
+        "tile16x256-deflate",
+        compress="DEFLATE",
+        blockxsize=256,
+        blockysize=16,
+        width=301,
+        height=203,
+    ),
+    _case(
+        "tile-larger-than-image",
+        compress="ZSTD",
+        blockxsize=512,
+        blockysize=256,
+        width=100,
+        height=70,
+    ),
     _case("with-overviews", compress="DEFLATE", predictor=2, overviews=(2, 4)),
-    _case("cog-deflate-p2", compress="DEFLATE", predictor=2, driver="COG", blockxsize=128,
-          width=500, height=400, overviews=(2,)),
+    _case(
+        "cog-deflate-p2",
+        compress="DEFLATE",
+        predictor=2,
+        driver="COG",
+        blockxsize=128,
+        width=500,
+        height=400,
+        overviews=(2,),
+    ),
     # image codecs
     _case("jpeg-gray", lossy=True, compress="JPEG", dtype="uint8", JPEG_QUALITY=85),
-    _case("jpeg-ycbcr", lossy=True, compress="JPEG", dtype="uint8", count=3,
-          photometric="YCBCR"),
+    _case("jpeg-ycbcr", lossy=True, compress="JPEG", dtype="uint8", count=3, photometric="YCBCR"),
     _case("jpeg-rgb", lossy=True, compress="JPEG", dtype="uint8", count=3, photometric="RGB"),
-    _case("jpeg-planar", lossy=True, compress="JPEG", dtype="uint8", count=3,
-          interleave="band", photometric="RGB"),
-    _case("jpeg-ycbcr-strips", lossy=True, compress="JPEG", dtype="uint8", count=3,
-          photometric="YCBCR", tiled=False, blockysize=48),
+    _case(
+        "jpeg-planar",
+        lossy=True,
+        compress="JPEG",
+        dtype="uint8",
+        count=3,
+        interleave="band",
+        photometric="RGB",
+    ),
+    _case(
+        "jpeg-ycbcr-strips",
+        lossy=True,
+        compress="JPEG",
+        dtype="uint8",
+        count=3,
+        photometric="YCBCR",
+        tiled=False,
+        blockysize=48,
+    ),
     _case("webp-rgb", lossy=True, compress="WEBP", dtype="uint8", count=3, WEBP_LEVEL=80),
-    _case("webp-rgba", lossy=True, compress="WEBP", dtype="uint8", count=4, photometric="RGB",
-          ALPHA="YES"),
+    _case(
+        "webp-rgba",
+        lossy=True,
+        compress="WEBP",
+        dtype="uint8",
+        count=4,
+        photometric="RGB",
+        ALPHA="YES",
+    ),
     _case("webp-lossless", compress="WEBP", dtype="uint8", count=3, WEBP_LOSSLESS=True),
 ]
 """The test matrix: codecs x predictors x dtypes x byte order x layouts."""
@@ -455,7 +562,10 @@ def tiff_structure(path: str | os.PathLike[str]) -> TiffStructure:
     ifd = ifds[0]
     bits = int(ifd.bits_per_sample[0])
     kind = _SAMPLE_KIND[int(ifd.sample_format[0])]
-    dtype = np.dtype(f"{kind}{max(bits // 8, 1)}").newbyteorder(">" if big else "<")
+    # The smallest dtype holding a sample (1-, 4-, 12-bit samples keep their
+    # bits_per_sample; the read path rejects them).
+    size = next(n for n in (1, 2, 4, 8, 16) if n * 8 >= bits)
+    dtype = np.dtype(f"{kind}{size}").newbyteorder(">" if big else "<")
     lerc = ifd.lerc_parameters
     encoding = TileEncoding(
         compression=int(ifd.compression),

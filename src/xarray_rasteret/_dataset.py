@@ -12,6 +12,7 @@ import xarray as xr
 from xarray.core import indexing
 
 from ._array import Placement, RasteretArray
+from ._decode import check_supported
 from ._fetch import ReadOptions
 from ._types import RasterSource
 from .errors import AOIOutsideDataError, ReprojectionRequiredError
@@ -164,6 +165,8 @@ def build_dataset(
     ds = xr.Dataset(data_vars, coords=coords)
     if request.mask_and_scale:
         ds = xr.decode_cf(ds, mask_and_scale=True, decode_times=False, decode_coords=False)
+    # The helpers accept this Dataset in place of its collection.
+    ds.encoding["rasteret_collection"] = col
     return ds
 
 
@@ -197,6 +200,8 @@ def _band_variable(
     request: DatasetRequest,
     options: ReadOptions,
 ) -> xr.Variable:
+    for enc in {s.encoding for s in sources}:
+        check_supported(enc)
     placements = []
     for src, lv in zip(sources, levels, strict=True):
         w = grid.window_of(_record_grid(src, lv))

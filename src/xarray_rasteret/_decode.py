@@ -146,7 +146,9 @@ def check_supported(encoding: TileEncoding) -> None:
     try:
         dtype = np.dtype(encoding.dtype)
     except TypeError as exc:
-        raise _unsupported(encoding, f"sample type {encoding.dtype!r} is not a NumPy dtype") from exc
+        raise _unsupported(
+            encoding, f"sample type {encoding.dtype!r} is not a NumPy dtype"
+        ) from exc
     if dtype.kind not in "uifc" or (dtype.kind == "c" and comp not in _BYTE_CODECS):
         raise _unsupported(encoding, f"sample type {dtype} is not supported")
     bits = encoding.bits_per_sample
@@ -270,9 +272,12 @@ def decode_tile(
     if comp in _BYTE_CODECS:
         dest = out if out is not None else np.empty(shape, native)
         _decompress_into(data, comp, dest.reshape(-1).view(np.uint8), encoding, shape)
-        if stored.byteorder not in ("=", "|") and stored != native:
-            dest.byteswap(inplace=True)  # bytes were in file order
-        if comp in _PREDICTED_CODECS and encoding.predictor != 1:
+        predictor = encoding.predictor if comp in _PREDICTED_CODECS else 1
+        # The bytes are in file order, except that the floating-point predictor's
+        # output is byte-order independent (libtiff skips its swap for it).
+        if stored != native and predictor != 3:
+            dest.byteswap(inplace=True)
+        if predictor != 1:
             _unpredict(dest, encoding)
         return dest
 
@@ -282,7 +287,7 @@ def decode_tile(
         elif comp == 50001:
             arr = imagecodecs.webp_decode(data, hasalpha=samples == 4)
         elif comp == 34887:
-            arr = _decode_lerc(data, encoding, native)
+            arr = _decode_lerc(data, encoding, stored, shape)
         elif comp == 34712:
             arr = imagecodecs.jpeg2k_decode(data)
         else:
@@ -370,9 +375,7 @@ def _decompress_into(
         return
     n = len(got)
     if n != nbytes:
-        raise _decode_error(
-            encoding, shape, f"it decompresses to {n} bytes, {nbytes} are needed"
-        )
+        raise _decode_error(encoding, shape, f"it decompresses to {n} bytes, {nbytes} are needed")
 
 
 def _unpredict(arr: np.ndarray, encoding: TileEncoding) -> None:
@@ -412,8 +415,12 @@ def _decode_jpeg(
 
 
 def _decode_lerc(
-    data: bytes | bytearray | memoryview, encoding: TileEncoding, native: np.dtype
+    data: bytes | bytearray | memoryview,
+    encoding: TileEncoding,
+    stored: np.dtype,
+    shape: tuple[int, int, int],
 ) -> np.ndarray:
+    rows, cols, samples = shape
     params = encoding.lerc_parameters
     extra = params[1] if params is not None and len(params) > 1 else 0
     blob: bytes | bytearray | memoryview = data
@@ -421,4 +428,21 @@ def _decode_lerc(
         blob = imagecodecs.deflate_decode(data)
     elif extra == 2:
         blob = imagecodecs.zstd_decode(data)
-    return imagecodecs.lerc_decode(blob)
+    arr, mask = imagecodecs.lerc_decode(blob, masks=True)
+    arr = np.asarray(arr)
+    if samples > 1 and arr.shape == (samples, rows, cols) and arr.shape != shape:
+        # libtiff writes one LERC band per sample (each with its own mask) when the
+        # samples of a pixel are not all valid or all invalid: make it chunky.
+        arr = np.moveaxis(arr, 0, -1)
+        if mask is not None:
+            mask = np.moveaxis(np.asarray(mask), 0, -1)
+    elif mask is not None and arr.ndim == 3:
+        mask = np.asarray(mask)[..., np.newaxis]
+    if mask is not None and arr.dtype.kind == "f":
+        # libtiff fills pixels outside the LERC mask with NaN (integers keep LERC's value).
+        arr = np.where(mask, arr, np.array(np.nan, arr.dtype))
+    if not stored.isnative and arr.dtype.itemsize > 1:
+        # libtiff swaps samples before encoding and after decoding every codec of a
+        # byte-swapped file, LERC included: the LERC values are file-order bytes.
+        arr = arr.byteswap()
+    return arr

@@ -151,7 +151,7 @@ async def read_into(
     tasks: Sequence[ReadTask],
     options: ReadOptions | None = None,
     *,
-    on_tile: Callable[[int], None] | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> None:
     """Fill every task's ``out`` with its window's pixels.
 
@@ -166,7 +166,8 @@ async def read_into(
     options
         Storage and concurrency options.
     on_tile
-        Called with the number of tiles finished after each request (progress bars).
+        Called as ``on_tile(done, total)`` with the tiles finished by each
+        request and the number of tiles of the read (progress bars).
 
     Raises
     ------
@@ -177,6 +178,7 @@ async def read_into(
     by_href = plan_jobs(tasks)
     if not by_href:
         return
+    total = sum(len(jobs) for jobs in by_href.values())
     loop = asyncio.get_running_loop()
     pool = _decode_pool()
     limit = asyncio.Semaphore(options.max_concurrent)
@@ -200,7 +202,7 @@ async def read_into(
             )
         )
         if on_tile is not None:
-            on_tile(len(group))
+            on_tile(len(group), total)
 
     try:
         async with asyncio.TaskGroup() as tg:

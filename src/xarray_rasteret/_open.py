@@ -7,12 +7,12 @@ from typing import Any
 
 from .collection import Collection
 
-__all__ = ["open_collection"]
+__all__ = ["as_collection"]
 
 _TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff", ".cog")
 
 
-def open_collection(
+def as_collection(
     obj: Any, *, storage_options: dict[str, Any] | None = None, backend: Any = None
 ) -> Collection:
     """Return ``obj`` as a Collection: a Collection as is, a GeoTIFF as a one-record one.
@@ -20,7 +20,8 @@ def open_collection(
     Parameters
     ----------
     obj
-        A Collection, or the path/URL of a collection Parquet file or a GeoTIFF.
+        A Collection; the path/URL of a collection Parquet file or a GeoTIFF; or a
+        Dataset opened with the rasteret engine (its collection, after selection).
     storage_options, backend
         How to reach remote objects.
 
@@ -30,6 +31,9 @@ def open_collection(
     """
     if isinstance(obj, Collection):
         return obj
+    opened = getattr(obj, "encoding", {}).get("rasteret_collection")
+    if isinstance(opened, Collection):
+        return opened
     if isinstance(obj, os.PathLike):
         obj = os.fspath(obj)
     if not isinstance(obj, str):

@@ -42,7 +42,7 @@ class AssetRef:
     band_index: int | None = None
     """The sample of the file this band is, when the source says so."""
     overrides: list[dict[str, float | None]] = field(default_factory=list)
-    """Per sample: ``nodata``/``scale``/``offset`` from ``raster:bands`` (used when the file lacks them)."""
+    """Per sample: ``nodata``/``scale``/``offset`` from ``raster:bands`` (file values win)."""
 
 
 @dataclass
@@ -67,7 +67,7 @@ def is_stac_like(obj: object) -> bool:
 
 def parse_datetime(value: object) -> _dt.datetime | None:
     """Parse an ISO 8601 string (or datetime) into an aware UTC datetime; None stays None."""
-    if value is None or value == "":
+    if value is None or value == "" or value != value:  # None, empty, NaN/NaT
         return None
     if isinstance(value, _dt.datetime):
         d = value
@@ -150,7 +150,7 @@ def _num(value: object) -> float | None:
 
 
 def band_overrides(asset: Mapping[str, Any]) -> list[dict[str, float | None]]:
-    """``nodata``/``scale``/``offset`` per sample from ``raster:bands`` (STAC 1.0) or ``bands`` (1.1)."""
+    """Get ``nodata``/``scale``/``offset`` per sample from ``raster:bands`` or ``bands``."""
     bands = asset.get("raster:bands") or asset.get("bands") or []
     out = []
     for b in bands:
@@ -172,7 +172,7 @@ def _is_scalar(value: object) -> bool:
 
 
 def scalar_properties(props: Mapping[str, Any]) -> dict[str, Any]:
-    """The scalar entries of a properties mapping that are not schema columns."""
+    """Keep the scalar entries of a properties mapping that are not schema columns."""
     out = {}
     for k, v in props.items():
         if k in _SCHEMA_NAMES or not _is_scalar(v):

@@ -103,14 +103,14 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         """
         from ._dataset import DatasetRequest, build_dataset
         from ._fetch import ReadOptions
-        from ._open import open_collection
+        from ._open import as_collection
 
         options = ReadOptions(
             max_concurrent=max_concurrent,
             storage_options=dict(storage_options or {}),
             backend=backend,
         )
-        collection = open_collection(
+        collection = as_collection(
             filename_or_obj, storage_options=options.storage_options, backend=backend
         )
         wanted = tuple(bands) if bands is not None else None

@@ -31,6 +31,7 @@ all-touched edge walk advances every edge one pixel per numpy step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -46,6 +47,8 @@ _EPS_INTERSECT = 1e-4
 # Below this extent (pixels) an edge is walked as a vertical / horizontal run.
 _AXIS_TOL = 0.01
 _MIN_STEP = 1e-9
+# Segments still being walked below which the walk continues in plain Python.
+_SCALAR_WALK_BELOW = 12
 
 
 # --------------------------------------------------------------------------- #
@@ -145,6 +148,17 @@ def rasterize_inside(
     array([[1, 1, 1],
            [0, 0, 0]])
     """
+    return _rasterize(geometries, out_shape, transform, all_touched, wrap_overflow=False)
+
+
+def _rasterize(
+    geometries: Any,
+    out_shape: tuple[int, int],
+    transform: affine.Affine,
+    all_touched: bool,
+    wrap_overflow: bool,
+) -> NDArray[np.bool_]:
+    """Implement :func:`rasterize_inside` (``wrap_overflow``: see :func:`_walk`)."""
     height, width = (int(v) for v in out_shape)
     if height < 0 or width < 0:
         raise ValueError(f"out_shape must be non-negative, got {out_shape!r}")
@@ -162,12 +176,14 @@ def rasterize_inside(
         xs, ys, ring_starts, ring_poly = _polygon_rings(polygons, inv)
         spans.extend(_fill_polygons(xs, ys, ring_starts, ring_poly, height, width))
         if all_touched:
-            burns.extend(_lines_all_touched(xs, ys, ring_starts, height, width, True))
+            burns.extend(
+                _lines_all_touched(xs, ys, ring_starts, height, width, True, wrap_overflow)
+            )
 
     if lines:
         xs, ys, starts = _linestrings(lines, inv)
         if all_touched:
-            burns.extend(_lines_all_touched(xs, ys, starts, height, width, False))
+            burns.extend(_lines_all_touched(xs, ys, starts, height, width, False, wrap_overflow))
         else:
             burns.extend(_lines_bresenham(xs, ys, starts, height, width))
 
@@ -309,8 +325,15 @@ def _polygon_rings(
 
 
 def _linestrings(lines: list[Any], inv: tuple[float, ...]) -> tuple[NDArray, NDArray, NDArray]:
-    """Pixel coordinates of each line, vertex order reversed as GDAL does."""
-    larr = shapely.reverse(np.asarray(lines, dtype=object))
+    """Pixel coordinates of each line in the vertex order GDAL walks it.
+
+    GDAL reverses line strings, and orients linear rings clockwise.
+    """
+    larr = np.asarray(lines, dtype=object)
+    is_ring = shapely.get_type_id(larr) == 2
+    flip = ~is_ring | shapely.is_ccw(larr)
+    larr = larr.copy()
+    larr[flip] = shapely.reverse(larr[flip])
     coords, index = shapely.get_coordinates(larr, return_index=True)
     counts = np.bincount(index, minlength=len(larr))
     starts = np.concatenate([[0], np.cumsum(counts[counts > 0])])
@@ -319,7 +342,7 @@ def _linestrings(lines: list[Any], inv: tuple[float, ...]) -> tuple[NDArray, NDA
 
 
 def _segments(starts: NDArray) -> tuple[NDArray, NDArray]:
-    """Indices ``(i0, i1)`` of consecutive vertices within each part."""
+    """Return the indices ``(i0, i1)`` of consecutive vertices within each part."""
     n = int(starts[-1])
     i1 = np.arange(n)
     first = np.zeros(n, dtype=bool)
@@ -407,20 +430,36 @@ def _spans(rows: NDArray, a: NDArray, b: NDArray, width: int) -> NDArray[np.int6
 
 
 def _burn_spans(out: NDArray[np.bool_], spans: NDArray[np.int64]) -> None:
-    """Set ``out[row, start:stop] = True`` for every span (union), vectorized."""
+    """Set ``out[row, start:stop] = True`` for every span (union), vectorized.
+
+    ``out`` must be all False. The spans are merged in the flattened (row-major)
+    index space, then the whole covered range is written as alternating
+    False/True runs with one ``np.repeat``.
+    """
     if spans.shape[1] == 0:
         return
     rows, start, stop = spans
-    height, width = out.shape
-    r_lo = int(rows.min())
-    r_hi = int(rows.max()) + 1
-    diff = np.zeros((r_hi - r_lo, width + 1), dtype=np.int32)
-    flat = diff.reshape(-1)
-    base = (rows - r_lo) * (width + 1)
-    np.add.at(flat, base + start, 1)
-    np.add.at(flat, base + stop, -1)
-    np.cumsum(diff, axis=1, out=diff)
-    out[r_lo:r_hi] |= diff[:, :width] > 0
+    width = out.shape[1]
+    f_start = rows * width + start
+    f_stop = rows * width + stop
+    order = np.argsort(f_start, kind="stable")
+    f_start = f_start[order]
+    reach = np.maximum.accumulate(f_stop[order])
+    new = np.empty(f_start.size, dtype=bool)
+    new[0] = True
+    new[1:] = f_start[1:] > reach[:-1]
+    first = np.flatnonzero(new)
+    m_start = f_start[first]
+    m_stop = reach[np.append(first[1:] - 1, f_start.size - 1)]
+    lo = int(m_start[0])
+    hi = int(m_stop[-1])
+    # Runs: span, gap, span, gap, ..., span.
+    lengths = np.empty(2 * m_start.size - 1, dtype=np.int64)
+    lengths[0::2] = m_stop - m_start
+    lengths[1::2] = m_start[1:] - m_stop[:-1]
+    values = np.zeros(lengths.size, dtype=bool)
+    values[0::2] = True
+    out.reshape(-1)[lo:hi] = np.repeat(values, lengths)
 
 
 # --------------------------------------------------------------------------- #
@@ -488,6 +527,7 @@ def _lines_all_touched(
     height: int,
     width: int,
     intersect_only: bool,
+    wrap_overflow: bool = False,
 ) -> list[tuple[NDArray, NDArray]]:
     """Pixels of GDALdllImageLineAllTouched for every segment of every part.
 
@@ -544,7 +584,8 @@ def _lines_all_touched(
         out.append(_runs(c0[ok], c1[ok], row[ok], vertical=False))
 
     if general.any():
-        out.append(_walk(x0[general], y0[general], x1[general], y1[general], height, width))
+        g = general
+        out.append(_walk(x0[g], y0[g], x1[g], y1[g], height, width, wrap_overflow))
     return out
 
 
@@ -561,9 +602,22 @@ def _runs(a: NDArray, b: NDArray, fixed: NDArray, *, vertical: bool) -> tuple[ND
 
 
 def _walk(
-    x: NDArray, y: NDArray, xe: NDArray, ye: NDArray, height: int, width: int
+    x: NDArray,
+    y: NDArray,
+    xe: NDArray,
+    ye: NDArray,
+    height: int,
+    width: int,
+    wrap_overflow: bool = False,
 ) -> tuple[NDArray, NDArray]:
-    """Step along sloped segments pixel by pixel, exactly as GDAL does, all at once."""
+    """Step along sloped segments pixel by pixel, exactly as GDAL does, all at once.
+
+    GDAL's clipping of a segment that leaves the grid through its bottom-right
+    can make the walk run past the right edge (``dfXEnd -= dfYEnd / dfSlope``
+    is not clipped again). Those steps are dropped here; GDAL writes them into
+    the next row of its buffer (or past its end). ``wrap_overflow=True``
+    reproduces that write, for bit-exact comparisons only.
+    """
     x = x.copy()
     y = y.copy()
     xe = xe.copy()
@@ -594,6 +648,12 @@ def _walk(
     cols_out: list[NDArray] = []
     neg = slope < 0
     while x.size:
+        if x.size <= _SCALAR_WALK_BELOW:
+            # A few long segments left: a plain loop beats numpy's per-call cost.
+            r, c = _walk_scalar(x, y, xe, slope, height)
+            rows_out.append(r)
+            cols_out.append(c)
+            break
         active = (x >= 0.0) & (x < xe)
         iy = np.floor(y)
         # Once a segment has left the grid in its direction of travel it never
@@ -623,5 +683,51 @@ def _walk(
         return empty, empty
     rows = np.concatenate(rows_out).astype(np.int64)
     cols = np.concatenate(cols_out).astype(np.int64)
-    ok = (cols >= 0) & (cols < width)
+    if wrap_overflow:
+        # GDAL does not check the column here; a column past the right edge
+        # lands, in its row-major buffer, on a later row.
+        flat = rows * width + cols
+        flat = flat[flat < height * width]
+        return flat // width, flat % width
+    ok = cols < width
     return rows[ok], cols[ok]
+
+
+def _walk_scalar(
+    xs: NDArray, ys: NDArray, xes: NDArray, slopes: NDArray, height: int
+) -> tuple[NDArray, NDArray]:
+    """Continue the walk of :func:`_walk` one segment at a time (same arithmetic)."""
+    rows: list[float] = []
+    cols: list[float] = []
+    floor = math.floor
+    for x, y, xe, slope in zip(
+        xs.tolist(), ys.tolist(), xes.tolist(), slopes.tolist(), strict=True
+    ):
+        neg = slope < 0
+        while x >= 0.0 and x < xe:
+            iy = floor(y)
+            if neg:
+                if iy < 0:
+                    break
+            elif iy >= height:
+                break
+            if iy >= 0 and iy < height:
+                rows.append(iy)
+                cols.append(floor(x))
+            step_x = floor(x + 1.0) - x
+            step_y = step_x * slope
+            if floor(y + step_y) == iy:
+                x += step_x
+                y += step_y
+            else:
+                if neg:
+                    step_y = iy - y
+                    if step_y > -_MIN_STEP:
+                        step_y = -_MIN_STEP
+                else:
+                    step_y = (iy + 1) - y
+                    if step_y < _MIN_STEP:
+                        step_y = _MIN_STEP
+                x += step_y / slope
+                y += step_y
+    return np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64)

@@ -2,42 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._base import Store
+from ._checks import (
+    ObjectInfo,
+    check_unchanged,
+    get_range_checked,
+    get_ranges_checked,
+    object_info,
+)
+from ._retry import RetryPolicy, redact_url
+from ._router import parse_s3_url, resolve_store
 from ._stats import CountingStore, ReadStats, read_stats, track
+from .http import HTTPStore
 from .local import LocalStore, local_path
+from .s3 import S3Store
 
 __all__ = [
     "CountingStore",
+    "HTTPStore",
     "LocalStore",
+    "ObjectInfo",
     "ReadStats",
+    "RetryPolicy",
+    "S3Store",
     "Store",
+    "check_unchanged",
+    "get_range_checked",
+    "get_ranges_checked",
+    "local_path",
+    "object_info",
+    "parse_s3_url",
     "read_stats",
+    "redact_url",
     "resolve_store",
     "track",
 ]
-
-
-def resolve_store(
-    href: str, *, storage_options: dict[str, Any] | None = None, backend: Any = None
-) -> tuple[Store, str]:
-    """Pick the store that serves ``href`` and the path to ask it for.
-
-    Parameters
-    ----------
-    href
-        A local path, ``file://``, ``http(s)://`` or ``s3://`` URL.
-    storage_options
-        Options for the store (credentials, endpoint, retries, ...).
-    backend
-        A user store with ``get_range_async``/``get_ranges_async``; used as is.
-
-    Returns
-    -------
-    tuple of (Store, str)
-        The store and the path within it.
-    """
-    if backend is not None:
-        return backend, href
-    return LocalStore(), local_path(href)

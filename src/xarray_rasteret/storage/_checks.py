@@ -24,6 +24,7 @@ __all__ = [
     "check_unchanged",
     "get_range_checked",
     "get_ranges_checked",
+    "head_dict",
     "normalize_etag",
     "object_info",
     "range_end",
@@ -71,6 +72,11 @@ def normalize_etag(etag: str | None) -> str | None:
     if etag.startswith(("W/", "w/")):
         etag = etag[2:]
     return etag.strip('"') or None
+
+
+def head_dict(path: str, size: int, etag: str | None) -> dict[str, Any]:
+    """Build the obspec ``ObjectMeta``-shaped dict our stores' ``head_async`` returns."""
+    return {"path": path, "size": size, "e_tag": etag, "last_modified": None, "version": None}
 
 
 def check_unchanged(
@@ -125,7 +131,7 @@ async def object_info(store: Any, path: str) -> ObjectInfo:
     Parameters
     ----------
     store
-        One of our stores, or an obstore store (its ``head_async`` is used).
+        Any store with obspec's ``head_async`` (ours and obstore's).
     path
         The path as returned by :func:`~xarray_rasteret.storage.resolve_store`.
 
@@ -141,9 +147,6 @@ async def object_info(store: Any, path: str) -> ObjectInfo:
     ObjectInfo(size=1048576, etag='5f2b-...')
     """
     inner = getattr(store, "inner", store)  # see through CountingStore
-    if hasattr(inner, "object_info_async"):
-        info: ObjectInfo = await inner.object_info_async(path)
-        return info
     if hasattr(inner, "head_async"):
         meta = await inner.head_async(path)
         return ObjectInfo(int(meta["size"]), normalize_etag(meta.get("e_tag")))
@@ -191,9 +194,7 @@ async def get_range_checked(
         return data
     check_within(path, start, end, size)
     if hasattr(store, "get_range_checked_async"):
-        data = await store.get_range_checked_async(
-            path, start=start, end=end, size=size, etag=etag
-        )
+        data = await store.get_range_checked_async(path, start=start, end=end, size=size, etag=etag)
         return data
     data = await store.get_range_async(path, start=start, end=end)
     if len(memoryview(data)) != end - start:

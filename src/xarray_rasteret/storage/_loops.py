@@ -82,7 +82,9 @@ class PerLoop(Generic[T]):
             return await self.get()
         return entry.client
 
-    async def _guard(self, loop: asyncio.AbstractEventLoop, entry: _Entry[T]) -> AsyncIterator[None]:
+    async def _guard(
+        self, loop: asyncio.AbstractEventLoop, entry: _Entry[T]
+    ) -> AsyncIterator[None]:
         try:
             yield
         finally:

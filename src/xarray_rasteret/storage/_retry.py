@@ -205,7 +205,12 @@ async def retry_async(
         delay = policy.delay(n, retry_after)
         log.debug(
             "retrying %s of %s in %.2f s (attempt %d of %d): %s",
-            what, redact_url(url), delay, n + 2, policy.max_attempts, cause,
+            what,
+            redact_url(url),
+            delay,
+            n + 2,
+            policy.max_attempts,
+            cause,
         )
         await asyncio.sleep(delay)
     raise ReadFailedError(

@@ -141,6 +141,23 @@ class CountingStore:
         _counters.finish(len(memoryview(data)))
         return data
 
+    async def get_range_checked_async(
+        self, path: str, *, start: int, end: int, size: int, etag: str | None = None
+    ) -> Buffer:
+        """Read one range with the wrapped store's staleness check, counting it."""
+        from ._checks import get_range_checked
+
+        _counters.start()
+        try:
+            data = await get_range_checked(
+                self.inner, path, start=start, end=end, size=size, etag=etag
+            )
+        except BaseException:
+            _counters.abort()
+            raise
+        _counters.finish(len(memoryview(data)))
+        return data
+
     async def get_ranges_async(
         self,
         path: str,

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from ..errors import ReadFailedError, TruncatedFileError
-from ._checks import ObjectInfo, check_unchanged, normalize_etag, range_end, range_ends
+from ._checks import check_unchanged, head_dict, normalize_etag, range_end, range_ends
 from ._loops import PerLoop
 from ._retry import (
     RetryPolicy,
@@ -82,7 +82,8 @@ class HTTPStore:
     Examples
     --------
     >>> store = HTTPStore(timeout=10)
-    >>> await store.get_range_async("https://example.com/a.tif", start=0, end=16384)  # doctest: +SKIP
+    >>> url = "https://example.com/a.tif"
+    >>> await store.get_range_async(url, start=0, end=16384)  # doctest: +SKIP
     """
 
     def __init__(
@@ -137,9 +138,7 @@ class HTTPStore:
 
     # -- one attempt ----------------------------------------------------------------
 
-    async def _fetch(
-        self, url: str, start: int, end: int
-    ) -> tuple[bytes, int | None, str | None]:
+    async def _fetch(self, url: str, start: int, end: int) -> tuple[bytes, int | None, str | None]:
         """One attempt at ``[start, end)``: ``(body, object size, etag)``, clamped at EOF."""
         session = await self._sessions.get()
         headers = {"Range": f"bytes={start}-{end - 1}"}
@@ -230,7 +229,10 @@ class HTTPStore:
         stops = range_ends(starts, ends, lengths)
         return list(
             await asyncio.gather(
-                *(self.get_range_async(path, start=s, end=e) for s, e in zip(starts, stops))
+                *(
+                    self.get_range_async(path, start=s, end=e)
+                    for s, e in zip(starts, stops, strict=True)
+                )
             )
         )
 
@@ -250,10 +252,13 @@ class HTTPStore:
         check_unchanged(path, expected_size=size, expected_etag=etag, size=total, etag=got_etag)
         return body
 
-    async def object_info_async(self, path: str) -> ObjectInfo:
-        """Return size and ETag with a one-byte ranged GET (works for signed GET URLs too)."""
+    async def head_async(self, path: str) -> dict[str, Any]:
+        """Return obspec-style ``path``/``size``/``e_tag`` from a one-byte ranged GET.
 
-        async def attempt() -> ObjectInfo:
+        A GET, not a HEAD, because signed URLs are usually signed for GET only.
+        """
+
+        async def attempt() -> dict[str, Any]:
             session = await self._sessions.get()
             try:
                 async with session.get(path, headers={"Range": "bytes=0-0"}) as resp:
@@ -262,9 +267,9 @@ class HTTPStore:
                     if resp.status in (206, 416):
                         _, _, total = _parse_content_range(resp.headers.get("Content-Range"))
                         if total is not None:
-                            return ObjectInfo(total, etag)
+                            return head_dict(path, total, etag)
                     elif resp.status == 200 and resp.content_length is not None:
-                        return ObjectInfo(resp.content_length, etag)
+                        return head_dict(path, resp.content_length, etag)
                     elif resp.status in (404, 410):
                         raise not_found(path)
                     elif resp.status in (401, 403):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ObjectNotFoundError, PermissionDeniedError, TruncatedFileError
-from ._checks import ObjectInfo, check_unchanged, range_end, range_ends
+from ._checks import check_unchanged, head_dict, range_end, range_ends
 from ._retry import describe_range
 
 __all__ = ["LocalStore", "local_path"]
@@ -59,7 +60,10 @@ class LocalStore:
         stops = range_ends(starts, ends, lengths)
         return list(
             await asyncio.gather(
-                *(self.get_range_async(path, start=s, end=e) for s, e in zip(starts, stops))
+                *(
+                    self.get_range_async(path, start=s, end=e)
+                    for s, e in zip(starts, stops, strict=True)
+                )
             )
         )
 
@@ -73,13 +77,13 @@ class LocalStore:
         check_unchanged(path, expected_size=size, expected_etag=None, size=now, etag=None)
         return data
 
-    async def object_info_async(self, path: str) -> ObjectInfo:
-        """Return the file's size; local files have no ETag (None)."""
+    async def head_async(self, path: str) -> dict[str, Any]:
+        """Return obspec-style metadata: ``path``, ``size``, ``e_tag`` (None locally)."""
         try:
             st = await asyncio.to_thread(os.stat, path)
         except FileNotFoundError as e:
             raise ObjectNotFoundError(f"no such file: {path!r}; check the path") from e
-        return ObjectInfo(st.st_size, None)
+        return head_dict(path, st.st_size, None)
 
     async def close(self) -> None:
         """Nothing to close (present so every store can be closed alike)."""

@@ -11,7 +11,7 @@ import aiohttp
 import botocore.exceptions as bce
 
 from ..errors import PermissionDeniedError, ReadFailedError, TruncatedFileError
-from ._checks import ObjectInfo, check_unchanged, normalize_etag, range_end, range_ends
+from ._checks import check_unchanged, head_dict, normalize_etag, range_end, range_ends
 from ._loops import PerLoop
 from ._retry import (
     RetryPolicy,
@@ -294,7 +294,10 @@ class S3Store:
         stops = range_ends(starts, ends, lengths)
         return list(
             await asyncio.gather(
-                *(self.get_range_async(path, start=s, end=e) for s, e in zip(starts, stops))
+                *(
+                    self.get_range_async(path, start=s, end=e)
+                    for s, e in zip(starts, stops, strict=True)
+                )
             )
         )
 
@@ -314,13 +317,13 @@ class S3Store:
         )
         return body
 
-    async def object_info_async(self, path: str) -> ObjectInfo:
-        """Return size and ETag of the object (``HeadObject``)."""
+    async def head_async(self, path: str) -> dict[str, Any]:
+        """Return obspec-style ``path``/``size``/``e_tag`` of the object (``HeadObject``)."""
         bucket, key = split_s3_path(path)
         url = f"s3://{bucket}/{key}"
 
-        async def attempt() -> ObjectInfo:
+        async def attempt() -> dict[str, Any]:
             head = await self._call(url, "HEAD", "head_object", Bucket=bucket, Key=key)
-            return ObjectInfo(int(head["ContentLength"]), normalize_etag(head.get("ETag")))
+            return head_dict(path, int(head["ContentLength"]), normalize_etag(head.get("ETag")))
 
         return await retry_async(attempt, self.policy, url=url, what="size and ETag")

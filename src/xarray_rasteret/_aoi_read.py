@@ -1,0 +1,216 @@
+"""Plan and run the reads of the AOI helpers: geometries x records x bands, one read.
+
+For every geometry and every record whose footprint it intersects, the
+geometry's bounds in the record's CRS give a pixel window (snapped outwards,
+clipped to the image, as ``rasterio.mask.mask(crop=True)``). All windows of
+all bands go to :func:`~xarray_rasteret._fetch.read_into` at once, so a tile
+shared by two AOIs is fetched and decoded once; then pixels outside the
+geometry are set to nodata (rasterio ``geometry_mask`` semantics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyproj
+import shapely
+from affine import Affine
+
+from ._fetch import ReadOptions, ReadTask, read_into
+from ._sync import sync
+from ._types import RasterSource, Window
+from .data_sources import DataSource
+from .data_sources import infer as infer_source
+from .errors import AOIOutsideDataError
+from .geo.aoi import AOIs, to_crs
+from .geo.grid import RasterGrid
+from .geo.rasterize import geometry_mask
+
+if TYPE_CHECKING:
+    from .collection import Collection
+
+__all__ = ["BandRead", "PairRead", "plan_pairs", "read_aois", "resolve_bands"]
+
+_CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
+
+
+@dataclass
+class BandRead:
+    """The pixels of one band in one (geometry, record) window."""
+
+    source: RasterSource
+    window: Window
+    transform: Affine
+    data: np.ndarray
+    fill: float
+
+
+@dataclass
+class PairRead:
+    """A geometry and a record it intersects, with one :class:`BandRead` per band."""
+
+    geometry_index: int
+    record_index: int
+    geometry: shapely.Geometry
+    """The geometry in the record's CRS."""
+    crs: str | None
+    bands: dict[str, BandRead]
+
+
+def resolve_bands(
+    collection: Collection, bands: Sequence[str], data_source: str | DataSource | None
+) -> tuple[dict[str, str], DataSource | None]:
+    """Map each requested band (code or asset key) to the collection's asset key."""
+    from . import data_sources
+
+    if isinstance(bands, str):
+        bands = [bands]
+    if not bands:
+        raise ValueError("bands is required: name the bands to read, e.g. bands=['B04']")
+    source: DataSource | None
+    if isinstance(data_source, DataSource):
+        source = data_source
+    elif data_source is not None:
+        source = data_sources.get(data_source)
+    else:
+        source = infer_source(_collection_ids(collection), _sample_hrefs(collection))
+    available = list(collection.bands)
+    if source is None:
+        source = DataSource("collection")
+    assets = {band: source.asset_for(band, available) for band in bands}
+    return assets, (source if source.name != "collection" else None)
+
+
+def _collection_ids(collection: Collection) -> list[str]:
+    if "collection" in collection.table.column_names:
+        return [str(v) for v in set(collection.table.column("collection").to_pylist())]
+    return []
+
+
+def _sample_hrefs(collection: Collection) -> list[str]:
+    hrefs: list[str] = []
+    for band in collection.bands[:1]:
+        try:
+            hrefs = [s.href for s in collection.sources(band)[:20]]
+        except Exception:  # missing metadata surfaces later with its own message
+            hrefs = []
+    return hrefs
+
+
+def _window_in(grid: RasterGrid, geom: shapely.Geometry) -> Window | None:
+    if geom.is_empty:
+        return None
+    return grid.clip(grid.window_for_bounds(geom.bounds))
+
+
+def plan_pairs(
+    collection: Collection,
+    aois: AOIs,
+    assets: dict[str, str],
+    source: DataSource | None,
+) -> list[PairRead]:
+    """Every (geometry, record) pair whose footprint and raster intersect, with empty outputs."""
+    footprints = list(collection.geometries)
+    in_crs84 = to_crs(aois.geometries, aois.crs, _CRS84)
+    tree = shapely.STRtree(footprints)
+    g_idx, r_idx = tree.query(in_crs84, predicate="intersects")
+    per_band = {band: collection.sources(asset) for band, asset in assets.items()}
+    if source is not None and source.rewrite_href is not None:
+        rewrite = source.rewrite_href
+        per_band = {
+            b: [replace(s, href=rewrite(s.href)) for s in srcs] for b, srcs in per_band.items()
+        }
+    cache: dict[tuple[int, str | None], shapely.Geometry] = {}
+    pairs = []
+    for gi, ri in sorted(zip(g_idx.tolist(), r_idx.tolist(), strict=True)):
+        first = next(iter(per_band.values()))[ri]
+        key = (gi, first.crs)
+        if key not in cache:
+            dst = pyproj.CRS.from_user_input(first.crs) if first.crs else aois.crs
+            cache[key] = to_crs([aois.geometries[gi]], aois.crs, dst)[0]
+        geom = cache[key]
+        reads = {}
+        for band, sources in per_band.items():
+            src = sources[ri]
+            grid = RasterGrid(src.crs, src.transform, src.levels[0].width, src.levels[0].height)
+            window = _window_in(grid, geom)
+            if window is None:
+                break
+            fill = src.nodata if src.nodata is not None else 0
+            data = np.full(window.shape, fill, dtype=src.dtype)
+            transform = grid.crop(window).transform
+            reads[band] = BandRead(src, window, transform, data, fill)
+        else:
+            pairs.append(PairRead(gi, ri, geom, first.crs, reads))
+    return pairs
+
+
+def read_aois(
+    collection: Collection,
+    aois: AOIs,
+    bands: Sequence[str],
+    *,
+    data_source: str | DataSource | None = None,
+    all_touched: bool = False,
+    options: ReadOptions | None = None,
+    progress: bool = False,
+) -> list[PairRead]:
+    """Read every band of every (geometry, record) pair in one concurrent read, masked.
+
+    Raises
+    ------
+    AOIOutsideDataError
+        If no geometry intersects any record.
+    """
+    assets, source = resolve_bands(collection, bands, data_source)
+    pairs = plan_pairs(collection, aois, assets, source)
+    if not pairs:
+        raise AOIOutsideDataError(
+            f"none of the {len(aois.geometries)} geometries (bounds "
+            f"{_total_bounds(aois)} in {aois.crs.to_string()}) intersects the data of "
+            f"the {len(collection)} records; check geometry_crs and the filters"
+        )
+    tasks = [
+        ReadTask(r.source, 0, r.window, r.data) for p in pairs for r in p.bands.values()
+    ]
+    run_reads(tasks, options, progress=progress, what="tiles")
+    for pair in pairs:
+        for r in pair.bands.values():
+            outside = geometry_mask(
+                [pair.geometry], out_shape=r.data.shape, transform=r.transform,
+                all_touched=all_touched,
+            )
+            r.data[outside] = r.fill
+    return pairs
+
+
+def run_reads(
+    tasks: list[ReadTask], options: ReadOptions | None, *, progress: bool, what: str
+) -> None:
+    """Run ``tasks`` through the read path, with an optional tqdm bar over tiles."""
+    if not progress:
+        sync(read_into(tasks, options))
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(desc=f"reading {what}", unit="tile") as bar:
+
+        def on_tile(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done)
+
+        sync(read_into(tasks, options, on_tile=on_tile))
+
+
+def _total_bounds(aois: AOIs) -> tuple[float, ...]:
+    return tuple(round(float(v), 6) for v in shapely.total_bounds(aois.geometries))
+
+
+def read_options(max_concurrent: int, backend: Any, storage_options: dict | None) -> ReadOptions:
+    """The ReadOptions of a helper call."""
+    return ReadOptions(
+        max_concurrent=max_concurrent, backend=backend, storage_options=dict(storage_options or {})
+    )

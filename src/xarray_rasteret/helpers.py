@@ -1,0 +1,402 @@
+"""Pixels for the user's own geometries: get_xarray, get_gdf, get_numpy, sample_points.
+
+Thin layers over the engine's read path (:mod:`._aoi_read` -> :mod:`._fetch`):
+every band and record of one call is fetched together, and a tile shared by
+several geometries is read once. Names and defaults follow rasteret.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import xarray as xr
+
+from ._aoi_read import PairRead, read_aois, read_options, run_reads
+from ._fetch import ReadTask
+from ._open import as_collection
+from ._types import Window
+from .errors import ReprojectionRequiredError
+from .geo.aoi import AUTO, AOIs, normalize_geometries
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from .collection import Collection
+
+__all__ = ["get_gdf", "get_numpy", "get_xarray", "sample_points"]
+
+_COMBINE = ("combine_first", "merge", "merge_override")
+
+
+def _prepare(
+    collection: Any, geometries: Any, geometry_crs: Any, geometry_column: str | None,
+    target_crs: Any, filters: dict[str, Any],
+) -> tuple[Collection, AOIs]:
+    col = as_collection(collection)
+    if filters:
+        col = col.filter(**filters)
+    if target_crs is not None:
+        raise ReprojectionRequiredError(
+            "target_crs is not supported yet: read in the records' own CRSs (leave target_crs "
+            "unset) and group the results by CRS"
+        )
+    aois = normalize_geometries(
+        geometries, geometry_crs=geometry_crs, geometry_column=geometry_column
+    )
+    return col, aois
+
+
+def _read(
+    collection: Any, geometries: Any, bands: Sequence[str], *, data_source: Any,
+    max_concurrent: int, backend: Any, target_crs: Any, geometry_crs: Any,
+    geometry_column: str | None, all_touched: bool, progress: bool, filters: dict[str, Any],
+    storage_options: dict[str, Any] | None = None,
+) -> tuple[Collection, AOIs, list[PairRead]]:
+    col, aois = _prepare(collection, geometries, geometry_crs, geometry_column, target_crs, filters)
+    pairs = read_aois(
+        col, aois, bands, data_source=data_source, all_touched=all_touched,
+        options=read_options(max_concurrent, backend, storage_options), progress=progress,
+    )
+    return col, aois, pairs
+
+
+def get_numpy(
+    collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
+    max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
+    geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
+    progress: bool = False, **filters: Any,
+) -> np.ndarray:
+    """Pixels of ``bands`` inside each geometry, for each record it intersects, as one array.
+
+    Parameters
+    ----------
+    collection
+        A Collection, the path/URL of one, or a Dataset opened with the engine.
+    geometries
+        bbox tuple, shapely geometry (or list), WKB, GeoJSON, Arrow array/table,
+        GeoDataFrame or DuckDB relation.
+    bands
+        Band codes or asset keys.
+    data_source
+        Registered data source for band codes and URL rewriting (inferred if None).
+    max_concurrent
+        Most requests in flight.
+    backend
+        A user store (obspec-shaped) for every read.
+    target_crs
+        Not supported yet (raises).
+    geometry_crs
+        CRS of the geometries; AUTO takes it from metadata, else EPSG:4326.
+    geometry_column
+        Geometry column of a table input.
+    all_touched
+        Keep every pixel the geometry touches (rasterio semantics), not only centres inside.
+    progress
+        Show a progress bar over tiles.
+    **filters
+        Record selection, e.g. ``datetime=("2024-01-01", "2024-02-01")``, ``cloud_cover_lt=20``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[N, H, W]`` for one band, ``[N, C, H, W]`` for several; N runs over
+        (geometry, record) pairs, geometry-major. Outside the geometry: nodata, else 0.
+
+    Raises
+    ------
+    ValueError
+        If windows differ in shape (use get_xarray or get_gdf, or equal-size AOIs).
+
+    Examples
+    --------
+    >>> arr = get_numpy(col, geometries=(16.0, 45.0, 16.01, 45.01), bands=["B04"])  # doctest: +SKIP
+    >>> arr.shape  # doctest: +SKIP
+    (4, 112, 79)
+    """
+    _, _, pairs = _read(
+        collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
+        backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
+        geometry_column=geometry_column, all_touched=all_touched, progress=progress,
+        filters=filters,
+    )
+    band_list = [bands] if isinstance(bands, str) else list(bands)
+    shapes = {r.data.shape for p in pairs for r in p.bands.values()}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"the windows have different shapes {sorted(shapes)}, so they do not stack into one "
+            "array; use get_xarray or get_gdf, or pass geometries of one size in one CRS"
+        )
+    stacked = np.stack([np.stack([p.bands[b].data for b in band_list]) for p in pairs])
+    return stacked[:, 0] if len(band_list) == 1 else stacked
+
+
+def get_gdf(
+    collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
+    max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
+    geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
+    progress: bool = False, **filters: Any,
+) -> gpd.GeoDataFrame:
+    """One row per (geometry, record): pixel arrays per band and the window's georeferencing.
+
+    Parameters are those of :func:`get_numpy`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``geometry`` (the input geometry, in its CRS), ``geometry_index``,
+        ``record_id``, ``datetime``, one column per band (2-D arrays), ``transform``
+        (6 affine coefficients of the window), ``crs``, then the user's columns
+        of a table input. A user column whose name is taken gets the suffix ``_user``.
+
+    Examples
+    --------
+    >>> gdf = get_gdf(col, geometries=polygons, bands=["B04", "B08"])  # doctest: +SKIP
+    """
+    import geopandas as gpd
+
+    col, aois, pairs = _read(
+        collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
+        backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
+        geometry_column=geometry_column, all_touched=all_touched, progress=progress,
+        filters=filters,
+    )
+    band_list = [bands] if isinstance(bands, str) else list(bands)
+    ids = col.ids
+    times = np.asarray(col.datetimes, dtype="datetime64[ns]")
+    columns: dict[str, Any] = {
+        "geometry_index": [p.geometry_index for p in pairs],
+        "record_id": [str(ids[p.record_index]) for p in pairs],
+        "datetime": [times[p.record_index] for p in pairs],
+    }
+    for b in band_list:
+        columns[b] = [p.bands[b].data for p in pairs]
+    first = band_list[0]
+    columns["transform"] = [tuple(p.bands[first].transform)[:6] for p in pairs]
+    columns["crs"] = [p.crs for p in pairs]
+    _add_user_columns(columns, aois, [p.geometry_index for p in pairs])
+    geoms = [aois.geometries[p.geometry_index] for p in pairs]
+    return gpd.GeoDataFrame(columns, geometry=geoms, crs=aois.crs)
+
+
+def _add_user_columns(columns: dict[str, Any], aois: AOIs, index: list[int]) -> None:
+    if aois.attributes is None:
+        return
+    taken = aois.attributes.take(pa.array(index, pa.int64())) if index else aois.attributes
+    for name in taken.column_names:
+        key = name if name not in columns and name != "geometry" else f"{name}_user"
+        columns[key] = taken.column(name).to_pylist()
+
+
+def get_xarray(
+    collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
+    max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
+    geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
+    progress: bool = False, xr_combine: str = "combine_first", **filters: Any,
+) -> xr.Dataset:
+    """Pixels inside the geometries as one Dataset: a variable per band, dims ``(time, y, x)``.
+
+    Parameters are those of :func:`get_numpy`, plus:
+
+    xr_combine
+        How per-(geometry, record) Datasets merge: ``"combine_first"`` (first
+        non-null value wins, the default), ``"merge"`` (values must agree) or
+        ``"merge_override"`` (the first Dataset's values win where both have data).
+
+    Returns
+    -------
+    xarray.Dataset
+        Native dtype where no padding was needed; a CF ``spatial_ref`` coordinate.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``xr_combine``.
+    ReprojectionRequiredError
+        If the records intersected are in different CRSs.
+
+    Examples
+    --------
+    >>> ds = get_xarray(col, geometries=(16.0, 45.0, 16.01, 45.01), bands=["B04"])  # doctest: +SKIP
+    """
+    if xr_combine not in _COMBINE:
+        raise ValueError(f"xr_combine must be one of {_COMBINE}, got {xr_combine!r}")
+    col, _, pairs = _read(
+        collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
+        backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
+        geometry_column=geometry_column, all_touched=all_touched, progress=progress,
+        filters=filters,
+    )
+    crss = {p.crs for p in pairs}
+    if len(crss) > 1:
+        raise ReprojectionRequiredError(
+            f"the geometries intersect records in {len(crss)} CRSs; pass target_crs=... or "
+            "select records of one CRS with filters"
+        )
+    band_list = [bands] if isinstance(bands, str) else list(bands)
+    parts = [_pair_dataset(col, p, band_list) for p in pairs]
+    if xr_combine == "combine_first":
+        return functools.reduce(lambda a, b: a.combine_first(b), parts)
+    compat = "override" if xr_combine == "merge_override" else "no_conflicts"
+    return xr.merge(parts, compat=compat, join="outer", combine_attrs="override")
+
+
+def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Dataset:
+    from ._dataset import spatial_ref_attrs
+    from .geo.grid import RasterGrid
+
+    first = pair.bands[bands[0]]
+    src, w = first.source, first.window
+    full = RasterGrid(src.crs, src.transform, src.levels[0].width, src.levels[0].height)
+    # Coordinates from absolute pixel indices, so windows of one grid share exact values.
+    x, y = full.xy_coords()
+    time = np.asarray(col.datetimes, dtype="datetime64[ns]")[[pair.record_index]]
+    data_vars = {}
+    for b in bands:
+        r = pair.bands[b]
+        attrs = {"grid_mapping": "spatial_ref"}
+        if r.source.nodata is not None:
+            attrs["nodata"] = r.source.nodata
+        data_vars[b] = (("time", "y", "x"), r.data[None], attrs)
+    coords = {
+        "time": time,
+        "y": y[w.row_start : w.row_stop],
+        "x": x[w.col_start : w.col_stop],
+        "spatial_ref": ((), np.int64(0), spatial_ref_attrs(full.crop(w))),
+    }
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def sample_points(
+    collection: Any, *, points: Any, bands: Sequence[str], data_source: str | None = None,
+    max_concurrent: int = 50, backend: object | None = None, geometry_crs: Any = AUTO,
+    geometry_column: str | None = None, progress: bool = False, **filters: Any,
+) -> pa.Table:
+    """Values of ``bands`` at each point, for every record whose footprint holds it.
+
+    The pixel containing the point is sampled (rasterio ``sample``). Points that
+    fall outside a record's raster, or on its nodata, are flagged, not dropped;
+    a point in no record's footprint gets one row with ``outside=True``.
+
+    Parameters
+    ----------
+    collection
+        A Collection, the path/URL of one, or a Dataset opened with the engine.
+    points
+        Point geometries in any form :func:`get_numpy` accepts.
+    bands
+        Band codes or asset keys.
+    data_source, max_concurrent, backend, geometry_crs, geometry_column, progress, **filters
+        As in :func:`get_numpy`.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``point_index``, ``x``, ``y``, ``point_crs``, ``record_id``, ``datetime``,
+        ``band``, ``value``, ``raster_crs``, ``outside``, ``nodata``, then the
+        user's columns (suffix ``_user`` on a clash).
+
+    Examples
+    --------
+    >>> tbl = sample_points(col, points=[shapely.Point(16.0, 45.0)], bands=["B04"])  # doctest: +SKIP
+    """
+    from ._aoi_read import _CRS84, resolve_bands
+    from .geo.aoi import to_crs
+
+    col, aois = _prepare(collection, points, geometry_crs, geometry_column, None, filters)
+    non_points = [i for i, g in enumerate(aois.geometries) if g.geom_type != "Point"]
+    if non_points:
+        raise ValueError(
+            f"sample_points takes points; geometries {non_points[:5]} are not points "
+            "(use get_gdf for areas)"
+        )
+    assets, source = resolve_bands(col, bands, data_source)
+    band_list = [bands] if isinstance(bands, str) else list(bands)
+    import shapely
+
+    tree = shapely.STRtree(list(col.geometries))
+    p_idx, r_idx = tree.query(to_crs(aois.geometries, aois.crs, _CRS84), predicate="intersects")
+    per_band = {b: col.sources(assets[b]) for b in band_list}
+    if source is not None and source.rewrite_href is not None:
+        from dataclasses import replace
+
+        per_band = {
+            b: [replace(s, href=source.rewrite_href(s.href)) for s in ss]
+            for b, ss in per_band.items()
+        }
+    rows: list[dict[str, Any]] = []
+    tasks: list[ReadTask] = []
+    cache: dict[tuple[int, str | None], Any] = {}
+    for pi, ri in sorted(zip(p_idx.tolist(), r_idx.tolist(), strict=True)):
+        for b in band_list:
+            src = per_band[b][ri]
+            key = (pi, src.crs)
+            if key not in cache:
+                import pyproj
+
+                dst = pyproj.CRS.from_user_input(src.crs) if src.crs else aois.crs
+                cache[key] = to_crs([aois.geometries[pi]], aois.crs, dst)[0]
+            pt = cache[key]
+            t = src.transform
+            col_i = int(np.floor((pt.x - t.c) / t.a))
+            row_i = int(np.floor((pt.y - t.f) / t.e))
+            lv = src.levels[0]
+            row = {"point_index": pi, "record_index": ri, "band": b, "src": src, "out": None}
+            if 0 <= row_i < lv.height and 0 <= col_i < lv.width:
+                out = np.zeros((1, 1), dtype=src.dtype)
+                tasks.append(ReadTask(src, 0, Window(row_i, row_i + 1, col_i, col_i + 1), out))
+                row["out"] = out
+            rows.append(row)
+    run_reads(
+        tasks, read_options(max_concurrent, backend, None), progress=progress, what="points"
+    )
+    return _points_table(col, aois, rows, set(range(len(aois.geometries))) - set(p_idx.tolist()))
+
+
+def _points_table(col: Collection, aois: AOIs, rows: list[dict[str, Any]], unmatched: set[int]) -> pa.Table:
+    ids = col.ids
+    times = np.asarray(col.datetimes, dtype="datetime64[us]")
+    point_crs = aois.crs.to_string()
+    values: list[Any] = []
+    out_rows = []
+    for r in rows:
+        src = r["src"]
+        outside = r["out"] is None
+        value = None if outside else r["out"][0, 0].item()
+        nod = src.nodata
+        is_nodata = (not outside) and nod is not None and (
+            value == nod or (isinstance(value, float) and np.isnan(value) and np.isnan(nod))
+        )
+        values.append(value)
+        out_rows.append((r["point_index"], str(ids[r["record_index"]]), times[r["record_index"]],
+                         r["band"], src.crs, outside, bool(is_nodata)))
+    for pi in sorted(unmatched):
+        values.append(None)
+        out_rows.append((pi, None, None, None, None, True, False))
+    point_index = [o[0] for o in out_rows]
+    xs = [aois.geometries[i].x for i in point_index]
+    ys = [aois.geometries[i].y for i in point_index]
+    numeric = [v for v in values if v is not None]
+    value_type = pa.float64() if any(isinstance(v, float) for v in numeric) else pa.int64()
+    columns: dict[str, Any] = {
+        "point_index": pa.array(point_index, pa.int64()),
+        "x": pa.array(xs, pa.float64()),
+        "y": pa.array(ys, pa.float64()),
+        "point_crs": pa.array([point_crs] * len(out_rows), pa.string()),
+        "record_id": pa.array([o[1] for o in out_rows], pa.string()),
+        "datetime": pa.array([o[2] for o in out_rows], pa.timestamp("us")),
+        "band": pa.array([o[3] for o in out_rows], pa.string()),
+        "value": pa.array(values, value_type),
+        "raster_crs": pa.array([o[4] for o in out_rows], pa.string()),
+        "outside": pa.array([o[5] for o in out_rows], pa.bool_()),
+        "nodata": pa.array([o[6] for o in out_rows], pa.bool_()),
+    }
+    user: dict[str, Any] = {}
+    _add_user_columns(user, aois, point_index)
+    for name, vals in user.items():
+        key = name if name not in columns else f"{name}_user"
+        columns[key] = pa.array(vals)
+    return pa.table(columns)

@@ -1,0 +1,342 @@
+"""The ``rasteret`` engine end to end on local files: layout, laziness, georeferencing, errors."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import rasterio
+import rioxarray
+import xarray as xr
+from affine import Affine
+from cogs import write_tiff
+from rasterio.crs import CRS as RioCRS
+
+import xarray_rasteret as xrr
+from xarray_rasteret.errors import (
+    AOIOutsideDataError,
+    BandNotFoundError,
+    MissingMetadataError,
+    NotATiffError,
+    ReprojectionRequiredError,
+    TruncatedFileError,
+    UnsupportedTiffError,
+)
+
+RES = 10.0
+X0, Y0 = 600_000.0, 5_000_000.0
+
+
+def _record(tmp_path, name, *, col=0, row=0, seed=0, width=300, height=200, **kw):
+    """Two bands (B04, B08) of one record, offset by (row, col) pixels on one UTM grid."""
+    transform = Affine(RES, 0, X0 + col * RES, 0, -RES, Y0 - row * RES)
+    kw.setdefault("compress", "DEFLATE")
+    kw.setdefault("predictor", 2)
+    kw.setdefault("nodata", 0)
+    data = {}
+    for b, band in enumerate(("B04", "B08")):
+        path = tmp_path / f"{name}_{band}.tif"
+        data[band] = write_tiff(
+            path, dtype="uint16", width=width, height=height, transform=transform,
+            blockxsize=64, blockysize=32, seed=seed * 2 + b, **kw,
+        )
+    return data
+
+
+def _group(href):
+    stem = href.rsplit("/", 1)[-1].removesuffix(".tif")
+    rid, band = stem.rsplit("_", 1)
+    return rid, band
+
+
+@pytest.fixture
+def collection_path(tmp_path):
+    """Three dated records on one grid, the second shifted; user columns kept."""
+    arrays = {
+        "r1": _record(tmp_path, "r1", seed=1),
+        "r2": _record(tmp_path, "r2", col=100, row=-40, seed=2),
+        "r3": _record(tmp_path, "r3", seed=3),
+    }
+    hrefs = sorted(str(p) for p in tmp_path.glob("*.tif"))
+    col = xrr.build(hrefs, group_by=_group)
+    table = col.table
+    when = {"r1": "2024-01-05", "r2": "2024-01-01", "r3": "2024-02-01"}
+    cloud = {"r1": 10.0, "r2": 55.5, "r3": 0.0}
+    ids = table.column("id").to_pylist()
+    table = table.set_column(
+        table.schema.get_field_index("datetime"),
+        "datetime",
+        pa.array([np.datetime64(when[i], "us") for i in ids], pa.timestamp("us")),
+    )
+    table = table.append_column("cloud_cover", pa.array([cloud[i] for i in ids]))
+    path = tmp_path / "col.parquet"
+    xrr.Collection(table).to_parquet(path)
+    return path, arrays
+
+
+def test_collection_opens_on_the_union_grid(collection_path):
+    path, arrays = collection_path
+    ds = xr.open_dataset(path, engine="rasteret")
+    assert set(ds.data_vars) == {"B04", "B08"}
+    assert ds.B04.dims == ("time", "y", "x")
+    assert ds.B04.dtype == np.uint16
+    assert list(ds.id.values) == ["r2", "r1", "r3"]  # sorted by time
+    assert list(ds.cloud_cover.values) == [55.5, 10.0, 0.0]
+    assert ds.sizes == {"time": 3, "y": 240, "x": 400}
+    # x/y are pixel centres of the union grid: r2 starts 40 rows higher.
+    assert ds.x.values[0] == X0 + RES / 2 and ds.y.values[0] == Y0 + 40 * RES - RES / 2
+    values = ds.B04.values
+    np.testing.assert_array_equal(values[1, 40:240, 0:300], arrays["r1"]["B04"][0])
+    np.testing.assert_array_equal(values[0, 0:200, 100:400], arrays["r2"]["B04"][0])
+    assert (values[1, :40] == 0).all() and (values[1, :, 300:] == 0).all()
+    assert ds.B04.attrs["nodata"] == 0 and ds.B04.encoding["_FillValue"] == 0
+    assert ds.rio.crs == RioCRS.from_epsg(32633)
+    assert ds.rio.transform() == Affine(RES, 0, X0, 0, -RES, Y0 + 40 * RES)
+
+
+def test_open_is_lazy_and_reads_only_intersecting_tiles(collection_path):
+    path, arrays = collection_path
+    with xrr.track() as opening:
+        ds = xr.open_dataset(path, engine="rasteret")
+    assert opening.requests == 0
+    src = xrr.load(path).sources("B04")
+    r1 = next(s for s in src if s.href.endswith("r1_B04.tif"))
+    layout = r1.levels[0]
+    # Rows 50..90, cols 70..130 of r1: tile rows 1..2, tile cols 1..2 (64x32 tiles).
+    expected = [(r, c) for r in (1, 2) for c in (1, 2)]
+    tile_bytes = sum(int(layout.tile_byte_counts[r * layout.tiles_across + c]) for r, c in expected)
+    first_tile = int(layout.tile_offsets.min())
+    with xrr.track() as reading:
+        got = ds.B04.isel(time=1, y=slice(40 + 50, 40 + 90), x=slice(70, 130)).values
+    np.testing.assert_array_equal(got, arrays["r1"]["B04"][0, 50:90, 70:130])
+    assert reading.bytes == tile_bytes  # no header bytes, no other tile
+    assert 1 <= reading.requests <= len(expected)
+    assert first_tile > 0
+
+
+def test_bbox_time_and_filters_select(collection_path):
+    path, _ = collection_path
+    ds = xr.open_dataset(path, engine="rasteret", time=("2024-01-02", "2024-01-31"))
+    assert list(ds.id.values) == ["r1"]
+    ds = xr.open_dataset(path, engine="rasteret", filters={"cloud_cover_lt": 20})
+    assert list(ds.id.values) == ["r1", "r3"]
+    bbox = (X0 + 1005, Y0 - 995, X0 + 1495, Y0 - 505)
+    ds = xr.open_dataset(path, engine="rasteret", bbox=bbox, bbox_crs="EPSG:32633")
+    assert ds.sizes["x"] == 50 and ds.sizes["y"] == 50
+    assert ds.x.values[0] == X0 + 1005 and ds.y.values[0] == Y0 - 505
+    with pytest.raises(AOIOutsideDataError, match="does not intersect"):
+        xr.open_dataset(path, engine="rasteret", bbox=(-70.0, -10.0, -69.0, -9.0))
+
+
+def test_chunks_are_tile_aligned_and_equal_unchunked(collection_path):
+    path, _ = collection_path
+    eager = xr.open_dataset(path, engine="rasteret").load()
+    lazy = xr.open_dataset(path, engine="rasteret", chunks={})
+    assert lazy.B04.chunks[0] == (1, 1, 1)
+    assert set(lazy.B04.chunks[2][:-1]) == {64} and set(lazy.B04.chunks[1][:-1]) == {32}
+    xr.testing.assert_identical(lazy.compute(), eager)
+    odd = xr.open_dataset(path, engine="rasteret", chunks={"x": 77, "y": 41, "time": 2})
+    xr.testing.assert_identical(odd.compute(), eager)
+
+
+def test_load_async_reads_every_band(collection_path):
+    import asyncio
+
+    path, arrays = collection_path
+    ds = xr.open_dataset(path, engine="rasteret")
+
+    async def main():
+        return await ds.load_async()
+
+    loaded = asyncio.run(main())
+    np.testing.assert_array_equal(loaded.B08.values[1, 40:240, :300], arrays["r1"]["B08"][0])
+
+
+def test_lazy_array_pickles_and_computes_on_distributed(collection_path):
+    from distributed import Client, LocalCluster
+
+    path, _ = collection_path
+    ds = xr.open_dataset(path, engine="rasteret", chunks={})
+    expected = xr.open_dataset(path, engine="rasteret").B04.values
+    assert pickle.loads(pickle.dumps(ds)).B04.compute().values.tolist() == expected.tolist()
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        as cluster,
+        Client(cluster),
+    ):
+        got = ds.B04.compute().values
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_mask_and_scale(tmp_path):
+    path = tmp_path / "scaled.tif"
+    data = write_tiff(path, dtype="int16", nodata=-1, compress="DEFLATE")
+    data[0, :5, :5] = -1
+    write_tiff(path, dtype="int16", nodata=-1, compress="DEFLATE", data=data)
+    with rasterio.open(path, "r+") as dst:
+        dst.scales = (0.5,)
+        dst.offsets = (10.0,)
+    ds = xr.open_dataset(path, engine="rasteret", mask_and_scale=True)
+    got = ds.band_1.values[0]
+    assert got.dtype.kind == "f"
+    assert np.isnan(got[:5, :5]).all()
+    np.testing.assert_allclose(got[5:], data[0, 5:] * 0.5 + 10.0)
+    raw = xr.open_dataset(path, engine="rasteret")
+    assert raw.band_1.dtype == np.int16 and raw.band_1.attrs["nodata"] == -1
+
+
+CRS_CASES = {
+    "epsg4326": ("EPSG:4326", Affine(0.001, 0, 10.0, 0, -0.001, 50.0)),
+    "epsg3857": ("EPSG:3857", Affine(30.0, 0, 1_113_194.0, 0, -30.0, 6_800_000.0)),
+    "utm32718": ("EPSG:32718", Affine(20.0, 0, 300_000.0, 0, -20.0, 8_000_000.0)),
+    "no-epsg-laea": (
+        "+proj=laea +lat_0=45 +lon_0=-100 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs",
+        Affine(100.0, 0, -50_000.0, 0, -100.0, 60_000.0),
+    ),
+    "south-up": ("EPSG:32633", Affine(10.0, 0, 600_000.0, 0, 10.0, 4_000_000.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(CRS_CASES))
+def test_georeferencing_matches_rioxarray(tmp_path, name):
+    crs, transform = CRS_CASES[name]
+    path = tmp_path / f"{name}.tif"
+    write_tiff(path, dtype="float32", nodata=float("nan"), crs=crs, transform=transform,
+               compress="ZSTD", predictor=3)
+    ours = xr.open_dataset(path, engine="rasteret")
+    theirs = rioxarray.open_rasterio(path)
+    np.testing.assert_allclose(ours.x.values, theirs.x.values, rtol=0, atol=1e-9 * abs(transform.a))
+    np.testing.assert_allclose(ours.y.values, theirs.y.values, rtol=0, atol=1e-9 * abs(transform.e))
+    np.testing.assert_array_equal(ours.band_1.values[0], theirs.values[0])
+    assert ours.rio.crs == theirs.rio.crs
+    assert ours.rio.transform().almost_equals(theirs.rio.transform())
+    assert np.isnan(ours.band_1.attrs["nodata"])
+
+
+def test_pixel_is_point_shifted_like_gdal(tmp_path):
+    path = tmp_path / "point.tif"
+    write_tiff(path, dtype="uint16")
+    with rasterio.open(path, "r+") as dst:
+        dst.update_tags(AREA_OR_POINT="Point")
+    with rasterio.open(path) as src:
+        expected = src.transform
+    ours = xr.open_dataset(path, engine="rasteret")
+    assert ours.rio.transform().almost_equals(expected)
+
+
+def test_no_georeferencing_gives_pixel_coords_and_warns(tmp_path):
+    path = tmp_path / "plain.tif"
+    data = write_tiff(path, dtype="uint8", crs=None, transform=None, width=40, height=30)
+    with pytest.warns(UserWarning, match="no georeferencing"):
+        ds = xr.open_dataset(path, engine="rasteret")
+    assert "crs_wkt" not in ds.spatial_ref.attrs
+    np.testing.assert_array_equal(ds.x.values, np.arange(40) + 0.5)
+    np.testing.assert_array_equal(ds.band_1.values[0], data[0])
+
+
+def test_overview_level_matches_rasterio(tmp_path):
+    path = tmp_path / "ovr.tif"
+    write_tiff(path, dtype="uint16", width=500, height=400, compress="DEFLATE",
+               overviews=(2, 4), blockxsize=128, blockysize=128)
+    for level in (1, 2):
+        with rasterio.open(path, overview_level=level - 1) as src:
+            expected = src.read(1)
+            transform = src.transform
+        ds = xr.open_dataset(path, engine="rasteret", overview_level=level)
+        np.testing.assert_array_equal(ds.band_1.values[0], expected)
+        assert ds.rio.transform().almost_equals(transform)
+    with pytest.raises(ValueError, match="overview_level=3"):
+        xr.open_dataset(path, engine="rasteret", overview_level=3)
+
+
+def test_engine_is_registered_and_guesses():
+    engines = xr.backends.list_engines()
+    entry = engines["rasteret"]
+    assert "GeoTIFF" in entry.description and entry.url.startswith("https://")
+    assert entry.guess_can_open("a/b/collection.parquet")
+    assert entry.guess_can_open("s3://bucket/x.TIF")
+    assert not entry.guess_can_open("data.nc")
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def test_unknown_band_lists_bands(collection_path):
+    path, _ = collection_path
+    with pytest.raises(BandNotFoundError, match=r"B99.*B04.*B08"):
+        xr.open_dataset(path, engine="rasteret", bands=["B99"])
+    with pytest.raises(KeyError):
+        xr.open_dataset(path, engine="rasteret", bands=["B99"])
+
+
+def test_record_without_band_metadata(collection_path, tmp_path):
+    path, _ = collection_path
+    table = xrr.load(path).table
+    i = table.schema.get_field_index("B08_metadata")
+    column = table.column(i).to_pylist()
+    column[0] = None
+    table = table.set_column(i, "B08_metadata", pa.array(column, table.schema.field(i).type))
+    broken = tmp_path / "broken.parquet"
+    xrr.Collection(table).to_parquet(broken)
+    with pytest.raises(MissingMetadataError, match=r"B08"):
+        xr.open_dataset(broken, engine="rasteret", bands=["B08"])
+    assert xr.open_dataset(broken, engine="rasteret", bands=["B04"]).sizes["time"] == 3
+
+
+def test_unsupported_codec_is_a_clear_error(collection_path, tmp_path):
+    path, _ = collection_path
+    table = xrr.load(path).table
+    i = table.schema.get_field_index("B04_metadata")
+    rows = table.column(i).to_pylist()
+    for r in rows:
+        r["compression"] = 34661  # JBIG: not a codec for multi-bit rasters
+    table = table.set_column(i, "B04_metadata", pa.array(rows, table.schema.field(i).type))
+    odd = tmp_path / "odd.parquet"
+    xrr.Collection(table).to_parquet(odd)
+    with pytest.raises(UnsupportedTiffError, match="34661"):
+        xr.open_dataset(odd, engine="rasteret", bands=["B04"]).B04.values
+
+
+def test_not_a_tiff(tmp_path):
+    path = tmp_path / "fake.tif"
+    path.write_text("this is not a tiff at all" * 100)
+    with pytest.raises(NotATiffError, match="fake.tif"):
+        xr.open_dataset(path, engine="rasteret")
+
+
+def test_truncated_file(tmp_path):
+    path = tmp_path / "cut.tif"
+    write_tiff(path, dtype="uint16", compress="DEFLATE", width=256, height=256)
+    ds = xr.open_dataset(path, engine="rasteret")
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size - 2000)
+    with pytest.raises(TruncatedFileError, match="cut.tif"):
+        ds.band_1.values
+    with pytest.raises(TruncatedFileError, match="cut.tif"):
+        xr.open_dataset(path, engine="rasteret")
+
+
+def test_rotated_transform_is_refused(tmp_path):
+    path = tmp_path / "rot.tif"
+    write_tiff(path, dtype="uint8", transform=Affine(10, 2, 600_000, 2, -10, 5_000_000))
+    with pytest.raises(UnsupportedTiffError, match="rotated"):
+        xr.open_dataset(path, engine="rasteret")
+
+
+def test_records_on_different_grids_say_what_to_pass(tmp_path):
+    write_tiff(tmp_path / "a.tif", dtype="uint8", crs="EPSG:32633")
+    write_tiff(tmp_path / "b.tif", dtype="uint8", crs="EPSG:32634")
+    col = xrr.build([str(tmp_path / "a.tif"), str(tmp_path / "b.tif")])
+    with pytest.raises(ReprojectionRequiredError, match="crs="):
+        xr.open_dataset(col, engine="rasteret")
+
+
+def test_no_warnings_on_a_plain_open(collection_path):
+    path, _ = collection_path
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xr.open_dataset(path, engine="rasteret").B04.isel(time=0, x=0, y=0).values
