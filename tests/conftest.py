@@ -53,9 +53,9 @@ class S3Fixture:
             "secret": S3Server.secret,
         }
 
-    def upload(self, key: str, data: bytes) -> str:
+    def upload(self, key: str, data: bytes, *, public: bool = False) -> str:
         """Put ``data`` at ``key`` in the test bucket; returns the ETag."""
-        return self.server.upload(self.bucket, key, data)
+        return self.server.upload(self.bucket, key, data, public=public)
 
 
 @pytest.fixture(scope="session")

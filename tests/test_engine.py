@@ -112,7 +112,9 @@ def test_open_is_lazy_and_reads_only_intersecting_tiles(collection_path):
     with xrr.track() as reading:
         got = ds.B04.isel(time=1, y=slice(40 + 50, 40 + 90), x=slice(70, 130)).values
     np.testing.assert_array_equal(got, arrays["r1"]["B04"][0, 50:90, 70:130])
-    assert reading.bytes == tile_bytes  # no header bytes, no other tile
+    # Only those tiles: no header bytes, no other tile; adjacent tiles of a row merge
+    # into one request, reading through GDAL's few bytes of tile leader/trailer.
+    assert tile_bytes <= reading.bytes <= tile_bytes + 16 * len(expected)
     assert 1 <= reading.requests <= len(expected)
     assert first_tile > 0
 
@@ -138,7 +140,10 @@ def test_chunks_are_tile_aligned_and_equal_unchunked(collection_path):
     assert lazy.B04.chunks[0] == (1, 1, 1)
     assert set(lazy.B04.chunks[2][:-1]) == {64} and set(lazy.B04.chunks[1][:-1]) == {32}
     xr.testing.assert_identical(lazy.compute(), eager)
-    odd = xr.open_dataset(path, engine="rasteret", chunks={"x": 77, "y": 41, "time": 2})
+    with warnings.catch_warnings():
+        # xarray warns that these chunks split tiles: that is the point here.
+        warnings.filterwarnings("ignore", "The specified chunks separate", UserWarning)
+        odd = xr.open_dataset(path, engine="rasteret", chunks={"x": 77, "y": 41, "time": 2})
     xr.testing.assert_identical(odd.compute(), eager)
 
 
@@ -183,7 +188,8 @@ def test_mask_and_scale(tmp_path):
     got = ds.band_1.values[0]
     assert got.dtype.kind == "f"
     assert np.isnan(got[:5, :5]).all()
-    np.testing.assert_allclose(got[5:], data[0, 5:] * 0.5 + 10.0)
+    expected = np.where(data[0] == -1, np.nan, data[0] * 0.5 + 10.0)
+    np.testing.assert_allclose(got, expected)
     raw = xr.open_dataset(path, engine="rasteret")
     assert raw.band_1.dtype == np.int16 and raw.band_1.attrs["nodata"] == -1
 

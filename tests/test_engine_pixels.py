@@ -3,7 +3,7 @@
 Each case is written once with rasterio, opened with ``xr.open_dataset(...,
 engine="rasteret")`` and compared in full and over 20 random windows; the
 same windows, partly outside the raster, go through the read path directly
-and are compared with rasterio's boundless reads.
+and are compared with rasterio's pixels padded with the fill value.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import rasterio
 import xarray as xr
-from rasterio.windows import Window as RioWindow
 
 from xarray_rasteret._fetch import ReadTask, read_into
 from xarray_rasteret._sync import sync
@@ -47,7 +46,26 @@ def _random_windows(rng, height, width, n=N_WINDOWS):
     return out
 
 
+def _padded(full, w: Window, fill):
+    count, height, width = full.shape
+    out = np.full((count, w.height, w.width), fill, dtype=full.dtype)
+    r0, r1 = max(w.row_start, 0), min(w.row_stop, height)
+    c0, c1 = max(w.col_start, 0), min(w.col_stop, width)
+    if r0 < r1 and c0 < c1:
+        out[:, r0 - w.row_start : r1 - w.row_start, c0 - w.col_start : c1 - w.col_start] = full[
+            :, r0:r1, c0:c1
+        ]
+    return out
+
+
 def _assert_same(ours, theirs, case: Case, what: str):
+    if case.max_abs_diff:
+        # YCbCr JPEG: rasterio's libjpeg 9 upsamples chroma unlike libjpeg-turbo
+        # (tests/cogs.py states the measured bound).
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        diff = np.abs(ours.astype(np.int64) - theirs.astype(np.int64))
+        assert diff.max() <= case.max_abs_diff, f"{case.name}: {what}: max diff {diff.max()}"
+        return
     if np.issubdtype(theirs.dtype, np.floating):
         np.testing.assert_array_equal(ours, theirs, err_msg=f"{case.name}: {what}")
     else:
@@ -64,14 +82,9 @@ def test_engine_matches_rasterio(case_dir, case):
         fill = src.nodata if src.nodata is not None else 0
         rng = np.random.default_rng(abs(hash(case.name)) % 2**32)
         windows = _random_windows(rng, height, width)
-        boundless = [
-            src.read(
-                window=RioWindow(w.col_start, w.row_start, w.width, w.height),
-                boundless=True,
-                fill_value=fill,
-            )
-            for w in windows
-        ]
+    # rasterio's boundless reads go through a float64 VRT (int64 loses bits), so the
+    # boundless oracle is rasterio's full read padded with the fill value.
+    boundless = [_padded(expected, w, fill) for w in windows]
 
     ds = xr.open_dataset(path, engine="rasteret")
     assert list(ds.data_vars) == [f"band_{i + 1}" for i in range(count)]

@@ -102,7 +102,9 @@ class TestStoreConformance:
         store, path, _ = case
         starts, ends = [0, 65536, 1000, 200_000], [10, 70000, 1001, 262_000]
         got = run(store.get_ranges_async(path, starts=starts, ends=ends))
-        assert [bytes(b) for b in got] == [storage_blob[s:e] for s, e in zip(starts, ends)]
+        assert [bytes(b) for b in got] == [
+            storage_blob[s:e] for s, e in zip(starts, ends, strict=True)
+        ]
         got = run(store.get_ranges_async(path, starts=[5, 50], lengths=[3, 4]))
         assert [bytes(b) for b in got] == [storage_blob[5:8], storage_blob[50:54]]
 
@@ -420,7 +422,14 @@ def test_s3_errors_and_secrets(s3_server: Any) -> None:
 
 
 def test_s3_anon_and_requester_pays(s3_server: Any, storage_blob: bytes) -> None:
-    s3_server.upload(NAME, storage_blob)
+    s3_server.upload("private.bin", storage_blob)
+    anon, path = resolve_store(
+        f"s3://{s3_server.bucket}/private.bin",
+        storage_options={"endpoint_url": s3_server.endpoint_url, "anon": True},
+    )
+    with pytest.raises(PermissionDeniedError, match="anon=True only for public"):
+        run(anon.get_range_async(path, start=0, end=64))
+    s3_server.upload(NAME, storage_blob, public=True)
     for extra in ({"anon": True}, {"requester_pays": True}):
         options = {"endpoint_url": s3_server.endpoint_url, "region_name": "us-east-1", **extra}
         store, path = resolve_store(f"s3://{s3_server.bucket}/{NAME}", storage_options=options)

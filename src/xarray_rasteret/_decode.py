@@ -13,22 +13,16 @@ cannot decode exactly, with a message naming the feature and what to do.
 
 from __future__ import annotations
 
+from typing import Any
+
 import imagecodecs
 import numpy as np
 
 from ._types import TileEncoding
-from .errors import RasteretError, UnsupportedTiffError
+from .errors import RasteretError, TileDecodeError, UnsupportedTiffError
 
 __all__ = ["COMPRESSION_NAMES", "TileDecodeError", "check_supported", "decode_tile"]
 
-
-class TileDecodeError(RasteretError, ValueError):
-    """The stored bytes of a tile do not decode to the tile the header describes.
-
-    Corrupt or truncated tile data, or a decoder result of the wrong size. The
-    message names the codec, the expected tile shape and the cause; the caller
-    adds the file and byte range (``exc.add_note``).
-    """
 
 
 COMPRESSION_NAMES: dict[int, str] = {
@@ -86,6 +80,9 @@ _PREDICTED_CODECS = frozenset({5, 8, 32946, 34925, 50000})
 _LERC_EXTRA = {0: "none", 1: "deflate", 2: "zstd"}
 _PHOTOMETRIC_YCBCR = 6
 _JPEG_CS = imagecodecs.JPEG8.CS
+# imagecodecs' type stubs are narrower than its codecs, which take any buffer
+# (memoryview included) and NumPy arrays as ``out``.
+_ic: Any = imagecodecs
 
 _FIX = "Convert the file, e.g. `gdal_translate -co COMPRESS=DEFLATE -co TILED=YES in.tif out.tif`."
 
@@ -285,11 +282,11 @@ def decode_tile(
         if comp == 7:
             arr = _decode_jpeg(data, encoding, samples)
         elif comp == 50001:
-            arr = imagecodecs.webp_decode(data, hasalpha=samples == 4)
+            arr = _ic.webp_decode(data, hasalpha=samples == 4)
         elif comp == 34887:
             arr = _decode_lerc(data, encoding, stored, shape)
         elif comp == 34712:
-            arr = imagecodecs.jpeg2k_decode(data)
+            arr = _ic.jpeg2k_decode(data)
         else:
             check_supported(encoding)  # raises the explanatory error
             raise _unsupported(encoding, "no decoder")  # pragma: no cover
@@ -349,15 +346,15 @@ def _decompress_into(
         dest[...] = np.frombuffer(src, np.uint8, nbytes)
         return
     if comp in (8, 32946):
-        func = imagecodecs.deflate_decode  # libdeflate: the fastest inflate available
+        func = _ic.deflate_decode  # libdeflate: the fastest inflate available
     elif comp == 5:
-        func = imagecodecs.lzw_decode
+        func = _ic.lzw_decode
     elif comp == 50000:
-        func = imagecodecs.zstd_decode
+        func = _ic.zstd_decode
     elif comp == 32773:
-        func = imagecodecs.packbits_decode
+        func = _ic.packbits_decode
     else:
-        func = imagecodecs.lzma_decode
+        func = _ic.lzma_decode
     try:
         got = func(data, out=dest)
     except Exception as exc:
@@ -384,13 +381,13 @@ def _unpredict(arr: np.ndarray, encoding: TileEncoding) -> None:
         # Horizontal differencing on the sample values (libtiff swaps to native
         # first), modulo 2**bits: accumulate on the unsigned view, per sample.
         u = arr.view(f"u{arr.dtype.itemsize}")
-        imagecodecs.delta_decode(u, axis=1, out=u)
+        _ic.delta_decode(u, axis=1, out=u)
     elif encoding.predictor == 3:
         # The floating-point predictor stores bytes most-significant first, shuffled
         # and differenced per row whatever the file's byte order, so it decodes
         # straight to native values.
         # It cannot work in place: decode to a temporary and copy back.
-        arr[...] = imagecodecs.floatpred_decode(arr, axis=1)
+        arr[...] = _ic.floatpred_decode(arr, axis=1)
     else:  # pragma: no cover - check_supported rejects it
         raise _unsupported(encoding, f"predictor {encoding.predictor} is unknown")
 
@@ -406,7 +403,7 @@ def _decode_jpeg(
     else:
         # Photometric RGB: the JPEG holds the RGB components untransformed.
         colorspace = outcolorspace = _JPEG_CS.RGB
-    return imagecodecs.jpeg8_decode(
+    return _ic.jpeg8_decode(
         data,
         tables=encoding.jpeg_tables,
         colorspace=colorspace,
@@ -425,10 +422,10 @@ def _decode_lerc(
     extra = params[1] if params is not None and len(params) > 1 else 0
     blob: bytes | bytearray | memoryview = data
     if extra == 1:
-        blob = imagecodecs.deflate_decode(data)
+        blob = _ic.deflate_decode(data)
     elif extra == 2:
-        blob = imagecodecs.zstd_decode(data)
-    arr, mask = imagecodecs.lerc_decode(blob, masks=True)
+        blob = _ic.zstd_decode(data)
+    arr, mask = _ic.lerc_decode(blob, masks=True)
     arr = np.asarray(arr)
     if samples > 1 and arr.shape == (samples, rows, cols) and arr.shape != shape:
         # libtiff writes one LERC band per sample (each with its own mask) when the

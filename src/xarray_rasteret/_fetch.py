@@ -35,8 +35,13 @@ class ReadOptions:
 
     max_concurrent: int = 64
     """Most byte-range requests in flight at once within one read."""
-    max_gap: int = 64 * 1024
-    """Tiles closer than this many bytes are fetched in one request."""
+    max_gap: int = 1024
+    """Tiles closer than this many bytes are fetched in one request.
+
+    Every request of a read is in flight at once, so reading through a gap saves
+    no round trip; merging only (nearly) adjacent tiles keeps requests few
+    without fetching bytes no pixel needs.
+    """
     max_request_size: int = 16 * 2**20
     """Largest merged request, in bytes."""
     storage_options: dict[str, Any] = field(default_factory=dict, hash=False)

@@ -122,7 +122,7 @@ def _list_array(chunks: Sequence[Any], value_type: pa.DataType) -> pa.ListArray:
     np.cumsum(lengths, out=offsets[1:])
     parts = [np.asarray(c, dtype=np_type) for c in chunks if c is not None and len(c)]
     values = np.concatenate(parts) if parts else np.zeros(0, np_type)
-    mask = pa.array([c is None for c in chunks])
+    mask = pa.array([c is None for c in chunks], pa.bool_())
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, value_type), mask=mask)
 
 
@@ -182,7 +182,7 @@ def band_metadata_array(sources: Sequence[RasterSource | None]) -> pa.StructArra
     ov_offsets = np.zeros(n + 1, np.int32)
     np.cumsum([0 if r is None else len(r) for r in ov_rows], out=ov_offsets[1:])
     overviews = pa.ListArray.from_arrays(
-        pa.array(ov_offsets), ov_struct, mask=pa.array([r is None for r in ov_rows])
+        pa.array(ov_offsets), ov_struct, mask=pa.array([r is None for r in ov_rows], pa.bool_())
     )
 
     def nodata(s: RasterSource) -> float | None:
@@ -228,7 +228,7 @@ def band_metadata_array(sources: Sequence[RasterSource | None]) -> pa.StructArra
     return pa.StructArray.from_arrays(
         [arrays[f.name] for f in BAND_METADATA_TYPE],
         fields=list(BAND_METADATA_TYPE),
-        mask=pa.array([s is None for s in sources]),
+        mask=pa.array([s is None for s in sources], pa.bool_()),
     )
 
 
@@ -292,8 +292,9 @@ def _transform_from(
 
 
 @lru_cache(maxsize=1024)
-def _dtype_str(name: str, byte_order: str) -> str:
-    return np.dtype(name).newbyteorder(byte_order or "<").str
+def _dtype_str(name: str, byte_order: str) -> tuple[str, int]:
+    dt = np.dtype(name).newbyteorder(byte_order or "<")
+    return dt.str, dt.itemsize * 8
 
 
 def _full_planes(values: np.ndarray, tiles_per_plane: int, planes: int, index: int) -> np.ndarray:
@@ -393,7 +394,8 @@ def sources_from_metadata(
         name = dtypes[i]
         if name is None:
             raise MissingMetadataError(f"band metadata of {hrefs[i]!r} has no dtype")
-        dt = _dtype_str(name, orders[i] or "<")
+        dt, nbits = _dtype_str(name, orders[i] or "<")
+        bits_i = int(bits[i])
         lerc_i = tuple(int(v) for v in lerc[1][lerc[0][i] : lerc[0][i + 1]]) if lerc else ()
         key = (
             int(compression[i]),
@@ -404,7 +406,7 @@ def sources_from_metadata(
             int(photometric[i]),
             jpeg[i] if jpeg is not None else None,
             lerc_i or None,
-            int(bits[i]) or None,
+            None if bits_i in (0, nbits) else bits_i,
         )
         enc = encodings.get(key)
         if enc is None:
@@ -533,7 +535,7 @@ def make_table(
     bbox = pa.StructArray.from_arrays(
         [pa.array(bounds[:, k], pa.float64()) for k in range(4)],
         fields=list(_BBOX_TYPE),
-        mask=pa.array(~bbox_valid),
+        mask=pa.array(~bbox_valid, pa.bool_()),
     )
     asset_cols = []
     for refs in assets.values():
@@ -544,7 +546,7 @@ def make_table(
                     pa.array([r[1] if r else None for r in refs], pa.int32()),
                 ],
                 fields=list(_ASSET_TYPE),
-                mask=pa.array([r is None for r in refs]),
+                mask=pa.array([r is None for r in refs], pa.bool_()),
             )
         )
     if asset_cols:

@@ -18,6 +18,7 @@ __all__ = [
     "RasteretError",
     "ReadFailedError",
     "ReprojectionRequiredError",
+    "TileDecodeError",
     "TruncatedFileError",
     "UnsupportedTiffError",
 ]
@@ -45,6 +46,10 @@ class UnsupportedTiffError(RasteretError, NotImplementedError):
 
 class NotATiffError(RasteretError, ValueError):
     """The object is not a TIFF file."""
+
+
+class TileDecodeError(RasteretError, ValueError):
+    """The stored bytes of a tile do not decode to the tile the header describes (corrupt or truncated data)."""
 
 
 class TruncatedFileError(RasteretError, OSError):

@@ -68,6 +68,7 @@ class _HeaderStore:
         self.magic: bytes | None = None
         self.eof: int | None = None
         self.error: BaseException | None = None
+        self.error_start: int | None = None
 
     def _seen(self, start: int, end: int, data: Any) -> Any:
         view = memoryview(data)
@@ -87,7 +88,7 @@ class _HeaderStore:
         try:
             data = await self.inner.get_range_async(path, start=start, end=end)
         except BaseException as e:
-            self.error = e
+            self.error, self.error_start = e, start
             raise
         return self._seen(start, end, data)
 
@@ -106,7 +107,7 @@ class _HeaderStore:
         try:
             out = await self.inner.get_ranges_async(path, starts=list(starts), ends=list(ends))
         except BaseException as e:
-            self.error = e
+            self.error, self.error_start = e, min(starts, default=None)
             raise
         return [self._seen(s, e, d) for s, e, d in zip(starts, ends, out, strict=True)]
 
@@ -207,6 +208,8 @@ async def _object_meta(store: Any, path: str, href: str, local: bool) -> tuple[i
 
 
 def _classify(err: BaseException, rec: _HeaderStore, href: str) -> BaseException:
+    if isinstance(rec.error, TruncatedFileError) and rec.error_start == 0:
+        return NotATiffError(f"{href} is empty: not a TIFF file")
     if rec.error is not None:
         return rec.error
     if rec.magic is not None and rec.magic not in _TIFF_MAGIC:
@@ -585,7 +588,7 @@ def _expand(
     parsed: Mapping[str, list[RasterSource]],
     band_names: Sequence[str] | None,
 ) -> dict[str, RasterSource]:
-    """The bands of one record: asset key -> RasterSource (multi-sample files fan out)."""
+    """Map the bands of one record to RasterSources (multi-sample files fan out)."""
     out: dict[str, RasterSource] = {}
     for key, ref in record.assets.items():
         srcs = parsed[ref.href]

@@ -19,7 +19,7 @@ import asyncio
 import atexit
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Generic, TypeVar
 
 __all__ = ["PerLoop"]
@@ -35,7 +35,7 @@ class _Entry(Generic[T]):
 
     def __init__(self) -> None:
         self.client: T | None = None
-        self.guard: AsyncIterator[None] | None = None
+        self.guard: AsyncGenerator[None, None] | None = None
         self.ready = asyncio.Event()
 
 
@@ -84,7 +84,7 @@ class PerLoop(Generic[T]):
 
     async def _guard(
         self, loop: asyncio.AbstractEventLoop, entry: _Entry[T]
-    ) -> AsyncIterator[None]:
+    ) -> AsyncGenerator[None, None]:
         try:
             yield
         finally:
