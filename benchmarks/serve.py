@@ -12,6 +12,7 @@ per-request latency and request/byte counters as the HTTP server.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import sys
 import threading
@@ -68,6 +69,7 @@ class _TimedApp:
 
 def _serve(conn: Any, root: str, latency: float, with_s3: bool) -> None:
     """Body of the server process: start the servers, then answer commands on ``conn``."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request log lines
     sys.path.insert(0, str(TESTS))
     from servers import RangeHTTPServer, S3Server
 

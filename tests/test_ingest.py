@@ -18,18 +18,19 @@ import rasterio
 import rasterio.shutil
 import shapely
 from affine import Affine
-from cogs import write_tiff
 from pyproj import CRS
 from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 
 import xarray_rasteret.ingest as ingest
-from xarray_rasteret.collection import Collection
+from cogs import write_tiff
+from xarray_rasteret.collection import load
 from xarray_rasteret.errors import (
     NotATiffError,
     ObjectNotFoundError,
     RasteretError,
     TruncatedFileError,
+    UnsupportedTiffError,
 )
 from xarray_rasteret.ingest import build, read_sources_async
 from xarray_rasteret.storage import LocalStore
@@ -42,9 +43,15 @@ def write_scaled_cog(path: Path) -> np.ndarray:
     data = (np.arange(256 * 256, dtype="uint32") % 60000).astype("uint16").reshape(256, 256)
     src = str(path) + ".src.tif"
     profile = dict(
-        driver="GTiff", width=256, height=256, count=1, dtype="uint16", crs="EPSG:32633",
-        transform=UTM, nodata=0,
-    )  # fmt: skip
+        driver="GTiff",
+        width=256,
+        height=256,
+        count=1,
+        dtype="uint16",
+        crs="EPSG:32633",
+        transform=UTM,
+        nodata=0,
+    )
     with rasterio.open(src, "w", **profile) as ds:
         ds.write(data, 1)
         ds.scales = (0.5,)
@@ -71,17 +78,54 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     write_scaled_cog(files["cog"])
     kw: dict[str, Any] = dict(width=200, height=150)
     write_tiff(files["striped"], dtype="int16", compress="LZW", tiled=False, blockysize=16, **kw)
-    write_tiff(files["rgb"], dtype="uint8", count=3, blockxsize=64, blockysize=64,
-               photometric="RGB", compress="DEFLATE", **kw)  # fmt: skip
-    write_tiff(files["planar"], dtype="uint8", count=3, interleave="band", blockxsize=64,
-               blockysize=64, compress="ZSTD", overviews=(2,), **kw)  # fmt: skip
-    write_tiff(files["big"], dtype="float32", endianness="BIG", nodata=float("nan"),
-               compress="DEFLATE", predictor=3, blockxsize=64, blockysize=64, **kw)  # fmt: skip
+    write_tiff(
+        files["rgb"],
+        dtype="uint8",
+        count=3,
+        blockxsize=64,
+        blockysize=64,
+        photometric="RGB",
+        compress="DEFLATE",
+        **kw,
+    )
+    write_tiff(
+        files["planar"],
+        dtype="uint8",
+        count=3,
+        interleave="band",
+        blockxsize=64,
+        blockysize=64,
+        compress="ZSTD",
+        overviews=(2,),
+        **kw,
+    )
+    write_tiff(
+        files["big"],
+        dtype="float32",
+        endianness="BIG",
+        nodata=float("nan"),
+        compress="DEFLATE",
+        predictor=3,
+        blockxsize=64,
+        blockysize=64,
+        **kw,
+    )
     write_tiff(files["noref"], dtype="uint8", crs=None, transform=None, **kw)
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-        with rasterio.open(files["mask"], "w", driver="GTiff", width=128, height=128, count=1,
-                           dtype="uint8", tiled=True, blockxsize=64, blockysize=64,
-                           crs="EPSG:4326", transform=from_origin(10, 50, 0.01, 0.01)) as ds:  # fmt: skip
+        with rasterio.open(
+            files["mask"],
+            "w",
+            driver="GTiff",
+            width=128,
+            height=128,
+            count=1,
+            dtype="uint8",
+            tiled=True,
+            blockxsize=64,
+            blockysize=64,
+            crs="EPSG:4326",
+            transform=from_origin(10, 50, 0.01, 0.01),
+        ) as ds:
             ds.write(np.ones((128, 128), "uint8"), 1)
             ds.write_mask(np.ones((128, 128), bool))
     return {k: str(v) for k, v in files.items()}
@@ -271,6 +315,13 @@ def test_truncated_tiles(corpus: dict[str, str], tmp_path: Path) -> None:
         parse(str(cut))
 
 
+def test_unsupported_encoding_fails_at_build(tmp_path: Path) -> None:
+    path = tmp_path / "onebit.tif"
+    write_tiff(path, dtype="uint8", data=np.ones((1, 64, 64), "uint8"), NBITS=1)
+    with pytest.raises(UnsupportedTiffError, match="onebit.tif"):
+        build([str(path)])
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ObjectNotFoundError, match="nope.tif"):
         parse(str(tmp_path / "nope.tif"))
@@ -388,7 +439,11 @@ def stac_dir(corpus: dict[str, str], tmp_path: Path) -> Path:
                     "raster:bands": [{"nodata": -1, "scale": 0.001, "offset": -0.1}],
                 },
                 "visual": {"href": "data/a_visual.tif", "type": COG_TYPE, "roles": ["visual"]},
-                "thumbnail": {"href": "data/thumb.png", "type": "image/png", "roles": ["thumbnail"]},
+                "thumbnail": {
+                    "href": "data/thumb.png",
+                    "type": "image/png",
+                    "roles": ["thumbnail"],
+                },
             },
             **{"eo:cloud_cover": 12.5, "platform": "sentinel-2a", "instruments": ["msi"]},
         ),
@@ -445,6 +500,8 @@ def test_build_from_stac_item_files_and_dicts(stac_dir: Path) -> None:
         for a in it["assets"].values():
             a["href"] = str(stac_dir / a["href"])
     assert build(fc, bands=["red"]).ids == ["item-a", "item-b"]
+    with pytest.raises(ValueError, match=r"bands \['B99'\] are in the assets of none"):
+        build(fc, bands=["red", "B99"])
 
 
 # --------------------------------------------------------------------------- from tables
@@ -461,9 +518,11 @@ def test_build_from_arrow_table_stac_geoparquet_layout(corpus: dict[str, str]) -
             "geometry": shapely.to_wkb([shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)]),
             "assets": [
                 {"B04": {"href": corpus["cog"], "type": COG_TYPE}, "B08": None},
-                {"B04": {"href": corpus["cog"], "type": COG_TYPE},
-                 "B08": {"href": corpus["striped"], "type": COG_TYPE}},
-            ],  # fmt: skip
+                {
+                    "B04": {"href": corpus["cog"], "type": COG_TYPE},
+                    "B08": {"href": corpus["striped"], "type": COG_TYPE},
+                },
+            ],
             "split": ["train", "val"],
             "stac_version": ["1.0.0", "1.0.0"],
         }
@@ -510,3 +569,35 @@ def test_build_rejects_unknown_sources() -> None:
         build(42)
     with pytest.raises(ValueError, match="empty"):
         build([])
+
+
+# --------------------------------------------------------------------------- over HTTP
+
+
+def test_build_over_http(corpus: dict[str, str], http_server: Any, tmp_path: Path) -> None:
+    root = Path(http_server.root)
+    for name in ("cog", "planar", "striped"):
+        shutil.copy(corpus[name], root / f"{name}.tif")
+    urls = [http_server.url(f"{n}.tif") for n in ("cog", "planar", "striped")]
+    http_server.reset()
+    coll = build(urls)
+    # One ranged GET for the header plus one for size/ETag (run concurrently).
+    assert http_server.stats.requests == 2 * len(urls)
+    (src,) = coll.filter(id="cog").sources("band_1")
+    local = parse(corpus["cog"])[0]
+    assert src.href == urls[0] and src.size == local.size and src.etag
+    np.testing.assert_array_equal(src.levels[2].tile_offsets, local.levels[2].tile_offsets)
+    # The collection itself can be read back over HTTP.
+    coll.to_parquet(root / "index.parquet")
+    back = load(http_server.url("index.parquet"))
+    assert back.ids == coll.ids and back.sources("band_1")[0].href == urls[0]
+    assert back.sources("band_1")[0].etag == src.etag
+
+
+def test_truncated_and_missing_over_http(corpus: dict[str, str], http_server: Any) -> None:
+    root = Path(http_server.root)
+    (root / "cut.tif").write_bytes(Path(corpus["cog"]).read_bytes()[:300])
+    with pytest.raises(TruncatedFileError, match="cut.tif"):
+        build([http_server.url("cut.tif")])
+    with pytest.raises(ObjectNotFoundError, match="gone.tif"):
+        build([http_server.url("gone.tif")])

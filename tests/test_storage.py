@@ -444,6 +444,44 @@ def test_s3_endpoint_url_path_style_http_urls(s3_server: Any, storage_blob: byte
     assert sync(store.get_range_async(path, start=1, end=3)) == storage_blob[1:3]
 
 
+def test_s3_profile_credentials(
+    s3_server: Any, storage_blob: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3_server.upload(NAME, storage_blob)
+    creds = tmp_path / "credentials"
+    creds.write_text("[reader]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    options = {"endpoint_url": s3_server.endpoint_url, "profile": "reader"}
+    store, path = resolve_store(f"s3://{s3_server.bucket}/{NAME}", storage_options=options)
+    assert run(store.get_range_async(path, start=0, end=32)) == storage_blob[:32]
+
+
+def _dead_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("kind", ["http", "s3"])
+def test_refused_connections_are_retried_then_fail(kind: str, s3_server: Any) -> None:
+    port = _dead_port()
+    if kind == "http":
+        store: Any = HTTPStore(max_attempts=3, **FAST)
+        path = f"http://127.0.0.1:{port}/a.tif"
+    else:
+        store = S3Store(endpoint_url=f"http://127.0.0.1:{port}", max_attempts=3, **FAST)
+        path = "bkt/a.tif"
+    with track() as stats:
+        with pytest.raises(ReadFailedError, match="bytes 0-9") as info:
+            run(store.get_range_async(path, start=0, end=10))
+    assert stats.retries == 2
+    assert "a.tif" in str(info.value) and "Error" in str(info.value)
+
+
 def _client_error(code: str, status: int) -> ClientError:
     response: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
     return ClientError(response, "GetObject")

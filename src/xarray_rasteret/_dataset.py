@@ -12,16 +12,19 @@ import xarray as xr
 from xarray.core import indexing
 
 from ._array import Placement, RasteretArray
+from ._warp_array import Member, MosaicArray
 from ._decode import check_supported
 from ._fetch import ReadOptions
 from ._types import RasterSource
 from .errors import AOIOutsideDataError, ReprojectionRequiredError
-from .geo.grid import RasterGrid, union_grid
+from .geo.grid import RasterGrid, same_crs, union_grid
 
 if TYPE_CHECKING:
     from .collection import Collection
 
-__all__ = ["DatasetRequest", "build_dataset", "spatial_ref_attrs"]
+__all__ = ["DatasetRequest", "build_dataset", "solar_day", "spatial_ref_attrs"]
+
+_RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,21 @@ class DatasetRequest:
     filters: dict[str, Any] | None = None
     overview_level: int | None = None
     mask_and_scale: bool = False
+    crs: Any = None
+    """Target CRS; with ``resolution`` or ``align`` it asks for a common grid."""
+    resolution: float | tuple[float, float] | None = None
+    """Target pixel size in target CRS units."""
+    align: tuple[float, float] | None = None
+    """A point on a pixel corner of the target grid (default ``(0, 0)``)."""
+    resampling: str = "nearest"
+    """Resampling onto the target grid."""
+    groupby: str | None = None
+    """``"solar_day"`` or a column name: records of a group form one time step."""
+
+    @property
+    def wants_target_grid(self) -> bool:
+        """Whether a common target grid was asked for."""
+        return self.crs is not None or self.resolution is not None or self.align is not None
 
 
 def spatial_ref_attrs(grid: RasterGrid) -> dict[str, Any]:
@@ -135,39 +153,252 @@ def build_dataset(
                 f"of the collection (after the time and filter selection)"
             )
         raise ValueError("no record of the collection matches the time and filter selection")
+    if request.resampling not in _RESAMPLINGS:
+        raise ValueError(
+            f"unknown resampling {request.resampling!r}; expected one of {_RESAMPLINGS}"
+        )
     col = _sorted_by_time(col)
     bands = list(request.bands) if request.bands is not None else list(col.bands)
     ids = [str(i) for i in col.ids]
-
     per_band = {band: col.sources(band) for band in bands}
-    grids: dict[str, RasterGrid] = {}
-    levels: dict[str, list[int]] = {}
-    for band, sources in per_band.items():
-        levels[band] = [
-            _level_for(s, request.overview_level, rid, band)
-            for s, rid in zip(sources, ids, strict=True)
-        ]
-        record_grids = [_record_grid(s, lv) for s, lv in zip(sources, levels[band], strict=True)]
-        grids[band] = union_grid(record_grids, [f"record {rid!r}" for rid in ids])
-    grid = _common_grid(grids)
-    if grid.crs is None:
-        warnings.warn(
-            "the raster has no georeferencing: coordinates are pixel indices and there is no CRS",
-            UserWarning,
-            stacklevel=4,
-        )
-    grid = _clip_to_bbox(grid, request)
+    steps = _group_steps(col, request.groupby)
 
-    data_vars = {}
-    for band, sources in per_band.items():
-        data_vars[band] = _band_variable(band, sources, levels[band], grid, request, options)
-    coords = _coords(col, grid)
+    if request.wants_target_grid:
+        grid = _target_grid(col, per_band, request)
+        data_vars = {
+            band: _mosaic_variable(band, sources, steps, grid, request, options, ids)
+            for band, sources in per_band.items()
+        }
+    else:
+        grids: dict[str, RasterGrid] = {}
+        levels: dict[str, list[int]] = {}
+        for band, sources in per_band.items():
+            levels[band] = [
+                _level_for(s, request.overview_level, rid, band)
+                for s, rid in zip(sources, ids, strict=True)
+            ]
+            record_grids = [
+                _record_grid(s, lv) for s, lv in zip(sources, levels[band], strict=True)
+            ]
+            grids[band] = union_grid(record_grids, [f"record {rid!r}" for rid in ids])
+        grid = _common_grid(grids)
+        if grid.crs is None:
+            warnings.warn(
+                "the raster has no georeferencing: coordinates are pixel indices and there is "
+                "no CRS",
+                UserWarning,
+                stacklevel=4,
+            )
+        grid = _clip_to_bbox(grid, request)
+        data_vars = {}
+        for band, sources in per_band.items():
+            if request.groupby is None:
+                data_vars[band] = _band_variable(
+                    band, sources, levels[band], grid, request, options
+                )
+            else:
+                members = [
+                    [_aligned_member(grid, sources[i], levels[band][i]) for i in step]
+                    for step in steps
+                ]
+                data_vars[band] = _wrap_variable(
+                    band, sources, members, grid, request, options, "nearest"
+                )
+
+    coords = _coords(col, grid, steps, request.groupby)
     ds = xr.Dataset(data_vars, coords=coords)
     if request.mask_and_scale:
         ds = xr.decode_cf(ds, mask_and_scale=True, decode_times=False, decode_coords=False)
     # The helpers accept this Dataset in place of its collection.
     ds.encoding["rasteret_collection"] = col
     return ds
+
+
+# -- groups (mosaics) ---------------------------------------------------------
+
+
+def solar_day(datetimes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
+    """Local solar day of each acquisition, as odc-stac computes it.
+
+    The UTC time is shifted by the longitude of the footprint's centroid
+    (4 minutes per degree) and truncated to the day.
+
+    Parameters
+    ----------
+    datetimes
+        UTC times, ``datetime64``.
+    longitudes
+        Centroid longitudes in degrees (east positive).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``datetime64[D]``.
+
+    Examples
+    --------
+    >>> t = np.array(["2024-05-03T23:30"], dtype="datetime64[ns]")
+    >>> solar_day(t, np.array([15.0]))
+    array(['2024-05-04'], dtype='datetime64[D]')
+    """
+    shift = np.round(np.asarray(longitudes, dtype=np.float64) * 240.0 * 1e9).astype(np.int64)
+    local = np.asarray(datetimes, dtype="datetime64[ns]") + shift.astype("timedelta64[ns]")
+    return local.astype("datetime64[D]")
+
+
+def _group_keys(col: Collection, groupby: str) -> list[Any]:
+    if groupby == "solar_day":
+        import shapely
+
+        geoms = col.geometries
+        lons = np.array(
+            [np.nan if g is None else shapely.centroid(g).x for g in geoms], dtype=np.float64
+        )
+        if np.isnan(lons).any():
+            bad = [rid for rid, v in zip(col.ids, lons, strict=True) if np.isnan(v)][:3]
+            raise ValueError(
+                f"groupby='solar_day' needs each record's footprint; records {bad} have none"
+            )
+        return list(solar_day(col.datetimes, lons))
+    if groupby not in col.table.column_names:
+        raise ValueError(
+            f"groupby={groupby!r} is neither 'solar_day' nor a column of the collection; "
+            f"its columns are {col.table.column_names}"
+        )
+    return list(col.table.column(groupby).to_pylist())
+
+
+def _group_steps(col: Collection, groupby: str | None) -> list[list[int]]:
+    """Record indices per output time step, each step in mosaic order.
+
+    Without ``groupby`` each record is its own step (rows are already sorted by
+    time). With it, records sharing a key form one step; within a step, and
+    between steps, the order is by datetime, then id.
+    """
+    n = len(col)
+    if groupby is None:
+        return [[i] for i in range(n)]
+    keys = _group_keys(col, groupby)
+    times = np.asarray(col.datetimes, dtype="datetime64[ns]")
+    ids = col.ids
+    order = sorted(range(n), key=lambda i: (times[i], ids[i]))
+    groups: dict[Any, list[int]] = {}
+    for i in order:
+        groups.setdefault(keys[i], []).append(i)
+    return list(groups.values())
+
+
+# -- target grid -----------------------------------------------------------------
+
+
+def _target_grid(
+    col: Collection, per_band: dict[str, list[RasterSource]], request: DatasetRequest
+) -> RasterGrid:
+    from .geo.target import (
+        as_resolution,
+        default_crs,
+        default_resolution,
+        records_bounds,
+        target_grid,
+    )
+
+    full = [_record_grid(s, 0) for sources in per_band.values() for s in sources]
+    if any(g.crs is None for g in full):
+        raise ReprojectionRequiredError(
+            "a target grid (crs=, resolution=, align=) needs georeferenced records; "
+            "some have no CRS"
+        )
+    crs = request.crs if request.crs is not None else default_crs([g.crs for g in full])
+    from pyproj import CRS
+
+    crs_wkt = CRS.from_user_input(crs).to_wkt()
+    if request.resolution is not None:
+        res = as_resolution(request.resolution)
+    else:
+        res = default_resolution(full, crs_wkt)
+    if request.bbox is not None:
+        import shapely
+
+        from .geo.aoi import bounds_in_crs
+
+        bounds = bounds_in_crs(shapely.box(*request.bbox), request.bbox_crs, crs_wkt)
+    else:
+        bounds = records_bounds(full, crs_wkt)
+    return target_grid(crs_wkt, res, bounds, align=request.align)
+
+
+def _auto_level(src: RasterSource, grid: RasterGrid, resampling: str) -> int:
+    """The level GDAL's warper reads for ``grid`` (``OVERVIEW_LEVEL=AUTO``)."""
+    if len(src.levels) == 1:
+        return 0
+    from .geo.overviews import choose_overview
+
+    return int(
+        choose_overview(
+            [(lv.height, lv.width) for lv in src.levels],
+            src_transform=src.transform,
+            src_crs=src.crs,
+            dst_shape=grid.shape,
+            dst_transform=grid.transform,
+            dst_crs=grid.crs,
+        )
+    )
+
+
+def _aligned_member(grid: RasterGrid, src: RasterSource, level: int) -> Member:
+    w = grid.window_of(_record_grid(src, level))
+    return Member(src, level, (w.row_start, w.col_start))
+
+
+def _warp_member(grid: RasterGrid, src: RasterSource, level: int) -> Member:
+    g = _record_grid(src, level)
+    if grid.is_aligned_with(g):
+        return _aligned_member(grid, src, level)
+    return Member(src, level, None)
+
+
+def _mosaic_variable(
+    band: str,
+    sources: Sequence[RasterSource],
+    steps: Sequence[Sequence[int]],
+    grid: RasterGrid,
+    request: DatasetRequest,
+    options: ReadOptions,
+    ids: Sequence[str],
+) -> xr.Variable:
+    members = []
+    for step in steps:
+        row = []
+        for i in step:
+            src = sources[i]
+            if request.overview_level is not None:
+                level = _level_for(src, request.overview_level, ids[i], band)
+            else:
+                level = _auto_level(src, grid, request.resampling)
+            row.append(_warp_member(grid, src, level))
+        members.append(row)
+    return _wrap_variable(band, sources, members, grid, request, options, request.resampling)
+
+
+def _wrap_variable(
+    band: str,
+    sources: Sequence[RasterSource],
+    members: Sequence[Sequence[Member]],
+    grid: RasterGrid,
+    request: DatasetRequest,
+    options: ReadOptions,
+    resampling: str,
+) -> xr.Variable:
+    for enc in {s.encoding for s in sources}:
+        check_supported(enc)
+    dtype = np.result_type(*(s.dtype for s in sources))
+    first = sources[0]
+    fill = first.nodata if first.nodata is not None else 0
+    array = MosaicArray(members, grid, dtype, fill, resampling, options)
+    layout = first.levels[0]
+    # Chunks of the source's tile size, aligned on the output grid.
+    chunks = {"time": 1, "y": layout.tile_height, "x": layout.tile_width}
+    return _variable(array, first, dtype, chunks, request)
 
 
 def _sorted_by_time(col: Collection) -> Collection:
@@ -208,15 +439,23 @@ def _band_variable(
         placements.append(Placement(src, lv, w.row_start, w.col_start))
     dtype = np.result_type(*(s.dtype for s in sources))
     first = sources[0]
-    nodata = first.nodata
-    fill = nodata if nodata is not None else 0
+    fill = first.nodata if first.nodata is not None else 0
     array = RasteretArray(placements, (len(sources), grid.height, grid.width), dtype, fill, options)
     layout = first.levels[levels[0]]
+    chunks = {"time": 1, "y": layout.tile_height, "x": layout.tile_width}
+    return _variable(array, first, dtype, chunks, request)
+
+
+def _variable(
+    array: RasteretArray | MosaicArray,
+    first: RasterSource,
+    dtype: np.dtype,
+    chunks: dict[str, int],
+    request: DatasetRequest,
+) -> xr.Variable:
+    nodata = first.nodata
     attrs: dict[str, Any] = {"grid_mapping": "spatial_ref"}
-    encoding: dict[str, Any] = {
-        "preferred_chunks": {"time": 1, "y": layout.tile_height, "x": layout.tile_width},
-        "dtype": dtype,
-    }
+    encoding: dict[str, Any] = {"preferred_chunks": chunks, "dtype": dtype}
     if nodata is not None:
         attrs["nodata"] = nodata
     if request.mask_and_scale:
@@ -236,17 +475,26 @@ def _band_variable(
     return var
 
 
-def _coords(col: Collection, grid: RasterGrid) -> dict[str, Any]:
+def _coords(
+    col: Collection, grid: RasterGrid, steps: Sequence[Sequence[int]], groupby: str | None
+) -> dict[str, Any]:
     x, y = grid.xy_coords()
+    # A group's time, id and column values are those of its first member.
+    firsts = [step[0] for step in steps]
+    times = np.asarray(col.datetimes, dtype="datetime64[ns]")[firsts]
+    ids = [str(i) for i in col.ids]
     coords: dict[str, Any] = {
-        "time": ("time", np.asarray(col.datetimes, dtype="datetime64[ns]")),
+        "time": ("time", times),
         "y": ("y", y),
         "x": ("x", x),
         "spatial_ref": ((), np.int64(0), spatial_ref_attrs(grid)),
-        "id": ("time", np.asarray([str(i) for i in col.ids], dtype=object)),
+        "id": ("time", np.asarray([ids[i] for i in firsts], dtype=object)),
     }
     table = col.table
     for name in col.user_columns():
         values = table.column(name).to_numpy(zero_copy_only=False)
-        coords[name] = ("time", values)
+        coords[name] = ("time", values[firsts])
+    if groupby is not None and groupby not in coords:
+        keys = _group_keys(col, groupby)
+        coords[groupby] = ("time", np.asarray([keys[i] for i in firsts]))
     return coords

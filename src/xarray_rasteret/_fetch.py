@@ -24,7 +24,7 @@ from ._decode import check_supported, decode_tile
 from ._plan import coalesce, tiles_for_window
 from ._types import RasterSource, TileEncoding, Window
 from .errors import TruncatedFileError
-from .storage import CountingStore, Store, resolve_store
+from .storage import CountingStore, resolve_store
 
 __all__ = ["ReadOptions", "ReadTask", "read_into"]
 
@@ -48,6 +48,9 @@ class ReadOptions:
     """Options for the stores (credentials, endpoint, retries, ...)."""
     backend: Any = field(default=None, hash=False)
     """A user store with ``get_range_async``/``get_ranges_async``; else routed by URL."""
+    check_unchanged: bool = True
+    """Compare each response's object size (and ETag) with the indexed ones, at no
+    extra request, and raise ObjectChangedError on a difference."""
 
 
 @dataclass
@@ -188,10 +191,16 @@ async def read_into(
     pool = _decode_pool()
     limit = asyncio.Semaphore(options.max_concurrent)
 
-    async def fetch_range(store: Store, path: str, href: str, start: int, end: int,
+    async def fetch_range(store: CountingStore, path: str, href: str, start: int, end: int,
                           group: list[_TileJob]) -> None:
+        src = group[0].source
         async with limit:
-            data = await store.get_range_async(path, start=start, end=end)
+            if options.check_unchanged and src.size is not None:
+                data = await store.get_range_checked_async(
+                    path, start=start, end=end, size=src.size, etag=src.etag
+                )
+            else:
+                data = await store.get_range_async(path, start=start, end=end)
         buf = memoryview(data).cast("B")
         if len(buf) < end - start:
             raise TruncatedFileError(

@@ -152,7 +152,7 @@ def _num(value: object) -> float | None:
 def band_overrides(asset: Mapping[str, Any]) -> list[dict[str, float | None]]:
     """Get ``nodata``/``scale``/``offset`` per sample from ``raster:bands`` or ``bands``."""
     bands = asset.get("raster:bands") or asset.get("bands") or []
-    out = []
+    out: list[dict[str, float | None]] = []
     for b in bands:
         if not isinstance(b, Mapping):
             out.append({})

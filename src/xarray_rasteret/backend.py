@@ -43,6 +43,11 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         "time",
         "filters",
         "overview_level",
+        "crs",
+        "resolution",
+        "align",
+        "resampling",
+        "groupby",
         "mask_and_scale",
         "max_concurrent",
         "storage_options",
@@ -60,6 +65,11 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         time: tuple[Any, Any] | None = None,
         filters: dict[str, Any] | None = None,
         overview_level: int | None = None,
+        crs: Any = None,
+        resolution: float | tuple[float, float] | None = None,
+        align: tuple[float, float] | None = None,
+        resampling: str = "nearest",
+        groupby: str | None = None,
         mask_and_scale: bool = False,
         max_concurrent: int = 64,
         storage_options: dict[str, Any] | None = None,
@@ -78,7 +88,8 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             Bands to open (default: all). A single GeoTIFF's samples are
             ``band_1`` ... ``band_N``.
         bbox
-            ``(xmin, ymin, xmax, ymax)`` to select records and crop the grid to.
+            ``(xmin, ymin, xmax, ymax)`` to select records and crop the grid to;
+            with a target grid, the extent of that grid.
         bbox_crs
             CRS of ``bbox`` (default EPSG:4326, longitude/latitude).
         time
@@ -87,6 +98,32 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             Selection on index columns: ``{"platform": "sentinel-2a", "eo:cloud_cover_lt": 20}``.
         overview_level
             Read overview ``n`` (1 = first overview) instead of full resolution.
+            With a target grid the default is GDAL's choice (``OVERVIEW_LEVEL=AUTO``:
+            the coarsest overview still at least as fine as the target), then
+            resampled; an integer forces that level.
+        crs
+            Target CRS (anything pyproj accepts). Giving ``crs``, ``resolution`` or
+            ``align`` puts every record and band on one target grid, resampled
+            lazily (only the source tiles a key needs are read). Missing parts:
+            CRS the most common of the records, resolution the finest of the
+            requested bands (in a foreign CRS, GDAL's suggested warp resolution),
+            extent ``bbox`` or else the union of the records.
+        resolution
+            Target pixel size in target CRS units: one number or ``(x, y)``.
+        align
+            ``(x, y)`` in the target CRS on a pixel corner; default ``(0, 0)``,
+            i.e. pixel edges at multiples of the resolution (like ``gdalwarp -tap``).
+        resampling
+            ``"nearest"`` (default), ``"bilinear"``, ``"cubic"``, ``"average"`` or
+            ``"mode"``; nodata never contributes. Records already on the target
+            grid are copied, not resampled.
+        groupby
+            ``"solar_day"`` (local solar day from the footprint centroid longitude,
+            as odc-stac) or an index column: records of a group become one time
+            step. Order within a group is by datetime, then id; the first valid
+            (not nodata, inside the record) pixel wins; the time, id and column
+            coordinates are the first member's. Without it, records with equal
+            times stay separate steps.
         mask_and_scale
             Mask nodata to NaN and apply scale/offset (default False: native dtype).
         max_concurrent
@@ -100,6 +137,13 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         -------
         xarray.Dataset
             A variable per band with dims ``(time, y, x)``, a ``spatial_ref`` coordinate.
+
+        Raises
+        ------
+        ReprojectionRequiredError
+            Without a target grid, when records or bands are on different pixel
+            grids (CRS, resolution or alignment): there is no silent default grid,
+            the message says what to pass (``crs=``, ``resolution=``).
         """
         from ._dataset import DatasetRequest, build_dataset
         from ._fetch import ReadOptions
@@ -125,6 +169,11 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             filters=filters,
             overview_level=overview_level,
             mask_and_scale=mask_and_scale,
+            crs=crs,
+            resolution=resolution,
+            align=tuple(align) if align is not None else None,  # type: ignore[arg-type]
+            resampling=resampling,
+            groupby=groupby,
         )
         return build_dataset(collection, request, options)
 

@@ -293,7 +293,7 @@ def _transform_from(
 
 @lru_cache(maxsize=1024)
 def _dtype_str(name: str, byte_order: str) -> tuple[str, int]:
-    dt = np.dtype(name).newbyteorder(byte_order or "<")
+    dt = np.dtype(name).newbyteorder(">" if byte_order == ">" else "<")
     return dt.str, dt.itemsize * 8
 
 
@@ -388,83 +388,125 @@ def sources_from_metadata(
                 of.lists("tile_byte_counts", np.int64),
             )
 
+    transforms = _transforms(n, tr, ps, tp)
+    # Python lists index far faster than NumPy scalars in the per-row loop.
+    width_l, height_l, tw_l, th_l = width.tolist(), height.tolist(), tw.tolist(), th.tolist()
+    off_ol, cnt_ol = off_o.tolist(), cnt_o.tolist()
+    spp_l, planar_l, tiled_l, bidx_l = spp.tolist(), planar.tolist(), tiled.tolist(), bidx.tolist()
+    nodata_l = [
+        v if ok else None for v, ok in zip(nodata.tolist(), has_nodata.tolist(), strict=True)
+    ]
+    scale_l, offset_l = scale.tolist(), offset.tolist()
+    size_l = [v if v >= 0 else None for v in size.tolist()]
+    etag_l = etags if etags is not None else [None] * n
+    lerc_l = (
+        [tuple(lerc[1][lerc[0][i] : lerc[0][i + 1]].tolist()) or None for i in range(n)]
+        if lerc
+        else [None] * n
+    )
+    keys = zip(
+        compression.tolist(),
+        predictor.tolist(),
+        dtypes,
+        orders,
+        spp_l,
+        planar_l,
+        photometric.tolist(),
+        jpeg if jpeg is not None else [None] * n,
+        lerc_l,
+        bits.tolist(),
+        strict=True,
+    )
     encodings: dict[tuple[Any, ...], TileEncoding] = {}
-    out: list[RasterSource] = []
-    for i in range(n):
-        name = dtypes[i]
-        if name is None:
-            raise MissingMetadataError(f"band metadata of {hrefs[i]!r} has no dtype")
-        dt, nbits = _dtype_str(name, orders[i] or "<")
-        bits_i = int(bits[i])
-        lerc_i = tuple(int(v) for v in lerc[1][lerc[0][i] : lerc[0][i + 1]]) if lerc else ()
-        key = (
-            int(compression[i]),
-            int(predictor[i]),
-            dt,
-            int(spp[i]),
-            bool(planar[i]),
-            int(photometric[i]),
-            jpeg[i] if jpeg is not None else None,
-            lerc_i or None,
-            None if bits_i in (0, nbits) else bits_i,
-        )
+    row_enc: list[TileEncoding] = []
+    for key in keys:
         enc = encodings.get(key)
         if enc is None:
-            enc = encodings[key] = TileEncoding(*key)
-        planes = int(spp[i]) if planar[i] else 1
-        b = int(bidx[i])
-        is_tiled = bool(tiled[i])
+            comp, pred, name, order, spp_i, planar_i, photo, jpeg_i, lerc_i, bits_i = key
+            if name is None:
+                raise MissingMetadataError("band metadata without a dtype")
+            dt, nbits = _dtype_str(name, order or "<")
+            enc = encodings[key] = TileEncoding(
+                comp, pred, dt, spp_i, planar_i, photo, jpeg_i, lerc_i,
+                None if bits_i in (0, nbits) else bits_i,
+            )  # fmt: skip
+        row_enc.append(enc)
+    if ov is not None:
+        o_off, o_w, o_h, o_tw, o_th, o_to, o_tc = ov
+        assert o_to is not None and o_tc is not None
+        o_offl, o_wl, o_hl = o_off.tolist(), o_w.tolist(), o_h.tolist()
+        o_twl, o_thl, o_tol, o_tcl = (
+            o_tw.tolist(),
+            o_th.tolist(),
+            o_to[0].tolist(),
+            o_tc[0].tolist(),
+        )
+        o_tov, o_tcv = o_to[1], o_tc[1]
+
+    out: list[RasterSource] = []
+    for i in range(n):
+        planes = spp_l[i] if planar_l[i] else 1
+        b = bidx_l[i]
+        is_tiled = tiled_l[i]
         levels = [
             _layout(
-                planes,
-                b,
-                is_tiled,
-                int(width[i]),
-                int(height[i]),
-                int(tw[i]),
-                int(th[i]),
-                off_v[off_o[i] : off_o[i + 1]],
-                cnt_v[cnt_o[i] : cnt_o[i + 1]],
+                planes, b, is_tiled, width_l[i], height_l[i], tw_l[i], th_l[i],
+                off_v[off_ol[i] : off_ol[i + 1]], cnt_v[cnt_ol[i] : cnt_ol[i + 1]],
             )
-        ]
+        ]  # fmt: skip
         if ov is not None:
-            o_off, o_w, o_h, o_tw, o_th, o_to, o_tc = ov
-            for j in range(o_off[i], o_off[i + 1]):
-                assert o_to is not None and o_tc is not None
+            for j in range(o_offl[i], o_offl[i + 1]):
                 levels.append(
                     _layout(
-                        planes,
-                        b,
-                        is_tiled,
-                        int(o_w[j]),
-                        int(o_h[j]),
-                        int(o_tw[j]),
-                        int(o_th[j]),
-                        o_to[1][o_to[0][j] : o_to[0][j + 1]],
-                        o_tc[1][o_tc[0][j] : o_tc[0][j + 1]],
+                        planes, b, is_tiled, o_wl[j], o_hl[j], o_twl[j], o_thl[j],
+                        o_tov[o_tol[j] : o_tol[j + 1]], o_tcv[o_tcl[j] : o_tcl[j + 1]],
                     )
-                )
-        transform = _transform_from(
-            tr[1][tr[0][i] : tr[0][i + 1]] if tr else np.zeros(0),
-            ps[1][ps[0][i] : ps[0][i + 1]] if ps else None,
-            tp[1][tp[0][i] : tp[0][i + 1]] if tp else None,
-        )
+                )  # fmt: skip
+        transform = transforms[i]
         crs_i = crs[i]
         if transform is None:  # not georeferenced: pixel-index grid
             transform, crs_i = Affine.identity(), None
         out.append(
             RasterSource(
-                href=hrefs[i],  # type: ignore[arg-type]
-                transform=transform,
-                crs=crs_i,
-                encoding=enc,
-                levels=tuple(levels),
-                band_index=b,
-                nodata=float(nodata[i]) if has_nodata[i] else None,
-                scale=float(scale[i]),
-                offset=float(offset[i]),
-                size=int(size[i]) if size[i] >= 0 else None,
-                etag=etags[i] if etags is not None else None,
+                hrefs[i],  # type: ignore[arg-type]
+                transform,
+                crs_i,
+                row_enc[i],
+                tuple(levels),
+                b,
+                nodata_l[i],
+                scale_l[i],
+                offset_l[i],
+                size_l[i],
+                etag_l[i],
+            )
+        )
+    return out
+
+
+def _transforms(
+    n: int,
+    tr: tuple[np.ndarray, np.ndarray] | None,
+    ps: tuple[np.ndarray, np.ndarray] | None,
+    tp: tuple[np.ndarray, np.ndarray] | None,
+) -> list[Affine | None]:
+    """One Affine per row; identical rows share one object (scenes of a tile grid)."""
+    cache: dict[tuple[float, ...], Affine] = {}
+    out: list[Affine | None] = []
+    if tr is not None and len(tr[1]) == 6 * n and (np.diff(tr[0]) == 6).all():
+        for row in tr[1].reshape(n, 6).tolist():
+            key = tuple(row)
+            t = cache.get(key)
+            if t is None:
+                t = cache[key] = Affine(*row)
+            out.append(t)
+        return out
+    for i in range(n):
+        out.append(
+            _transform_from(
+                tr[1][tr[0][i] : tr[0][i + 1]] if tr else np.zeros(0),
+                ps[1][ps[0][i] : ps[0][i + 1]] if ps else None,
+                tp[1][tp[0][i] : tp[0][i + 1]] if tp else None,
             )
         )
     return out
@@ -633,8 +675,8 @@ class Collection:
         if pa.types.is_struct(t):
             return [f.name for f in t]
         if pa.types.is_map(t):
-            keys = pc.list_flatten(pc.map_keys(_combined(self.table.column("assets"))))
-            return list(dict.fromkeys(keys.to_pylist()))
+            keys = _combined(self.table.column("assets")).keys
+            return [str(k) for k in dict.fromkeys(keys.to_pylist())]
         return []
 
     @property

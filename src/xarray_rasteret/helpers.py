@@ -202,14 +202,17 @@ def get_xarray(
     Parameters are those of :func:`get_numpy`, plus:
 
     xr_combine
-        How per-(geometry, record) Datasets merge: ``"combine_first"`` (first
-        non-null value wins, the default), ``"merge"`` (values must agree) or
-        ``"merge_override"`` (the first Dataset's values win where both have data).
+        How per-(geometry, record) Datasets merge, in (geometry, record) order:
+        ``"combine_first"`` (the first pixel that is not nodata wins, the
+        default), ``"merge"`` (``xarray.merge``: overlapping pixels must agree,
+        nodata padding included) or ``"merge_override"`` (``xarray.merge`` with
+        ``compat="override"``). Areas no part covers are nodata (else 0), so
+        the dtype stays native.
 
     Returns
     -------
     xarray.Dataset
-        Native dtype where no padding was needed; a CF ``spatial_ref`` coordinate.
+        Native dtypes, dims ``(time, y, x)``, a CF ``spatial_ref`` coordinate.
 
     Raises
     ------
@@ -238,10 +241,34 @@ def get_xarray(
         )
     band_list = [bands] if isinstance(bands, str) else list(bands)
     parts = [_pair_dataset(col, p, band_list) for p in pairs]
-    if xr_combine == "combine_first":
-        return functools.reduce(lambda a, b: a.combine_first(b), parts)
-    compat = "override" if xr_combine == "merge_override" else "no_conflicts"
-    return xr.merge(parts, compat=compat, join="outer", combine_attrs="override")
+    # Fill values typed like the data: xarray would upcast to float for 0.0 on uint16.
+    fills = {b: pairs[0].bands[b].data.dtype.type(pairs[0].bands[b].fill) for b in band_list}
+    return _combine(parts, fills, xr_combine)
+
+
+def _combine(parts: list[xr.Dataset], fills: dict[str, Any], how: str) -> xr.Dataset:
+    """Merge per-(geometry, record) Datasets, padding with nodata so dtypes stay native."""
+    if len(parts) == 1:
+        return parts[0]
+    north_up = bool(parts[0].y.size < 2 or parts[0].y.values[0] > parts[0].y.values[-1])
+    if how == "combine_first":
+        aligned = xr.align(*parts, join="outer", fill_value=fills)
+        out = aligned[0]
+        for nxt in aligned[1:]:
+            for name, fill in fills.items():
+                have = out[name]
+                missing = have.isnull() if _is_nan(fill) else have == fill
+                out[name] = have.where(~missing, nxt[name])
+    else:
+        compat = "override" if how == "merge_override" else "no_conflicts"
+        out = xr.merge(
+            parts, compat=compat, join="outer", fill_value=fills, combine_attrs="override"
+        )
+    return out.sortby("y", ascending=not north_up).sortby("x").sortby("time")
+
+
+def _is_nan(value: Any) -> bool:
+    return bool(np.issubdtype(type(value), np.floating) and np.isnan(value))
 
 
 def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Dataset:

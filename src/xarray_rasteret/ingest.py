@@ -669,6 +669,12 @@ async def build_async(
         raise ValueError("band_names and group_by apply to a list of COG paths only")
     if not records:
         raise ValueError("nothing to build from: no records")
+    if kind != "paths" and band_list is not None:
+        absent = [b for b in band_list if not any(b in rec.assets for rec in records)]
+        if absent:
+            raise ValueError(
+                f"bands {absent} are in the assets of none of the {len(records)} records"
+            )
 
     hrefs = list(dict.fromkeys(r.href for rec in records for r in rec.assets.values()))
     if not hrefs:

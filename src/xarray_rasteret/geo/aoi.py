@@ -289,6 +289,9 @@ def to_crs(geoms: Sequence[shapely.Geometry], src: Any, dst: Any) -> list[shapel
 def bounds_in_crs(geom: shapely.Geometry, src: Any, dst: Any) -> tuple[float, float, float, float]:
     """Bounds of a geometry in another CRS, computed on its densified outline.
 
+    Edges are sampled every 1/1024 of the geometry's extent before
+    transforming, so edges that curve in ``dst`` are accounted for.
+
     Parameters
     ----------
     geom : shapely.Geometry
@@ -308,7 +311,16 @@ def bounds_in_crs(geom: shapely.Geometry, src: Any, dst: Any) -> tuple[float, fl
     >>> [round(v) for v in b]
     [294071, 5765010, 301378, 5776407]
     """
-    [g] = to_crs([geom], src, dst)
+    src_crs = pyproj.CRS.from_user_input(src)
+    dst_crs = pyproj.CRS.from_user_input(dst)
+    if src_crs == dst_crs:
+        xmin, ymin, xmax, ymax = shapely.bounds(geom).tolist()
+        return (xmin, ymin, xmax, ymax)
+    # Only the outline matters; sample it finely (1/1024 of the extent), so the
+    # curvature between samples is negligible.
+    outline = shapely.boundary(geom) if shapely.get_dimensions(geom) == 2 else geom
+    dense = _densify(np.asarray([outline], dtype=object), parts=1024.0)
+    [g] = to_crs(list(dense), src_crs, dst_crs)
     xmin, ymin, xmax, ymax = shapely.bounds(g).tolist()
     return (xmin, ymin, xmax, ymax)
 
@@ -339,8 +351,10 @@ def _dispatch(obj: Any, geometry_column: str | None) -> _Result:
     if isinstance(obj, (pa.Array, pa.ChunkedArray)):
         geoms, crs = _from_arrow_array(obj, None)
         return geoms, crs, None
-    if isinstance(obj, (pa.Table, pa.RecordBatch)):
-        return _from_table(pa.table(obj), geometry_column)
+    if isinstance(obj, pa.Table):
+        return _from_table(obj, geometry_column)
+    if isinstance(obj, pa.RecordBatch):
+        return _from_table(pa.Table.from_batches([obj]), geometry_column)
     if isinstance(obj, pa.RecordBatchReader):
         return _from_table(obj.read_all(), geometry_column)
     module = type(obj).__module__ or ""
@@ -467,13 +481,17 @@ def _from_geojson(obj: Mapping[str, Any]) -> _Result:
     return [_geojson_geometry(obj, 0)], crs, None
 
 
+def _no_columns(num_rows: int) -> pa.Table:
+    """Return a table of ``num_rows`` rows and no columns."""
+    return pa.Table.from_batches([pa.record_batch({"_": pa.nulls(num_rows)}).select([])])
+
+
 def _properties_table(props: list[dict[str, Any]]) -> pa.Table:
     keys: dict[str, None] = {}
     for p in props:
         keys.update(dict.fromkeys(p))
     if not keys:
-        # No properties at all: a table of len(props) rows and no columns.
-        return pa.table({"_": pa.nulls(len(props))}).drop_columns(["_"])
+        return _no_columns(len(props))
     rows = [{k: p.get(k) for k in keys} for p in props]
     return pa.Table.from_pylist(rows)
 
@@ -630,7 +648,8 @@ def _from_native(arr: pa.Array, gtype: shapely.GeometryType) -> list[Any]:
         raise UnsupportedGeometryInputError(
             f"Arrow storage of type {arr.type} does not match {gtype.name.lower()}"
         )
-    geoms = shapely.from_ragged_array(gtype, coords, tuple(offsets) if offsets else None)
+    # shapely wants the innermost offsets first.
+    geoms = shapely.from_ragged_array(gtype, coords, tuple(offsets[::-1]) if offsets else None)
     return list(geoms)
 
 
@@ -713,6 +732,8 @@ def _from_table(table: pa.Table, geometry_column: str | None) -> _Result:
             elif col_meta["crs"] is not None:
                 crs = _parse_crs(col_meta["crs"], "the GeoParquet 'crs' metadata")
     attributes = table.drop_columns([column]).replace_schema_metadata(None)
+    if attributes.num_columns == 0:
+        attributes = _no_columns(table.num_rows)
     return geoms, crs, attributes
 
 
@@ -736,6 +757,8 @@ def _from_geopandas(obj: Any, geometry_column: str | None) -> _Result:
         attributes = pa.Table.from_pandas(
             pd.DataFrame(others), preserve_index=False
         ).replace_schema_metadata(None)
+        if attributes.num_columns == 0:
+            attributes = _no_columns(len(others))
         geoms = list(np.asarray(series.values, dtype=object))
         return _nonnull(geoms), _as_crs(crs), attributes
     geoms = list(np.asarray(obj.values, dtype=object))  # GeoSeries
@@ -796,11 +819,12 @@ def _validate(arr: NDArray[np.object_]) -> None:
         )
 
 
-def _densify(arr: NDArray[np.object_]) -> NDArray[np.object_]:
+def _densify(arr: NDArray[np.object_], parts: float = 64.0) -> NDArray[np.object_]:
+    """Split edges longer than 1/``parts`` of each geometry's extent."""
     bounds = shapely.bounds(arr)
     extent = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
     out = arr.copy()
     ok = extent > 0
     if ok.any():
-        out[ok] = shapely.segmentize(arr[ok], extent[ok] / 64.0)
+        out[ok] = shapely.segmentize(arr[ok], extent[ok] / parts)
     return out

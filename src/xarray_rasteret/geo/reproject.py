@@ -62,7 +62,7 @@ _RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
 _RADIUS = {"nearest": 0, "bilinear": 1, "cubic": 2, "average": 0, "mode": 0}
 _EPS = 1e-10
 # Destination pixels processed at once by the footprint kernels.
-_BLOCK_PIXELS = 1 << 18
+_BLOCK_PIXELS = 1 << 17
 
 Window4 = tuple[int, int, int, int]
 
@@ -1030,7 +1030,7 @@ def reproject(
         return out
 
     xs_c = np.arange(dst_shape[1], dtype=np.float64) + 0.5
-    block = max(1, (4 * _BLOCK_PIXELS) // max(1, out_shape[1]))
+    block = max(1, (2 * _BLOCK_PIXELS) // max(1, out_shape[1]))
     for b0 in range(r0, r1, block):
         b1 = min(r1, b0 + block)
         rows = np.arange(b0, b1, dtype=np.float64) + 0.5

@@ -228,7 +228,7 @@ class S3Store:
                 "public buckets, or key/secret, profile or the AWS_* environment variables"
             ) from None
         except _TRANSIENT_BOTO as e:
-            raise TransientError(f"{type(e).__name__}") from None
+            raise TransientError(f"{type(e).__name__}: {e}") from None
 
     async def _fetch(self, path: str, start: int, end: int) -> tuple[bytes, int | None, str | None]:
         bucket, key = split_s3_path(path)

@@ -1,0 +1,156 @@
+"""The physical floor of a scenario: what the hardware allows.
+
+``floor = latency + bytes / bandwidth + decode / cores``
+
+* ``latency``: one round trip (everything in flight at once);
+* ``bytes``: the compressed bytes of the distinct tiles the request
+  intersects (each tile once, even if several windows share it), read from
+  the files' tile offsets and byte counts with rasterio (GDAL's
+  ``BLOCK_OFFSET_*``/``BLOCK_SIZE_*`` metadata), independently of the library;
+  for Build, the header bytes before the first tile of each file;
+* ``bandwidth``: measured on the loopback server without latency (the best of
+  a few whole-file GETs);
+* ``decode``: the time to decode those tiles here with the fastest decoder
+  available, ``imagecodecs.deflate_decode`` (libdeflate) then
+  ``imagecodecs.delta_decode`` (undoing predictor 2), best of a few runs,
+  divided by the number of cores.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+
+from .data import Manifest
+from .scenarios import Scenario, Unit, pixel_indices
+
+__all__ = ["Floor", "compute_floor", "measure_bandwidth"]
+
+
+@dataclass
+class Floor:
+    """A scenario's floor and its parts."""
+
+    tiles: int
+    bytes: int
+    latency: float
+    transfer: float
+    decode: float
+    cores: int
+
+    @property
+    def seconds(self) -> float:
+        """The floor, seconds."""
+        return self.latency + self.transfer + self.decode / self.cores
+
+
+def measure_bandwidth(url: str, repeats: int = 3) -> float:
+    """Bytes per second of whole-file GETs from ``url`` (best of ``repeats``)."""
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(url) as r:
+            n = len(r.read())
+        best = max(best, n / (time.perf_counter() - t0))
+    return best
+
+
+_TILE_INDEX: dict[str, tuple[np.ndarray, np.ndarray, int, int, int]] = {}
+
+
+def _tile_index(path: str) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    """Offsets, byte counts (row-major), tile size and tiles across of a file's full resolution."""
+    if path not in _TILE_INDEX:
+        import rasterio
+
+        with rasterio.open(path) as src:
+            th, tw = src.block_shapes[0]
+            ny, nx = -(-src.height // th), -(-src.width // tw)
+            off = np.zeros(ny * nx, np.int64)
+            cnt = np.zeros(ny * nx, np.int64)
+            for i in range(ny):
+                for j in range(nx):
+                    off[i * nx + j] = int(src.get_tag_item(f"BLOCK_OFFSET_{j}_{i}", "TIFF", bidx=1))
+                    cnt[i * nx + j] = int(src.get_tag_item(f"BLOCK_SIZE_{j}_{i}", "TIFF", bidx=1))
+        _TILE_INDEX[path] = (off, cnt, th, tw, nx)
+    return _TILE_INDEX[path]
+
+
+def _needed_tiles(unit: Unit, m: Manifest, th: int, tw: int, nx: int) -> set[int]:
+    """Row-major indices of the full-resolution tiles ``unit`` needs."""
+    s = unit.scene
+    ny = -(-s.height // th)
+    out: set[int] = set()
+    if unit.kind in ("whole", "profile"):
+        return set(range(ny * nx))
+    if unit.kind == "windows":
+        for r, c, h, w in unit.windows:
+            r0, r1 = max(r, 0), min(r + h, s.height)
+            c0, c1 = max(c, 0), min(c + w, s.width)
+            for i in range(r0 // th, (r1 - 1) // th + 1):
+                for j in range(c0 // tw, (c1 - 1) // tw + 1):
+                    out.add(i * nx + j)
+        return out
+    if unit.kind == "sample":
+        rows, cols = pixel_indices(m, unit.points, s)
+        ok = (rows >= 0) & (rows < s.height) & (cols >= 0) & (cols < s.width)
+        return set(((rows[ok] // th) * nx + cols[ok] // tw).tolist())
+    if unit.kind == "warp":
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs("EPSG:32633", f"EPSG:{s.epsg}", always_xy=True)
+        inv = ~Affine(*s.transform)
+        for t, h, w in unit.warps:
+            jj, ii = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+            x, y = t * (jj, ii)
+            cols, rows = inv * tr.transform(x, y)
+            rows, cols = np.floor(rows).astype(int), np.floor(cols).astype(int)
+            ok = (rows >= 0) & (rows < s.height) & (cols >= 0) & (cols < s.width)
+            out |= set(((rows[ok] // th) * nx + cols[ok] // tw).tolist())
+        return out
+    raise ValueError(unit.kind)
+
+
+def _decode_seconds(blobs: list[bytes], shape: tuple[int, int], repeats: int) -> float:
+    import imagecodecs
+
+    best = float("inf")
+    out = np.empty(shape, np.uint16)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for b in blobs:
+            raw = imagecodecs.deflate_decode(b, out=out.nbytes)
+            arr = np.frombuffer(raw, np.uint16).reshape(shape)
+            imagecodecs.delta_decode(arr, axis=-1, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def compute_floor(scenario: Scenario, m: Manifest, latency: float, bandwidth: float) -> Floor:
+    """The physical floor of ``scenario`` (see the module docstring)."""
+    cores = os.cpu_count() or 1
+    total_bytes = 0
+    blobs: list[bytes] = []
+    shape = (1024, 1024)
+    ntiles = 0
+    for unit in scenario.units:
+        path = os.path.join(m.root, unit.file)
+        off, cnt, th, tw, nx = _tile_index(path)
+        shape = (th, tw)
+        if unit.kind == "profile":
+            total_bytes += int(off[cnt > 0].min())
+            continue
+        tiles = sorted(_needed_tiles(unit, m, th, tw, nx))
+        ntiles += len(tiles)
+        with open(path, "rb") as f:
+            for t in tiles:
+                f.seek(int(off[t]))
+                blobs.append(f.read(int(cnt[t])))
+                total_bytes += int(cnt[t])
+    decode = _decode_seconds(blobs, shape, 3 if len(blobs) < 64 else 1) if blobs else 0.0
+    return Floor(ntiles, total_bytes, latency, total_bytes / bandwidth, decode, cores)

@@ -1,0 +1,248 @@
+"""xarray-rasteret in each scenario, two ways.
+
+``rasteret``
+    The xarray engine: ``xr.open_dataset(collection, engine="rasteret")`` then
+    ``isel`` windows; several windows are read concurrently with
+    ``asyncio.gather`` of ``load_async``. S3 (cross-CRS) reads the native
+    windows with the engine and maps target pixels to source pixels with
+    pyproj (nearest), as a user would until the engine reprojects.
+``rasteret-helpers``
+    The AOI helpers ``get_numpy`` / ``sample_points`` (and reprojection with
+    ``target_crs``), when the installed version has them; otherwise the
+    scenario reports ``n/a``.
+
+Both start from the collection GeoParquet written by the build step, so the
+timed read includes loading the index and opening the dataset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+from .data import MAIN_EPSG, NEXT_EPSG, Manifest
+from .scenarios import Scenario, cross_scenes, pixel_indices
+
+__all__ = ["OURS", "NotAvailable", "run_ours"]
+
+
+class NotAvailable(Exception):
+    """The tool cannot run this scenario (the feature is not in this version)."""
+
+
+def _open(parquet: str, bands: list[str], epsg: int, options: dict[str, Any]) -> Any:
+    import xarray as xr
+
+    return xr.open_dataset(
+        parquet, engine="rasteret", bands=bands, filters={"proj:epsg": epsg},
+        storage_options=options.get("storage_options"),
+        max_concurrent=options.get("max_concurrent", 64),
+    )
+
+
+def _offsets(ds: Any, transform: list[float]) -> tuple[int, int]:
+    """Row and column of the dataset's first pixel on the grid ``transform``."""
+    a, _, c, _, e, f = transform
+    col = round((float(ds.x[0]) - a / 2 - c) / a)
+    row = round((float(ds.y[0]) - e / 2 - f) / e)
+    return row, col
+
+
+async def _gather_loads(arrays: list[Any]) -> list[np.ndarray]:
+    loaded = await asyncio.gather(*(a.load_async() for a in arrays))
+    return [x.values for x in loaded]
+
+
+def _engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]) -> np.ndarray:
+    name = scenario.name
+    out = scenario.empty()
+    n = m.aoi_size
+    grid = m.main[0].transform
+    if name == "Build":
+        return _build(scenario, m, options)
+    if name == "S1":
+        ds = _open(parquet, ["B04", "B08"], MAIN_EPSG, options)
+        r0, c0 = _offsets(ds, grid)
+        r, c = m.aois[0]
+        sub = ds[["B04", "B08"]].isel(y=slice(r - r0, r - r0 + n), x=slice(c - c0, c - c0 + n))
+        b04, b08 = asyncio.run(_gather_loads([sub.B04, sub.B08]))
+        out[0], out[1] = b04, b08
+        return out
+    if name == "S2":
+        ds = _open(parquet, ["B04"], MAIN_EPSG, options)
+        r0, c0 = _offsets(ds, grid)
+        subs = [ds.B04.isel(y=slice(r - r0, r - r0 + n), x=slice(c - c0, c - c0 + n)) for r, c in m.aois]
+        for i, arr in enumerate(asyncio.run(_gather_loads(subs))):
+            out[i] = arr
+        return out
+    if name == "S3":
+        return _cross_engine(scenario, m, parquet, options)
+    if name in ("S4", "M"):
+        ds = _open(parquet, ["B04"], MAIN_EPSG, options)
+        r0, c0 = _offsets(ds, grid)
+        s = m.main[0]
+        sel = ds.B04.isel(y=slice(-r0, s.height - r0), x=slice(-c0, s.width - c0))
+        out[...] = (sel.isel(time=0) if name == "S4" else sel).values
+        return out
+    if name == "S5":
+        import xarray as xr
+
+        ds = _open(parquet, ["B04"], MAIN_EPSG, options)
+        r0, c0 = _offsets(ds, grid)
+        pts = np.asarray(m.points).T
+        rows, cols = pixel_indices(m, (pts[0], pts[1]), m.main[0])
+        sel = ds.B04.isel(y=xr.DataArray(rows - r0, dims="p"), x=xr.DataArray(cols - c0, dims="p"))
+        out[...] = sel.transpose("time", "p").values
+        return out
+    raise KeyError(name)
+
+
+def _cross_engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]) -> np.ndarray:
+    """S3 with the engine: native windows, and pyproj nearest-neighbour for the other zone."""
+    from pyproj import Transformer
+
+    out = scenario.empty()
+    n = m.aoi_size
+    k = len(m.next)
+    main = _open(parquet, ["B04"], MAIN_EPSG, options).B04.isel(time=slice(0, k))
+    other = _open(parquet, ["B04"], NEXT_EPSG, options).B04
+    mr0, mc0 = _offsets(main, m.main[0].transform)
+    nr0, nc0 = _offsets(other, m.next[0].transform)
+    t_main = Affine(*m.main[0].transform)
+    t_next = Affine(*m.next[0].transform)
+    to_next = Transformer.from_crs(f"EPSG:{MAIN_EPSG}", f"EPSG:{NEXT_EPSG}", always_xy=True)
+    reads, plans = [], []
+    for r, c in m.cross_aois:
+        reads.append(main.isel(y=slice(r - mr0, r - mr0 + n), x=slice(c - mc0, c - mc0 + n)))
+        jj, ii = np.meshgrid(np.arange(n) + c + 0.5, np.arange(n) + r + 0.5)
+        x, y = t_main * (jj, ii)
+        sx, sy = to_next.transform(x, y)
+        scol, srow = ~t_next * (sx, sy)
+        srow = np.floor(srow).astype(np.int64) - nr0
+        scol = np.floor(scol).astype(np.int64) - nc0
+        ny, nx = other.sizes["y"], other.sizes["x"]
+        inside = (srow >= 0) & (srow < ny) & (scol >= 0) & (scol < nx)
+        y0, y1 = int(srow[inside].min()), int(srow[inside].max()) + 1
+        x0, x1 = int(scol[inside].min()), int(scol[inside].max()) + 1
+        reads.append(other.isel(y=slice(y0, y1), x=slice(x0, x1)))
+        plans.append((srow - y0, scol - x0, inside))
+    arrays = asyncio.run(_gather_loads(reads))
+    for ai in range(len(m.cross_aois)):
+        out[ai, :k] = arrays[2 * ai]
+        src = arrays[2 * ai + 1]
+        rr, cc, inside = plans[ai]
+        block = np.zeros((src.shape[0], n, n), src.dtype)
+        block[:, inside] = src[:, rr[inside], cc[inside]]
+        out[ai, k:] = block
+    return out
+
+
+def _build(scenario: Scenario, m: Manifest, options: dict[str, Any]) -> np.ndarray:
+    import xarray_rasteret as xrr
+
+    from .data import stac_items
+
+    col = xrr.build(stac_items(m, options["base_url"]), storage_options=options.get("storage_options"))
+    return _profiles(scenario, col)
+
+
+def _profiles(scenario: Scenario, col: Any) -> np.ndarray:
+    out = scenario.empty()
+    by_href = {}
+    for band in ("B02", "B04", "B08"):
+        for s in col.sources(band):
+            by_href[s.href.rsplit("/", 1)[-1]] = s
+    for unit in scenario.units:
+        s = by_href[unit.file]
+        t = s.transform
+        out[unit.slots[0]] = [s.levels[0].width, s.levels[0].height, t.a, t.c, t.e, t.f]
+    return out
+
+
+def _boxes(m: Manifest, corners: list[list[int]]) -> list[Any]:
+    import shapely
+
+    inset = 0.05 * abs(m.main[0].transform[0])  # keep edges off pixel boundaries
+    out = []
+    for r, c in corners:
+        x0, y0, x1, y1 = m.aoi_bounds(r, c)
+        out.append(shapely.box(x0 + inset, y0 + inset, x1 - inset, y1 - inset))
+    return out
+
+
+def _helper_api() -> Any:
+    """``xarray_rasteret`` if it exports the helpers, else its ``helpers`` module if that imports."""
+    import xarray_rasteret as xrr
+
+    if hasattr(xrr, "get_numpy"):
+        return xrr
+    try:
+        from xarray_rasteret import helpers
+    except ImportError:
+        return xrr
+    return helpers
+
+
+def _helpers(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]) -> np.ndarray:
+    import xarray_rasteret
+
+    xrr = _helper_api()
+    name = scenario.name
+    if options.get("storage_options"):
+        raise NotAvailable("helpers take no storage_options (S3 endpoint)")
+    if name in ("S1", "S2", "S3") and not hasattr(xrr, "get_numpy"):
+        raise NotAvailable("xarray_rasteret.get_numpy not in this version")
+    if name == "S5" and not hasattr(xrr, "sample_points"):
+        raise NotAvailable("xarray_rasteret.sample_points not in this version")
+    col = xarray_rasteret.load(parquet)
+    crs = f"EPSG:{MAIN_EPSG}"
+    only_main = {"proj:epsg": MAIN_EPSG}
+    if name == "S1":
+        arr = xrr.get_numpy(col, geometries=_boxes(m, m.aois[:1]), bands=["B04", "B08"],
+                            geometry_crs=crs, **only_main)
+        return np.ascontiguousarray(arr.transpose(1, 0, 2, 3))
+    if name == "S2":
+        arr = xrr.get_numpy(col, geometries=_boxes(m, m.aois), bands=["B04"], geometry_crs=crs,
+                            **only_main)
+        return arr.reshape(scenario.shape)
+    if name == "S3":
+        ids = [s.id for s in cross_scenes(m)]
+        try:
+            arr = xrr.get_numpy(col, geometries=_boxes(m, m.cross_aois), bands=["B04"],
+                                geometry_crs=crs, target_crs=crs, id=ids)
+        except (NotImplementedError, xrr_errors().ReprojectionRequiredError) as err:
+            raise NotAvailable(f"get_numpy(target_crs=...) not supported: {err}") from err
+        return arr.reshape(scenario.shape)
+    if name == "S5":
+        import shapely
+
+        pts = shapely.points(np.asarray(m.points))
+        tbl = xrr.sample_points(col, points=pts, bands=["B04"], geometry_crs=crs, **only_main)
+        order = {s.id: i for i, s in enumerate(m.main)}
+        out = scenario.empty()
+        rid = tbl.column("record_id").to_pylist()
+        pi = tbl.column("point_index").to_numpy()
+        val = tbl.column("value").to_numpy(zero_copy_only=False)
+        ti = np.array([order[r] for r in rid])
+        out[ti, pi] = val
+        return out
+    raise NotAvailable("no helper for this scenario (the engine path is the API)")
+
+
+def xrr_errors() -> Any:
+    """The ``xarray_rasteret.errors`` module."""
+    from xarray_rasteret import errors
+
+    return errors
+
+
+OURS = {"rasteret": _engine, "rasteret-helpers": _helpers}
+"""Tool name -> ``run(scenario, manifest, parquet, options) -> array``."""
+
+
+def run_ours(name: str, scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]) -> np.ndarray:
+    """Run xarray-rasteret tool ``name`` on ``scenario``."""
+    return OURS[name](scenario, m, parquet, options)

@@ -1,0 +1,188 @@
+"""Tables (Markdown) and a bar chart (PNG) of the measured runs."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .floor import Floor
+
+__all__ = ["Row", "Section", "check_targets", "render_markdown", "render_png"]
+
+OURS = ("rasteret", "rasteret-helpers")
+PEERS = ("rasterio", "rasterio-pool", "rioxarray")
+POOL_TARGETS = {"S1": 2.5, "S2": 10.0, "S3": 4.0, "S4": 3.0, "S5": 3.5}
+
+
+@dataclass
+class Row:
+    """Every run of one tool in one scenario."""
+
+    tool: str
+    seconds: list[float] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+    bytes: list[int] = field(default_factory=list)
+    rss_peak_mb: float = float("nan")
+    rss_added_mb: float = float("nan")
+    mismatches: int | None = None
+    compared: int = 0
+    na: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the tool ran (not n/a, no error)."""
+        return bool(self.seconds) and self.na is None and self.error is None
+
+    @property
+    def median(self) -> float:
+        """Median seconds."""
+        return statistics.median(self.seconds) if self.seconds else float("nan")
+
+
+@dataclass
+class Section:
+    """One scenario: its floor, its rows, and the output size."""
+
+    name: str
+    label: str
+    description: str
+    floor: Floor | None
+    rows: dict[str, Row] = field(default_factory=dict)
+    files: int = 0
+    output_mb: float = 0.0
+
+    def best_ours(self) -> Row | None:
+        """The faster of our tools that ran."""
+        ran = [self.rows[t] for t in OURS if t in self.rows and self.rows[t].ok]
+        return min(ran, key=lambda r: r.median) if ran else None
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return "-" if x != x else f"{x:.{digits}f}"
+
+
+def _status(row: Row) -> str:
+    if row.na:
+        return f"n/a ({row.na})"
+    if row.error:
+        return "FAILED (see errors.log)"
+    return ""
+
+
+def check_targets(sec: Section) -> list[tuple[str, bool | None]]:
+    """The issue's targets for this scenario: (description, met?); None if not measurable."""
+    out: list[tuple[str, bool | None]] = []
+    ours = sec.best_ours()
+    base = sec.name.split()[0]
+    if ours is None:
+        return [("xarray-rasteret ran", False)]
+    if sec.floor is not None and base != "M":
+        out.append(("within 1.5x of floor", ours.median <= 1.5 * sec.floor.seconds))
+    pool = sec.rows.get("rasterio-pool")
+    if base in POOL_TARGETS and pool is not None and pool.ok:
+        need = POOL_TARGETS[base]
+        out.append((f">= {need}x faster than rasterio-pool", pool.median / ours.median >= need))
+    rx = sec.rows.get("rioxarray")
+    if rx is not None and rx.ok:
+        out.append(("faster than rioxarray", ours.median < rx.median))
+    if base == "S2" and sec.floor is not None and ours.bytes:
+        got = statistics.median(ours.bytes)
+        out.append(("server bytes within 5% of floor bytes", abs(got - sec.floor.bytes) <= 0.05 * sec.floor.bytes))
+    if base == "Build":
+        if ours.requests and sec.files:
+            out.append(("<= 1.2 requests per file", statistics.median(ours.requests) / sec.files <= 1.2))
+        rio = sec.rows.get("rasterio")
+        if rio is not None and rio.ok:
+            out.append(("faster than rasterio opening", ours.median < rio.median))
+    if base == "M":
+        out.append(("peak RSS <= output + 300 MB", ours.rss_added_mb <= sec.output_mb + 300))
+    return out
+
+
+def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
+    """Results as Markdown: a summary per scenario, then every tool's numbers."""
+    lines = ["# xarray-rasteret benchmarks", ""]
+    lines += [f"- {k}: {v}" for k, v in meta.items()]
+    lines += ["", "## Summary", ""]
+    lines.append("| scenario | floor s (RTT + transfer + decode/cores) | floor tiles / MB | xarray-rasteret s "
+                 "| x floor | speed-up vs rasterio | vs rasterio-pool | vs rioxarray | targets |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for sec in sections:
+        fl = sec.floor
+        ours = sec.best_ours()
+        fs = "-" if fl is None else (f"{fl.seconds:.3f} ({fl.latency:.3f} + {fl.transfer:.3f} + "
+                                     f"{fl.decode:.3f}/{fl.cores})")
+        ft = "-" if fl is None else f"{fl.tiles} / {fl.bytes / 1e6:.1f}"
+        if ours is None:
+            os_, xf = "n/a", "-"
+        else:
+            os_ = f"{ours.median:.3f} ({ours.tool})"
+            xf = "-" if fl is None else f"{ours.median / fl.seconds:.2f}"
+        ratios = []
+        for p in PEERS:
+            r = sec.rows.get(p)
+            if ours is None or r is None or not r.ok:
+                ratios.append("n/a" if r is None or r.na else "-")
+            else:
+                ratios.append(f"{r.median / ours.median:.2f}x")
+        targets = "; ".join(f"{'met' if ok else 'MISSED' if ok is False else '?'}: {d}"
+                            for d, ok in check_targets(sec))
+        lines.append(f"| {sec.label} | {fs} | {ft} | {os_} | {xf} | " + " | ".join(ratios) + f" | {targets} |")
+    lines += ["", "## All runs", ""]
+    lines.append("| scenario | tool | median s | min s | max s | runs | requests | MB at server "
+                 "| peak RSS MB | added RSS MB | pixels vs reference | note |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for sec in sections:
+        for row in sec.rows.values():
+            note = _status(row)
+            if not row.ok:
+                lines.append(f"| {sec.label} | {row.tool} | - | - | - | 0 | - | - | - | - | - | {note} |")
+                continue
+            req = statistics.median(row.requests) if row.requests else float("nan")
+            mb = statistics.median(row.bytes) / 1e6 if row.bytes else float("nan")
+            pix = ("reference" if row.mismatches is None else
+                   "identical" if row.mismatches == 0 else f"{row.mismatches} of {row.compared} differ")
+            lines.append(
+                f"| {sec.label} | {row.tool} | {row.median:.3f} | {min(row.seconds):.3f} | "
+                f"{max(row.seconds):.3f} | {len(row.seconds)} | {_f(req, 0)} | {_f(mb, 1)} | "
+                f"{_f(row.rss_peak_mb, 0)} | {_f(row.rss_added_mb, 0)} | {pix} | {note} |"
+            )
+    lines += ["", "## Scenarios", ""]
+    lines += [f"- **{s.label}**: {s.description}" for s in sections]
+    return "\n".join(lines) + "\n"
+
+
+def render_png(sections: list[Section], path: Path) -> None:
+    """A grouped bar chart of median seconds per scenario and tool (log scale), floor as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tools = [t for t in (*OURS, *PEERS) if any(t in s.rows and s.rows[t].ok for s in sections)]
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(sections)), 5))
+    width = 0.8 / max(len(tools), 1)
+    for k, tool in enumerate(tools):
+        xs, ys, lo, hi = [], [], [], []
+        for i, s in enumerate(sections):
+            r = s.rows.get(tool)
+            if r is not None and r.ok:
+                xs.append(i + (k - (len(tools) - 1) / 2) * width)
+                ys.append(r.median)
+                lo.append(r.median - min(r.seconds))
+                hi.append(max(r.seconds) - r.median)
+        ax.bar(xs, ys, width, yerr=[lo, hi], label=tool, capsize=2)
+    for i, s in enumerate(sections):
+        if s.floor is not None:
+            ax.hlines(s.floor.seconds, i - 0.45, i + 0.45, colors="k", linestyles="dashed",
+                      label="physical floor" if i == 0 else None)
+    ax.set_xticks(range(len(sections)), [s.label for s in sections])
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds (median, min-max bars)")
+    ax.legend(fontsize=8)
+    ax.set_title("xarray-rasteret vs peers (lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,167 @@
+"""One measured run in a fresh process.
+
+Runs are forked from a ``forkserver`` that has imported numpy, rasterio,
+rioxarray, xarray and xarray-rasteret but never opened a file or a
+connection: every run starts cold (no GDAL header/block cache, no open
+connections, no event loop) without paying the import time, which is not
+part of the measurement.
+
+Memory: the run reports the process's peak RSS (``ru_maxrss`` at the end of
+the run) and that peak minus the RSS when the run started (after imports and
+setup), which is the memory the run itself added at its peak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import resource
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import psutil
+import rasterio  # noqa: F401  (preloaded for the forkserver)
+import rioxarray  # noqa: F401
+import xarray  # noqa: F401
+
+import xarray_rasteret  # noqa: F401
+
+__all__ = ["Job", "RunResult", "run_in_fresh_process"]
+
+PRELOAD = [
+    "xarray_rasteret.backend",
+    "xarray_rasteret.collection",
+    "xarray_rasteret.ingest",
+    "xarray_rasteret._dataset",
+    "xarray_rasteret.storage",
+]
+
+
+@dataclass
+class Job:
+    """What to run: a tool on a scenario against a served copy of the data."""
+
+    tool: str
+    scenario: str
+    root: str
+    mode: str  # "http" or "s3"
+    base_url: str
+    parquet: str
+    s3_endpoint: str | None = None
+    max_concurrent: int = 64
+    return_array: bool = False
+
+
+@dataclass
+class RunResult:
+    """What one run measured."""
+
+    seconds: float = float("nan")
+    digest: str = ""
+    array: np.ndarray | None = None
+    rss_peak_mb: float = float("nan")
+    rss_added_mb: float = float("nan")
+    lib_requests: int | None = None
+    lib_bytes: int | None = None
+    na: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _storage_options(job: Job) -> dict[str, Any] | None:
+    if job.mode != "s3":
+        return None
+    return {"endpoint_url": job.s3_endpoint, "key": "testing", "secret": "testing",
+            "region_name": "us-east-1"}
+
+
+def _execute(job: Job) -> RunResult:
+    from .data import Manifest
+    from .ours import OURS, NotAvailable
+    from .peers import gdal_config, run_peer
+    from .scenarios import make_scenario
+    from .serve import BUCKET
+
+    res = RunResult()
+    m = Manifest.load(job.root)
+    scenario = make_scenario(job.scenario, m)
+    if job.mode == "s3":
+        def url_of(f: str) -> str:
+            return f"/vsis3/{BUCKET}/{f}"
+    else:
+        def url_of(f: str) -> str:
+            return "/vsicurl/" + job.base_url + f
+    config = gdal_config(job.mode, job.s3_endpoint)
+    options = {"storage_options": _storage_options(job), "max_concurrent": job.max_concurrent,
+               "base_url": job.base_url}
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    try:
+        if job.tool in OURS:
+            import xarray_rasteret as xrr
+
+            t0 = time.perf_counter()
+            with xrr.track() as stats:
+                out = OURS[job.tool](scenario, m, job.parquet, options)
+            res.seconds = time.perf_counter() - t0
+            res.lib_requests, res.lib_bytes = stats.requests, stats.bytes
+        else:
+            t0 = time.perf_counter()
+            out = run_peer(job.tool, scenario, url_of, config)
+            res.seconds = time.perf_counter() - t0
+    except NotAvailable as err:
+        res.na = str(err)
+        return res
+    except Exception:
+        res.error = traceback.format_exc()
+        return res
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    res.rss_peak_mb = peak / 2**20
+    res.rss_added_mb = (peak - base) / 2**20
+    out = np.ascontiguousarray(out)
+    res.digest = hashlib.sha1(out.tobytes()).hexdigest()
+    if job.return_array:
+        res.array = out
+    return res
+
+
+def _child(job: Job, conn: Any) -> None:
+    try:
+        conn.send(_execute(job))
+    except Exception:
+        conn.send(RunResult(error=traceback.format_exc()))
+    conn.close()
+
+
+_CTX: Any = None
+
+
+def _context() -> Any:
+    global _CTX
+    if _CTX is None:
+        _CTX = mp.get_context("forkserver")
+        _CTX.set_forkserver_preload(["benchmarks.worker", *PRELOAD])
+    return _CTX
+
+
+def run_in_fresh_process(job: Job, timeout: float = 1800.0) -> RunResult:
+    """Run ``job`` in a new process forked from the preloaded forkserver."""
+    ctx = _context()
+    parent, child = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_child, args=(job, child))
+    p.start()
+    child.close()
+    if not parent.poll(timeout):
+        p.kill()
+        p.join()
+        return RunResult(error=f"timed out after {timeout} s")
+    try:
+        res = parent.recv()
+    except EOFError:
+        res = RunResult(error=f"worker died (exit code {p.exitcode})")
+    p.join()
+    return res
+

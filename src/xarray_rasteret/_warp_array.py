@@ -1,0 +1,289 @@
+"""The lazy ``(time, y, x)`` array of a common grid: mosaics and reprojection.
+
+Each time step is a list of *members* (records, in mosaic order). A member
+is either *aligned* with the output grid (same CRS, pixel size and lattice:
+its pixels are pasted, exactly) or *warped* (its pixels are resampled with
+:func:`~xarray_rasteret.geo.reproject.reproject`). For an index key:
+
+1. the key's bounding window on the output grid is computed;
+2. per member, the source window that window needs (for warped members
+   :func:`~xarray_rasteret.geo.reproject.source_window`, which includes the
+   resampling kernel's margin, so chunks agree with a whole-grid read);
+3. every member of every time step of the key is read by ONE
+   :func:`~xarray_rasteret._fetch.read_into` call;
+4. per time step, members are resampled and merged: the first valid pixel
+   wins (a pixel is valid when it is inside the member and not nodata/NaN).
+
+Like :class:`~xarray_rasteret._array.RasteretArray` the array holds only
+metadata and pickles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+from ._array import _axis_window
+from ._fetch import ReadOptions, ReadTask, read_into
+from ._sync import sync
+from ._types import RasterSource, Window
+from .geo.grid import RasterGrid
+
+__all__ = ["Member", "MosaicArray"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One record's band as a contributor to one time step of the output."""
+
+    source: RasterSource
+    """The band of the record to read."""
+    level: int
+    """Image level read (0 full resolution, then overviews)."""
+    offset: tuple[int, int] | None = None
+    """``(row, col)`` of the level's pixel ``(0, 0)`` in the output grid when the
+    level is aligned with it (pasted, no resampling); None to resample."""
+
+    @property
+    def grid(self) -> RasterGrid:
+        """The pixel grid of the level read."""
+        lv = self.source.levels[self.level]
+        return RasterGrid(self.source.crs, self.source.level_transform(self.level), lv.width,
+                          lv.height)
+
+
+@dataclass
+class _Job:
+    """What one member contributes to one output time step of a read."""
+
+    member: Member
+    window: Window
+    """Source window read (clipped to the level)."""
+    buffer: np.ndarray
+
+
+def _valid(values: np.ndarray, nodata: float | None) -> np.ndarray:
+    if values.dtype.kind == "f":
+        valid = ~np.isnan(values)
+        if nodata is not None and not math.isnan(nodata):
+            valid &= values != nodata
+        return valid
+    if nodata is None or math.isnan(nodata):
+        return np.ones(values.shape, dtype=bool)
+    return values != nodata
+
+
+class MosaicArray(BackendArray):
+    """A lazy array over groups of records of one band on one output grid.
+
+    Parameters
+    ----------
+    steps
+        Per output time step, its members in mosaic order (first valid wins).
+    grid
+        The output grid.
+    dtype
+        Output dtype.
+    fill
+        Value of output pixels that no member fills (nodata, else 0).
+    resampling
+        Resampling of warped members (``nearest``, ``bilinear``, ``cubic``,
+        ``average``, ``mode``).
+    options
+        Storage and concurrency options for every read.
+    """
+
+    def __init__(
+        self,
+        steps: Sequence[Sequence[Member]],
+        grid: RasterGrid,
+        dtype: np.dtype,
+        fill: float,
+        resampling: str,
+        options: ReadOptions,
+    ) -> None:
+        self.steps = tuple(tuple(s) for s in steps)
+        self.grid = grid
+        self.shape = (len(self.steps), grid.height, grid.width)
+        self.dtype = np.dtype(dtype)
+        self.fill = fill
+        self.resampling = resampling
+        self.options = options
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._getitem
+        )
+
+    async def async_getitem(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        """Read ``key`` on the caller's event loop (xarray's ``load_async``)."""
+        return await indexing.async_explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._read
+        )
+
+    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
+        return sync(self._read(key))
+
+    # -- planning (no I/O) ---------------------------------------------------
+
+    def source_window(self, member: Member, dst: Window) -> Window | None:
+        """The window of ``member``'s level that output window ``dst`` needs, or None."""
+        g = member.grid
+        if member.offset is not None:
+            ro, co = member.offset
+            w = Window(dst.row_start - ro, dst.row_stop - ro, dst.col_start - co,
+                       dst.col_stop - co)
+            return g.clip(w)
+        from .geo.reproject import source_window
+
+        win = source_window(
+            self.grid.shape,
+            self.grid.transform,
+            self.grid.crs,
+            g.transform,
+            g.crs,
+            g.shape,
+            resampling=self.resampling,  # type: ignore[arg-type]
+            dst_window=(dst.row_start, dst.row_stop, dst.col_start, dst.col_stop),
+        )
+        return None if win is None else Window(*win)
+
+    def plan(
+        self, key: tuple[Any, ...]
+    ) -> tuple[np.ndarray, Window, list[list[_Job]], list[ReadTask], tuple[Any, ...]]:
+        """Allocate the output of ``key`` and list what each time step reads (no I/O).
+
+        Returns
+        -------
+        out, dst, jobs, tasks, post
+            The output (bounding box of the key, filled), its window on the
+            grid, per output step the members' jobs, the read tasks filling
+            the jobs' buffers, and the indexer giving the key's exact selection.
+        """
+        tkey, ykey, xkey = key
+        times = np.arange(self.shape[0])[tkey]
+        y0, y1, ytake = _axis_window(ykey, self.shape[1])
+        x0, x1, xtake = _axis_window(xkey, self.shape[2])
+        dst = Window(y0, y1, x0, x1)
+        out = np.full((np.size(times), y1 - y0, x1 - x0), self.fill, dtype=self.dtype)
+        jobs: list[list[_Job]] = []
+        tasks: list[ReadTask] = []
+        for t in np.atleast_1d(times):
+            step: list[_Job] = []
+            if y1 > y0 and x1 > x0:
+                for m in self.steps[int(t)]:
+                    w = self.source_window(m, dst)
+                    if w is None:
+                        continue
+                    nodata = m.source.nodata
+                    buf = np.full(w.shape, nodata if nodata is not None else 0,
+                                  dtype=m.source.dtype)
+                    step.append(_Job(m, w, buf))
+                    tasks.append(ReadTask(m.source, m.level, w, buf))
+            jobs.append(step)
+        post = (
+            0 if np.ndim(times) == 0 else slice(None),
+            ytake if ytake is not None else slice(None),
+            xtake if xtake is not None else slice(None),
+        )
+        return out, dst, jobs, tasks, post
+
+    # -- reading -------------------------------------------------------------
+
+    async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        out, dst, jobs, tasks, post = self.plan(key)
+        await read_into(tasks, self.options)
+        # Resampling is numpy work that releases the GIL: one thread per step.
+        await asyncio.gather(
+            *(
+                asyncio.to_thread(self._assemble, out[i], dst, step)
+                for i, step in enumerate(jobs)
+                if step
+            )
+        )
+        ix, iy, ixx = post
+        res = out[ix]
+        if not isinstance(iy, slice):
+            res = np.take(res, iy, axis=-2)
+        if not isinstance(ixx, slice):
+            res = np.take(res, ixx, axis=-1)
+        return res
+
+    def _assemble(self, out: np.ndarray, dst: Window, step: Sequence[_Job]) -> None:
+        """Merge the members of one time step into ``out``: first valid pixel wins."""
+        filled = np.zeros(out.shape, dtype=bool)
+        for n, job in enumerate(step):
+            values, valid = self._member_pixels(job, dst)
+            if values is None:
+                continue
+            if n == 0:
+                take = valid
+            else:
+                take = valid & ~filled
+            np.copyto(out, values, where=take, casting="unsafe")
+            filled |= valid
+            if n + 1 < len(step) and filled.all():
+                break
+
+    def _member_pixels(
+        self, job: _Job, dst: Window
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """One member's values on the output window and where they are valid."""
+        m = job.member
+        nodata = m.source.nodata
+        if m.offset is not None:
+            ro, co = m.offset
+            values = np.zeros(dst.shape, dtype=job.buffer.dtype)
+            inside = np.zeros(dst.shape, dtype=bool)
+            w = job.window
+            r0, c0 = w.row_start + ro - dst.row_start, w.col_start + co - dst.col_start
+            values[r0 : r0 + w.height, c0 : c0 + w.width] = job.buffer
+            inside[r0 : r0 + w.height, c0 : c0 + w.width] = _valid(job.buffer, nodata)
+            return values, inside
+        return self._warp(job, dst)
+
+    def _warp(self, job: _Job, dst: Window) -> tuple[np.ndarray, np.ndarray]:
+        from .geo.reproject import reproject
+
+        m = job.member
+        g = m.grid
+        nodata = m.source.nodata
+        src = job.buffer
+        integer_without_nodata = nodata is None and src.dtype.kind in "iub"
+        if integer_without_nodata:
+            # No value is free to mark "not covered": resample in float64 with NaN
+            # for it, then store as GDAL stores integers (clamped, rounded half up).
+            src = src.astype(np.float64)
+        dst_nodata: float | None = nodata
+        if nodata is None or (src.dtype.kind == "f" and math.isnan(nodata)):
+            dst_nodata = math.nan if src.dtype.kind == "f" else None
+        values = reproject(
+            src,
+            src_transform=g.transform,
+            src_crs=g.crs,
+            src_nodata=nodata,
+            dst_shape=self.grid.shape,
+            dst_transform=self.grid.transform,
+            dst_crs=self.grid.crs,
+            dst_nodata=dst_nodata,
+            resampling=self.resampling,  # type: ignore[arg-type]
+            src_window_offset=(job.window.row_start, job.window.col_start),
+            src_shape=g.shape,
+            dst_window=(dst.row_start, dst.row_stop, dst.col_start, dst.col_stop),
+        )
+        valid = _valid(values, dst_nodata)
+        if integer_without_nodata:
+            info = np.iinfo(job.buffer.dtype) if job.buffer.dtype.kind != "b" else None
+            v = np.where(valid, values, 0.0)
+            if info is not None and self.resampling != "nearest":
+                v = np.floor(np.clip(v, info.min, info.max) + 0.5)
+                v = np.minimum(v, info.max)
+            values = v.astype(job.buffer.dtype)
+        return values, valid

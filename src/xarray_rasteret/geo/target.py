@@ -1,0 +1,241 @@
+"""The common output grid of a read: CRS, resolution, extent and pixel alignment.
+
+A target grid is always a :class:`~xarray_rasteret.geo.grid.RasterGrid`
+(north-up, square or rectangular pixels). It is given to ``open_dataset`` as
+plain keywords, ``crs=``, ``resolution=``, ``bbox=``/``bbox_crs=`` and
+``align=``, and built here by :func:`target_grid`:
+
+* pixel edges lie on ``align + k * resolution`` (default ``align=(0, 0)``,
+  GDAL's ``-tap``: edges at whole multiples of the resolution, as odc-stac
+  snaps its grids), so two reads of neighbouring areas with the same options
+  line up pixel for pixel;
+* the extent is the requested bounds snapped outwards to that lattice;
+* missing parts are filled from the records (:func:`default_crs`,
+  :func:`default_resolution`, :func:`records_bounds`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from affine import Affine
+
+from .grid import RasterGrid, same_crs
+
+__all__ = [
+    "as_resolution",
+    "default_crs",
+    "default_resolution",
+    "records_bounds",
+    "target_grid",
+]
+
+# Bounds within this fraction of a pixel of a lattice line snap onto it (float noise).
+_SNAP_EPS = 1e-6
+
+
+def as_resolution(resolution: float | Sequence[float]) -> tuple[float, float]:
+    """Normalise ``resolution`` to positive ``(x size, y size)`` in CRS units.
+
+    Parameters
+    ----------
+    resolution
+        One pixel size for both axes, or ``(x size, y size)``; the sign is
+        ignored (grids are north-up).
+
+    Returns
+    -------
+    tuple of float
+
+    Raises
+    ------
+    ValueError
+        If a size is zero or not finite.
+
+    Examples
+    --------
+    >>> as_resolution(10)
+    (10.0, 10.0)
+    >>> as_resolution((20, -20))
+    (20.0, 20.0)
+    """
+    if isinstance(resolution, (int, float)):
+        rx = ry = float(resolution)
+    else:
+        values = [float(v) for v in resolution]
+        if len(values) != 2:
+            raise ValueError(f"resolution must be a number or (x, y); got {resolution!r}")
+        rx, ry = values
+    rx, ry = abs(rx), abs(ry)
+    if not (math.isfinite(rx) and math.isfinite(ry) and rx > 0 and ry > 0):
+        raise ValueError(f"resolution must be positive and finite; got {resolution!r}")
+    return rx, ry
+
+
+def _snap_down(v: float, origin: float, step: float) -> float:
+    return origin + math.floor((v - origin) / step + _SNAP_EPS) * step
+
+
+def _snap_up(v: float, origin: float, step: float) -> float:
+    return origin + math.ceil((v - origin) / step - _SNAP_EPS) * step
+
+
+def target_grid(
+    crs: Any,
+    resolution: float | Sequence[float],
+    bounds: tuple[float, float, float, float],
+    *,
+    align: tuple[float, float] | None = None,
+) -> RasterGrid:
+    """The north-up grid of ``resolution`` covering ``bounds`` in ``crs``.
+
+    Parameters
+    ----------
+    crs
+        Target CRS (anything :class:`pyproj.CRS` accepts).
+    resolution
+        Pixel size in CRS units, one number or ``(x, y)``.
+    bounds
+        ``(xmin, ymin, xmax, ymax)`` in ``crs`` to cover; snapped outwards.
+    align
+        A point ``(x, y)`` in ``crs`` that lies on a pixel corner. Default
+        ``(0, 0)``: pixel edges at whole multiples of the resolution.
+
+    Returns
+    -------
+    RasterGrid
+        CRS as WKT, at least one pixel in each direction.
+
+    Examples
+    --------
+    >>> g = target_grid("EPSG:32633", 20, (500_005.0, 4_999_990.0, 500_101.0, 5_000_041.0))
+    >>> g.transform.c, g.transform.f, g.width, g.height
+    (500000.0, 5000060.0, 6, 4)
+    """
+    from pyproj import CRS
+
+    rx, ry = as_resolution(resolution)
+    ax, ay = (0.0, 0.0) if align is None else (float(align[0]), float(align[1]))
+    xmin, ymin, xmax, ymax = (float(v) for v in bounds)
+    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)) or xmin > xmax or ymin > ymax:
+        raise ValueError(f"bounds {bounds} are not (xmin, ymin, xmax, ymax) with finite values")
+    x0, x1 = _snap_down(xmin, ax, rx), _snap_up(xmax, ax, rx)
+    y0, y1 = _snap_down(ymin, ay, ry), _snap_up(ymax, ay, ry)
+    width = max(1, round((x1 - x0) / rx))
+    height = max(1, round((y1 - y0) / ry))
+    wkt = CRS.from_user_input(crs).to_wkt()
+    return RasterGrid(wkt, Affine(rx, 0.0, x0, 0.0, -ry, y1), width, height)
+
+
+def default_crs(crss: Sequence[str | None]) -> str:
+    """The most common CRS of the records (ties: the first seen).
+
+    Parameters
+    ----------
+    crss
+        Each record's CRS.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If no record has a CRS.
+    """
+    known = [c for c in crss if c is not None]
+    if not known:
+        raise ValueError("no record has a CRS: a target grid needs crs=...")
+    groups: list[str] = []
+    counts: Counter[int] = Counter()
+    for c in known:
+        for i, g in enumerate(groups):
+            if same_crs(c, g):
+                counts[i] += 1
+                break
+        else:
+            groups.append(c)
+            counts[len(groups) - 1] += 1
+    best = max(range(len(groups)), key=lambda i: (counts[i], -i))
+    return groups[best]
+
+
+def _bounds_in(grid: RasterGrid, crs: Any) -> tuple[float, float, float, float]:
+    if same_crs(grid.crs, crs if isinstance(crs, str) else None):
+        return grid.bounds
+    import shapely
+
+    from .aoi import bounds_in_crs
+
+    return bounds_in_crs(shapely.box(*grid.bounds), grid.crs, crs)
+
+
+def default_resolution(grids: Sequence[RasterGrid], crs: Any) -> tuple[float, float]:
+    """The finest resolution the records have, expressed in ``crs``.
+
+    Records already in ``crs`` contribute their pixel size. Others contribute
+    GDAL's suggestion (``GDALSuggestedWarpOutput``): the diagonal of their
+    extent in ``crs`` over the diagonal of their image in pixels, giving
+    square pixels that keep about as many pixels as the source has.
+
+    Parameters
+    ----------
+    grids
+        Full-resolution grids of the records (and bands) to cover.
+    crs
+        Target CRS.
+
+    Returns
+    -------
+    tuple of float
+        ``(x size, y size)``, positive.
+    """
+    best: tuple[float, float] | None = None
+    target = crs if isinstance(crs, str) else _wkt(crs)
+    for g in grids:
+        if same_crs(g.crs, target):
+            res = (abs(g.transform.a), abs(g.transform.e))
+        else:
+            xmin, ymin, xmax, ymax = _bounds_in(g, target)
+            size = math.hypot(xmax - xmin, ymax - ymin) / math.hypot(g.width, g.height)
+            res = (size, size)
+        if best is None or res[0] * res[1] < best[0] * best[1]:
+            best = res
+    if best is None:
+        raise ValueError("no grid to take a resolution from")
+    return best
+
+
+def records_bounds(grids: Sequence[RasterGrid], crs: Any) -> tuple[float, float, float, float]:
+    """The union of the records' extents in ``crs`` (each outline densified).
+
+    Parameters
+    ----------
+    grids
+        Grids of the records.
+    crs
+        Target CRS.
+
+    Returns
+    -------
+    tuple of float
+        ``(xmin, ymin, xmax, ymax)``.
+    """
+    target = crs if isinstance(crs, str) else _wkt(crs)
+    boxes = [_bounds_in(g, target) for g in grids]
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def _wkt(crs: Any) -> str:
+    from pyproj import CRS
+
+    return str(CRS.from_user_input(crs).to_wkt())

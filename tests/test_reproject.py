@@ -1,0 +1,292 @@
+"""Reprojection without GDAL, checked against rasterio.warp.reproject (GDAL)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from affine import Affine
+
+rasterio = pytest.importorskip("rasterio")
+from rasterio.warp import Resampling as RioResampling  # noqa: E402
+from rasterio.warp import reproject as rio_reproject  # noqa: E402
+from rasterio.warp import transform_bounds  # noqa: E402
+
+from xarray_rasteret.geo.reproject import (  # noqa: E402
+    kernel_scales,
+    reproject,
+    source_coords,
+    source_window,
+)
+
+N = 600
+SRC_CRS = "EPSG:32632"
+# ~10.0 E, 27.1 N: UTM 33N is rotated by ~2.7 degrees against UTM 32N here.
+SRC_T = Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 3000000.0)
+METHODS = ["nearest", "bilinear", "cubic", "average", "mode"]
+
+
+@functools.cache
+def make_data(kind: str) -> tuple[np.ndarray, float]:
+    """Smooth field + noise with nodata rectangles, blobs and speckles."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:N, 0:N] / N
+    field = 1500 + 800 * np.sin(6 * xx + 1) * np.cos(4 * yy) + 300 * np.sin(15 * (xx + yy))
+    data = field + rng.normal(0, 40, (N, N))
+    mask = np.zeros((N, N), bool)
+    mask[100:160, 200:330] = True
+    mask[400:, :40] = True
+    mask |= np.kron(rng.random((N // 20, N // 20)) < 0.05, np.ones((20, 20), bool))
+    mask |= rng.random((N, N)) < 0.002
+    if kind == "uint16":
+        out = np.round(data).astype("uint16")
+        out[mask] = 0
+        return out, 0.0
+    if kind == "categorical":
+        out = np.floor(data / 250).astype("uint8")
+        out[mask] = 255
+        return out, 255.0
+    out = data.astype("float32")
+    out[mask] = np.nan
+    return out, float("nan")
+
+
+@functools.cache
+def grids() -> dict[str, tuple[str, Affine, tuple[int, int]]]:
+    out = {}
+    left, top = SRC_T.c, SRC_T.f
+    right, bottom = left + 10 * N, top - 10 * N
+    for name, crs, res in [("utm33", "EPSG:32633", 10.0), ("4326", "EPSG:4326", 1e-4)]:
+        w_, s_, e_, n_ = transform_bounds(SRC_CRS, crs, left, bottom, right, top)
+        w_ -= 3 * res
+        n_ += 3 * res
+        width = int(np.ceil((e_ - w_) / res)) + 3
+        height = int(np.ceil((n_ - s_) / res)) + 3
+        out[name] = (crs, Affine(res, 0, w_, 0, -res, n_), (height, width))
+    for f in (2, 3, 8):
+        out[f"same{f}x"] = (SRC_CRS, Affine(10.0 * f, 0, left, 0, -10.0 * f, top), (N // f, N // f))
+    return out
+
+
+def gdal(src, nodata, grid, method):
+    crs, transform, shape = grid
+    ref = np.zeros(shape, src.dtype)
+    rio_reproject(
+        src,
+        ref,
+        src_transform=SRC_T,
+        src_crs=SRC_CRS,
+        src_nodata=nodata,
+        dst_transform=transform,
+        dst_crs=crs,
+        dst_nodata=nodata,
+        resampling=getattr(RioResampling, method),
+    )
+    return ref
+
+
+def ours(src, nodata, grid, method, **kw):
+    crs, transform, shape = grid
+    return reproject(
+        src,
+        src_transform=SRC_T,
+        src_crs=SRC_CRS,
+        src_nodata=nodata,
+        dst_shape=shape,
+        dst_transform=transform,
+        dst_crs=crs,
+        dst_nodata=nodata,
+        resampling=method,
+        **kw,
+    )
+
+
+def nodata_mask(a, nodata):
+    return np.isnan(a) if np.isnan(nodata) else a == nodata
+
+
+def agreement(ref, mine, nodata):
+    mref, mmine = nodata_mask(ref, nodata), nodata_mask(mine, nodata)
+    both = ~mref & ~mmine
+    a, b = ref[both].astype(np.float64), mine[both].astype(np.float64)
+    if ref.dtype.kind == "f":
+        close = np.abs(a - b) <= 1e-4 * np.maximum(np.abs(a), 1.0)
+    else:
+        close = np.abs(a - b) <= 1
+    return {
+        "valid": int(both.sum()),
+        "equal_pct": 100.0 * float((a == b).mean()) if a.size else 100.0,
+        "close_pct": 100.0 * float(close.mean()) if a.size else 100.0,
+        "mask_diff": int((mref != mmine).sum()),
+    }
+
+
+CASES = [
+    (kind, grid, method)
+    for kind in ("uint16", "float32")
+    for grid in ("utm33", "4326", "same2x", "same3x", "same8x")
+    for method in METHODS
+] + [("categorical", grid, "mode") for grid in ("utm33", "4326", "same3x")]
+
+
+@pytest.mark.parametrize(("kind", "grid_name", "method"), CASES)
+def test_matches_gdal(kind, grid_name, method, record_property):
+    src, nodata = make_data(kind)
+    grid = grids()[grid_name]
+    ref = gdal(src, nodata, grid, method)
+    mine = ours(src, nodata, grid, method)
+    assert mine.dtype == src.dtype and mine.shape == grid[2]
+    stats = agreement(ref, mine, nodata)
+    record_property("agreement", stats)
+    print(kind, grid_name, method, stats)
+    assert stats["valid"] > 0.3 * mine.size
+    if method == "nearest":
+        assert stats["equal_pct"] >= 99.5
+    else:
+        assert stats["close_pct"] >= 95.0
+    # Measured: identical masks everywhere; allow a thin band at the edges.
+    assert stats["mask_diff"] <= 0.001 * mine.size
+
+
+def test_approximation_is_what_gdal_does():
+    """Exact transformation of every point disagrees with GDAL; the approximation does not."""
+    src, nodata = make_data("uint16")
+    grid = grids()["4326"]
+    ref = gdal(src, nodata, grid, "nearest")
+    approx = ours(src, nodata, grid, "nearest")
+    exact = ours(src, nodata, grid, "nearest", max_error=0.0)
+    n_approx = int((approx != ref).sum())
+    n_exact = int((exact != ref).sum())
+    print("nearest pixels differing from GDAL: approx", n_approx, "exact", n_exact)
+    assert n_approx <= 0.005 * ref.size
+    assert n_exact > n_approx
+
+
+def test_source_coords_conventions():
+    # Same CRS, 2x coarser: destination centre (0.5, 0.5) -> source (1, 1).
+    cols, rows = source_coords(
+        (3, 4), Affine(20, 0, SRC_T.c, 0, -20, SRC_T.f), SRC_CRS, SRC_T, SRC_CRS
+    )
+    assert cols.shape == (3, 4)
+    np.testing.assert_allclose(cols[0], [1, 3, 5, 7])
+    np.testing.assert_allclose(rows[:, 0], [1, 3, 5])
+    # A window of the grid returns exactly that part of the whole result.
+    crs, transform, shape = grids()["4326"]
+    full = source_coords(shape, transform, crs, SRC_T, SRC_CRS)
+    part = source_coords(shape, transform, crs, SRC_T, SRC_CRS, dst_window=(10, 50, 123, 400))
+    np.testing.assert_array_equal(part[0], full[0][10:50, 123:400])
+    np.testing.assert_array_equal(part[1], full[1][10:50, 123:400])
+
+
+def test_kernel_scales():
+    for f in (2, 3, 8):
+        crs, transform, shape = grids()[f"same{f}x"]
+        sx, sy = kernel_scales(shape, transform, crs, SRC_T, SRC_CRS, (N, N))
+        assert sx == pytest.approx(1 / f) and sy == pytest.approx(1 / f)
+    crs, transform, shape = grids()["utm33"]
+    # The destination covers more than the source: the 4-sample kernels apply.
+    assert min(kernel_scales(shape, transform, crs, SRC_T, SRC_CRS, (N, N))) >= 0.95
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("grid_name", ["utm33", "same3x"])
+def test_source_window_suffices(grid_name, method):
+    src, nodata = make_data("float32")
+    crs, transform, shape = grids()[grid_name]
+    full = ours(src, nodata, grids()[grid_name], method)
+    # A destination sub-window whose source window is strictly inside the image.
+    dwin = (shape[0] // 4, shape[0] // 2, shape[1] // 3, 2 * shape[1] // 3)
+    win = source_window(
+        shape, transform, crs, SRC_T, SRC_CRS, (N, N), resampling=method, dst_window=dwin
+    )
+    assert win is not None
+    r0, r1, c0, c1 = win
+    assert 0 < r0 < r1 < N and 0 < c0 < c1 < N
+    part = ours(
+        src[r0:r1, c0:c1],
+        nodata,
+        grids()[grid_name],
+        method,
+        src_window_offset=(r0, c0),
+        src_shape=(N, N),
+        dst_window=dwin,
+    )
+    np.testing.assert_array_equal(part, full[dwin[0] : dwin[1], dwin[2] : dwin[3]])
+    # The whole grid from the window of the whole grid.
+    win = source_window(shape, transform, crs, SRC_T, SRC_CRS, (N, N), resampling=method)
+    r0, r1, c0, c1 = win
+    whole = ours(
+        src[r0:r1, c0:c1], nodata, grids()[grid_name], method,
+        src_window_offset=(r0, c0), src_shape=(N, N),
+    )
+    np.testing.assert_array_equal(whole, full)
+
+
+def test_source_window_disjoint():
+    far = Affine(10, 0, 900000, 0, -10, 3000000)
+    assert source_window((50, 50), far, SRC_CRS, SRC_T, SRC_CRS, (N, N)) is None
+    src, nodata = make_data("uint16")
+    out = reproject(
+        src, src_transform=SRC_T, src_crs=SRC_CRS, src_nodata=nodata, dst_shape=(50, 50),
+        dst_transform=far, dst_crs=SRC_CRS, dst_nodata=7,
+    )
+    assert (out == 7).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_chunk_invariance(method):
+    src, nodata = make_data("uint16")
+    crs, transform, shape = grids()["4326"]
+    full = ours(src, nodata, grids()["4326"], method)
+    mosaic = np.empty_like(full)
+    rows = np.linspace(0, shape[0], 5).astype(int)
+    cols = np.linspace(0, shape[1], 5).astype(int)
+    for i in range(4):
+        for j in range(4):
+            dwin = (rows[i], rows[i + 1], cols[j], cols[j + 1])
+            win = source_window(
+                shape, transform, crs, SRC_T, SRC_CRS, (N, N), resampling=method, dst_window=dwin
+            )
+            tile = mosaic[dwin[0] : dwin[1], dwin[2] : dwin[3]]
+            if win is None:
+                tile[...] = nodata
+                continue
+            r0, r1, c0, c1 = win
+            ours(
+                src[r0:r1, c0:c1], nodata, grids()["4326"], method,
+                src_window_offset=(r0, c0), src_shape=(N, N), dst_window=dwin, out=tile,
+            )
+    np.testing.assert_array_equal(mosaic, full)
+
+
+def test_integer_rounding_and_nodata_avoidance():
+    src = np.full((10, 10), 5, np.uint16)
+    src[0, 0] = 0
+    t = Affine(10, 0, 500000, 0, -10, 5000000)
+    shifted = Affine(10, 0, 500003, 0, -10, 4999997)
+    for method in ("nearest", "bilinear", "average", "mode"):
+        ref = np.zeros((10, 10), np.uint16)
+        rio_reproject(
+            src, ref, src_transform=t, src_crs=SRC_CRS, src_nodata=0, dst_transform=shifted,
+            dst_crs=SRC_CRS, dst_nodata=5, resampling=getattr(RioResampling, method),
+        )
+        mine = reproject(
+            src, src_transform=t, src_crs=SRC_CRS, src_nodata=0, dst_shape=(10, 10),
+            dst_transform=shifted, dst_crs=SRC_CRS, dst_nodata=5, resampling=method,
+        )
+        np.testing.assert_array_equal(mine, ref)
+
+
+def test_bad_arguments():
+    src = np.zeros((4, 4), np.uint8)
+    kw = dict(
+        src_transform=SRC_T, src_crs=SRC_CRS, src_nodata=None, dst_shape=(2, 2),
+        dst_transform=SRC_T, dst_crs=SRC_CRS,
+    )
+    with pytest.raises(ValueError, match="resampling"):
+        reproject(src, resampling="lanczos", **kw)
+    with pytest.raises(ValueError, match="2-D"):
+        reproject(np.zeros((2, 4, 4)), **kw)
+    with pytest.raises(ValueError, match="dst_window"):
+        reproject(src, dst_window=(0, 3, 0, 1), **kw)
