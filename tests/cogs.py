@@ -672,3 +672,12 @@ def read_tile_bytes(path: str | os.PathLike[str], layout: TileLayout, index: int
     with open(path, "rb") as f:
         f.seek(int(layout.tile_offsets[index]))
         return f.read(int(layout.tile_byte_counts[index]))
+
+
+def with_datetimes(table: Any, when: dict[str, str]) -> Any:
+    """Return a collection table whose ``datetime`` column is set per record id."""
+    import pyarrow as pa
+
+    ids = table.column("id").to_pylist()
+    values = pa.array([np.datetime64(when[i], "us") for i in ids], pa.timestamp("us"))
+    return table.set_column(table.schema.get_field_index("datetime"), "datetime", values)

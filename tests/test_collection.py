@@ -181,6 +181,7 @@ def test_filter_time(coll: Collection) -> None:
     assert coll.filter(time=(dt.datetime(2024, 1, 15), None)).ids == ["a", "b", "planar", "big"]
     aware = dt.datetime(2024, 2, 15, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     assert coll.filter(time=(aware, aware)).ids == ["b"]
+    assert coll.filter(datetime=("2024-02-01", "2024-03-15")).ids == ["b", "planar"]
 
 
 def test_filter_bbox(coll: Collection) -> None:

@@ -12,7 +12,7 @@ import rasterio
 import rioxarray
 import xarray as xr
 from affine import Affine
-from cogs import write_tiff
+from cogs import with_datetimes, write_tiff
 from rasterio.crs import CRS as RioCRS
 
 import xarray_rasteret as xrr
@@ -67,11 +67,7 @@ def collection_path(tmp_path):
     when = {"r1": "2024-01-05", "r2": "2024-01-01", "r3": "2024-02-01"}
     cloud = {"r1": 10.0, "r2": 55.5, "r3": 0.0}
     ids = table.column("id").to_pylist()
-    table = table.set_column(
-        table.schema.get_field_index("datetime"),
-        "datetime",
-        pa.array([np.datetime64(when[i], "us") for i in ids], pa.timestamp("us")),
-    )
+    table = with_datetimes(table, when)
     table = table.append_column("cloud_cover", pa.array([cloud[i] for i in ids]))
     path = tmp_path / "col.parquet"
     xrr.Collection(table).to_parquet(path)

@@ -217,8 +217,12 @@ def test_source_window_suffices(grid_name, method):
     win = source_window(shape, transform, crs, SRC_T, SRC_CRS, (N, N), resampling=method)
     r0, r1, c0, c1 = win
     whole = ours(
-        src[r0:r1, c0:c1], nodata, grids()[grid_name], method,
-        src_window_offset=(r0, c0), src_shape=(N, N),
+        src[r0:r1, c0:c1],
+        nodata,
+        grids()[grid_name],
+        method,
+        src_window_offset=(r0, c0),
+        src_shape=(N, N),
     )
     np.testing.assert_array_equal(whole, full)
 
@@ -228,8 +232,14 @@ def test_source_window_disjoint():
     assert source_window((50, 50), far, SRC_CRS, SRC_T, SRC_CRS, (N, N)) is None
     src, nodata = make_data("uint16")
     out = reproject(
-        src, src_transform=SRC_T, src_crs=SRC_CRS, src_nodata=nodata, dst_shape=(50, 50),
-        dst_transform=far, dst_crs=SRC_CRS, dst_nodata=7,
+        src,
+        src_transform=SRC_T,
+        src_crs=SRC_CRS,
+        src_nodata=nodata,
+        dst_shape=(50, 50),
+        dst_transform=far,
+        dst_crs=SRC_CRS,
+        dst_nodata=7,
     )
     assert (out == 7).all()
 
@@ -254,8 +264,14 @@ def test_chunk_invariance(method):
                 continue
             r0, r1, c0, c1 = win
             ours(
-                src[r0:r1, c0:c1], nodata, grids()["4326"], method,
-                src_window_offset=(r0, c0), src_shape=(N, N), dst_window=dwin, out=tile,
+                src[r0:r1, c0:c1],
+                nodata,
+                grids()["4326"],
+                method,
+                src_window_offset=(r0, c0),
+                src_shape=(N, N),
+                dst_window=dwin,
+                out=tile,
             )
     np.testing.assert_array_equal(mosaic, full)
 
@@ -268,12 +284,26 @@ def test_integer_rounding_and_nodata_avoidance():
     for method in ("nearest", "bilinear", "average", "mode"):
         ref = np.zeros((10, 10), np.uint16)
         rio_reproject(
-            src, ref, src_transform=t, src_crs=SRC_CRS, src_nodata=0, dst_transform=shifted,
-            dst_crs=SRC_CRS, dst_nodata=5, resampling=getattr(RioResampling, method),
+            src,
+            ref,
+            src_transform=t,
+            src_crs=SRC_CRS,
+            src_nodata=0,
+            dst_transform=shifted,
+            dst_crs=SRC_CRS,
+            dst_nodata=5,
+            resampling=getattr(RioResampling, method),
         )
         mine = reproject(
-            src, src_transform=t, src_crs=SRC_CRS, src_nodata=0, dst_shape=(10, 10),
-            dst_transform=shifted, dst_crs=SRC_CRS, dst_nodata=5, resampling=method,
+            src,
+            src_transform=t,
+            src_crs=SRC_CRS,
+            src_nodata=0,
+            dst_shape=(10, 10),
+            dst_transform=shifted,
+            dst_crs=SRC_CRS,
+            dst_nodata=5,
+            resampling=method,
         )
         np.testing.assert_array_equal(mine, ref)
 
@@ -281,8 +311,12 @@ def test_integer_rounding_and_nodata_avoidance():
 def test_bad_arguments():
     src = np.zeros((4, 4), np.uint8)
     kw = dict(
-        src_transform=SRC_T, src_crs=SRC_CRS, src_nodata=None, dst_shape=(2, 2),
-        dst_transform=SRC_T, dst_crs=SRC_CRS,
+        src_transform=SRC_T,
+        src_crs=SRC_CRS,
+        src_nodata=None,
+        dst_shape=(2, 2),
+        dst_transform=SRC_T,
+        dst_crs=SRC_CRS,
     )
     with pytest.raises(ValueError, match="resampling"):
         reproject(src, resampling="lanczos", **kw)
@@ -290,3 +324,108 @@ def test_bad_arguments():
         reproject(np.zeros((2, 4, 4)), **kw)
     with pytest.raises(ValueError, match="dst_window"):
         reproject(src, dst_window=(0, 3, 0, 1), **kw)
+
+
+# --------------------------------------------------------------------------
+# Overview choice (GDAL OVERVIEW_LEVEL=AUTO), oracle: rasterio reads
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ovr_file(tmp_path_factory):
+    from rasterio.enums import Resampling as R
+
+    width, height = 1000, 800
+    data = (np.arange(width * height, dtype="uint32") % 65521).reshape(height, width)
+    path = tmp_path_factory.mktemp("ovr") / "ovr.tif"
+    profile = dict(
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=1,
+        dtype="uint16",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        crs=SRC_CRS,
+        transform=SRC_T,
+    )
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data.astype("uint16"), 1)
+        ds.build_overviews([2, 4, 8, 16], R.average)
+    sizes = [(width, height)]
+    for k in range(4):
+        with rasterio.open(path, OVERVIEW_LEVEL=k) as o:
+            sizes.append((o.width, o.height))
+    return path, sizes
+
+
+def _levels_matching(path, n_levels, out_shape, resampling):
+    with rasterio.open(path) as ds:
+        got = ds.read(1, out_shape=out_shape, resampling=resampling)
+    matches = []
+    for level in range(n_levels):
+        opt = "NONE" if level == 0 else f"{level - 1} only"
+        with rasterio.open(path, OVERVIEW_LEVEL=opt) as ds:
+            cand = ds.read(1, out_shape=out_shape, resampling=resampling)
+        if np.array_equal(cand, got):
+            matches.append(level)
+    return matches
+
+
+@pytest.mark.parametrize("method", ["nearest", "bilinear"])
+@pytest.mark.parametrize(
+    "out_shape",
+    [
+        (720, 900),
+        (430, 520),
+        (400, 500),
+        (330, 420),
+        (300, 370),
+        (230, 270),
+        (200, 250),
+        (170, 210),
+        (100, 125),
+        (84, 105),
+        (40, 50),
+        (200, 400),
+    ],
+)
+def test_choose_overview_matches_gdal(ovr_file, out_shape, method):
+    from xarray_rasteret.geo.overviews import choose_overview, raster_io_factor
+
+    path, sizes = ovr_file
+    matches = _levels_matching(path, len(sizes), out_shape, getattr(RioResampling, method))
+    factor = raster_io_factor(sizes[0], (out_shape[1], out_shape[0]))
+    chosen = choose_overview(sizes, factor, resampling=method)
+    assert chosen in matches, (factor, chosen, matches)
+
+
+def test_choose_overview_rules():
+    from xarray_rasteret.geo.overviews import choose_overview
+
+    sizes = [(1000, 800), (500, 400), (250, 200), (125, 100), (63, 50)]
+    assert choose_overview(sizes, 1.9) == 1  # 2 < 1.9 * 1.2
+    assert choose_overview(sizes, 1.9, resampling="average") == 0
+    assert choose_overview(sizes, 3.0) == 1
+    assert choose_overview(sizes, 3.5) == 2
+    assert choose_overview(sizes, 20.0) == 4
+    assert choose_overview(sizes, 20.0, rule="AUTO-1") == 3
+    assert choose_overview(sizes, 20.0, rule="NONE") == 0
+    assert choose_overview(sizes, 20.0, rule=1) == 2
+    assert choose_overview(sizes, (2.5, 5.0)) == 1  # the less reduced axis
+    with pytest.raises(ValueError):
+        choose_overview(sizes, 2.0, rule="BEST")
+
+
+def test_reprojection_factor():
+    from xarray_rasteret.geo.overviews import choose_overview, reprojection_factor
+
+    crs, transform, shape = grids()["same8x"]
+    fx, fy = reprojection_factor(SRC_T, SRC_CRS, shape, transform, crs)
+    assert fx == pytest.approx(8.0) and fy == pytest.approx(8.0)
+    sizes = [(600, 600), (300, 300), (150, 150), (75, 75)]
+    assert choose_overview(sizes, (fx, fy), resampling="average") == 3
+    crs, transform, shape = grids()["utm33"]
+    fx, fy = reprojection_factor(SRC_T, SRC_CRS, shape, transform, crs)
+    assert 0.9 < fx < 1.1 and 0.9 < fy < 1.1

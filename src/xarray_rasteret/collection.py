@@ -838,8 +838,9 @@ class Collection:
             A date-only end (``"2024-03-31"``, ``"2024-03"``, ``"2024"``) includes
             that whole period. A single value selects that period.
         **equals
-            ``column=value`` (a list/tuple/set of values matches any of them);
-            ``column_lt/_le/_gt/_ge=value`` compares.
+            ``column=value`` (a list/set of values matches any of them);
+            ``column_lt/_le/_gt/_ge=value`` compares. ``datetime=(start, end)``
+            is the same as ``time=(start, end)``.
 
         Returns
         -------
@@ -857,6 +858,10 @@ class Collection:
         >>> coll.filter(split="train", cloud_cover_lt=20)  # doctest: +SKIP
         """
         mask = np.ones(len(self), bool)
+        when = equals.get("datetime")
+        if isinstance(when, tuple) and len(when) == 2:  # datetime=(start, end) means time=
+            del equals["datetime"]
+            mask &= self._time_mask(when)
         if bbox is not None:
             mask &= self._bbox_mask(bbox, bbox_crs)
         if time is not None:
@@ -875,7 +880,7 @@ class Collection:
             col = self.table.column(column)
             if op is not None:
                 res = op(col, value)
-            elif isinstance(value, list | tuple | set | frozenset):
+            elif isinstance(value, list | tuple | set | frozenset):  # any of
                 res = pc.is_in(col, value_set=pa.array(list(value)))
             else:
                 res = pc.equal(col, value)

@@ -48,7 +48,7 @@ def raster_io_factor(
 
 
 def _desired(factor: float | tuple[float, float]) -> tuple[float, int]:
-    """The requested factor and the axis (0 = x, 1 = y) it is measured on."""
+    """Return the requested factor and the axis (0 = x, 1 = y) it is measured on."""
     if isinstance(factor, (int, float)):
         return float(factor), 0
     fx, fy = float(factor[0]), float(factor[1])

@@ -242,8 +242,15 @@ def _approx_rows(
             good = ~bad
             if good.any():
                 li.append(
-                    (seg_row[good], seg_start[good], seg_start[good] + seg_n[good],
-                     sx[good], sy[good], dx[good], dy[good])
+                    (
+                        seg_row[good],
+                        seg_start[good],
+                        seg_start[good] + seg_n[good],
+                        sx[good],
+                        sy[good],
+                        dx[good],
+                        dy[good],
+                    )
                 )
             if not bad.any():
                 break
@@ -421,10 +428,9 @@ def _sampled_bounds(
         px, py = pts[:, 0], pts[:, 1]
     sx, sy = tr(px, py)
     ok = np.isfinite(sx) & np.isfinite(sy)
-    if ok.sum() < max(1, px.size - 5) and ok.sum() == 0:
-        return None
     failed = int((~ok).sum())
-    if not ok.any():
+    # GDAL gives up when hardly any point transforms.
+    if failed > px.size - 5 or not ok.any():
         return None
     return (
         _round_if_close(float(sx[ok].min())),
@@ -479,7 +485,7 @@ def kernel_scales(
     *,
     resampling: Resampling = "bilinear",
 ) -> tuple[float, float] | None:
-    """The kernel scales GDAL's warper uses for a whole-grid warp.
+    """Compute the kernel scales GDAL's warper uses for a whole-grid warp.
 
     The scale is the destination size over the size of the source area it
     covers (clamped to the source image), snapped to ``1/n`` when within 0.05
@@ -489,8 +495,16 @@ def kernel_scales(
 
     Parameters
     ----------
-    dst_shape, dst_transform, dst_crs, src_transform, src_crs
-        The destination grid and the source georeferencing.
+    dst_shape : tuple of int
+        ``(height, width)`` of the destination grid.
+    dst_transform : affine.Affine
+        Destination grid transform.
+    dst_crs : Any
+        Destination CRS.
+    src_transform : affine.Affine
+        Source image transform.
+    src_crs : Any
+        Source CRS.
     src_shape : tuple of int
         ``(height, width)`` of the full source image.
     resampling : str, default "bilinear"
@@ -555,10 +569,16 @@ def source_window(
 
     Parameters
     ----------
-    dst_shape, dst_transform, dst_crs
-        The destination grid.
-    src_transform, src_crs
-        The source georeferencing.
+    dst_shape : tuple of int
+        ``(height, width)`` of the destination grid.
+    dst_transform : affine.Affine
+        Destination grid transform.
+    dst_crs : Any
+        Destination CRS.
+    src_transform : affine.Affine
+        Source image transform.
+    src_crs : Any
+        Source CRS.
     src_shape : tuple of int
         ``(height, width)`` of the full source image.
     resampling : str, default "nearest"
@@ -616,9 +636,7 @@ def _valid_mask(src: np.ndarray, nodata: float | None) -> np.ndarray:
     valid = np.ones(src.shape, dtype=bool)
     if nodata is not None and not math.isnan(nodata):
         info = np.iinfo(src.dtype) if kind in "iu" else None
-        if info is None or (
-            float(nodata).is_integer() and info.min <= nodata <= info.max
-        ):
+        if info is None or (float(nodata).is_integer() and info.min <= nodata <= info.max):
             valid &= src != src.dtype.type(nodata)
     return valid
 
@@ -666,9 +684,7 @@ class _Src:
         return self.flat[idx].astype(np.float64), ok
 
 
-def _bilinear4(
-    src: _Src, sx: np.ndarray, sy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _bilinear4(src: _Src, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ix = np.floor(sx - 0.5).astype(np.int64)
     iy = np.floor(sy - 0.5).astype(np.int64)
     rx = 1.5 - (sx - ix)
@@ -809,9 +825,14 @@ def _average_or_mode(
     bry = np.where(finite, bry, -1e30)
     mxm, mym = margins
     near = (
-        (tlx >= -mxm) & (brx >= -mxm) & (tly >= -mym) & (bry >= -mym)
-        & (tlx - src.w <= mxm) & (brx - src.w <= mxm)
-        & (tly - src.h <= mym) & (bry - src.h <= mym)
+        (tlx >= -mxm)
+        & (brx >= -mxm)
+        & (tly >= -mym)
+        & (bry >= -mym)
+        & (tlx - src.w <= mxm)
+        & (brx - src.w <= mxm)
+        & (tly - src.h <= mym)
+        & (bry - src.h <= mym)
     )
     x0, x1, xmin, xmax, xin = _footprint_bounds(tlx, brx, src.w)
     y0, y1, ymin, ymax, yin = _footprint_bounds(tly, bry, src.h)
