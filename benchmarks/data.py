@@ -311,18 +311,30 @@ def ensure_data(spec: Spec, *, workers: int | None = None, log: Any = print) -> 
     grids = _grids(spec)
     start = _dt.datetime(2024, 4, 3, 10, 0, 7)
     scenes, jobs = [], []
-    plan = [(MAIN_EPSG, i) for i in range(spec.n_main)] + [(NEXT_EPSG, i) for i in range(spec.n_next)]
+    plan = [(MAIN_EPSG, i) for i in range(spec.n_main)] + [
+        (NEXT_EPSG, i) for i in range(spec.n_next)
+    ]
     for k, (epsg, i) in enumerate(plan):
         zone = "T33TYN" if epsg == MAIN_EPSG else "T34TBT"
         when = start + _dt.timedelta(days=5 * i + (0 if epsg == MAIN_EPSG else 2))
         sid = f"S2B_{zone}_{when:%Y%m%d}"
         scenes.append(
-            Scene(sid, when.isoformat() + "Z", epsg, grids[epsg], spec.size, spec.size,
-                  {b: f"{sid}_{b}.tif" for b in BANDS})
+            Scene(
+                sid,
+                when.isoformat() + "Z",
+                epsg,
+                grids[epsg],
+                spec.size,
+                spec.size,
+                {b: f"{sid}_{b}.tif" for b in BANDS},
+            )
         )
-        jobs.append((str(root / sid), epsg, grids[epsg], spec.size, spec.seed + epsg,
-                     spec.seed * 7 + k, k))
-    log(f"generating {len(scenes)} scenes x {len(BANDS)} bands of {spec.size}x{spec.size} in {root}")
+        jobs.append(
+            (str(root / sid), epsg, grids[epsg], spec.size, spec.seed + epsg, spec.seed * 7 + k, k)
+        )
+    log(
+        f"generating {len(scenes)} scenes x {len(BANDS)} bands of {spec.size}x{spec.size} in {root}"
+    )
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         list(pool.map(_write_scene, jobs))
     aois, cross, pts = _requests(spec, rng)
@@ -354,21 +366,23 @@ def stac_items(manifest: Manifest, base_url: str) -> list[dict[str, Any]]:
         tr = Transformer.from_crs(f"EPSG:{s.epsg}", "EPSG:4326", always_xy=True)
         lon0, lat0, lon1, lat1 = tr.transform_bounds(x0, y0, x1, y1, densify_pts=21)
         ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
-        items.append({
-            "type": "Feature",
-            "stac_version": "1.0.0",
-            "id": s.id,
-            "bbox": [lon0, lat0, lon1, lat1],
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {"datetime": s.datetime, "proj:epsg": s.epsg},
-            "assets": {
-                b: {
-                    "href": base_url + s.files[b],
-                    "type": "image/tiff; application=geotiff; profile=cloud-optimized",
-                    "roles": ["data"],
-                }
-                for b in BANDS
-            },
-            "links": [],
-        })
+        items.append(
+            {
+                "type": "Feature",
+                "stac_version": "1.0.0",
+                "id": s.id,
+                "bbox": [lon0, lat0, lon1, lat1],
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"datetime": s.datetime, "proj:epsg": s.epsg},
+                "assets": {
+                    b: {
+                        "href": base_url + s.files[b],
+                        "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                        "roles": ["data"],
+                    }
+                    for b in BANDS
+                },
+                "links": [],
+            }
+        )
     return items

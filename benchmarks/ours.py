@@ -18,6 +18,7 @@ timed read includes loading the index and opening the dataset.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import numpy as np
@@ -33,14 +34,24 @@ class NotAvailable(Exception):
     """The tool cannot run this scenario (the feature is not in this version)."""
 
 
+PHASES: dict[str, float] = {}
+"""Seconds spent opening datasets / loading the collection in the last run (``open``)."""
+
+
 def _open(parquet: str, bands: list[str], epsg: int, options: dict[str, Any]) -> Any:
     import xarray as xr
 
-    return xr.open_dataset(
-        parquet, engine="rasteret", bands=bands, filters={"proj:epsg": epsg},
+    t0 = time.perf_counter()
+    ds = xr.open_dataset(
+        parquet,
+        engine="rasteret",
+        bands=bands,
+        filters={"proj:epsg": epsg},
         storage_options=options.get("storage_options"),
         max_concurrent=options.get("max_concurrent", 64),
     )
+    PHASES["open"] = PHASES.get("open", 0.0) + time.perf_counter() - t0
+    return ds
 
 
 def _offsets(ds: Any, transform: list[float]) -> tuple[int, int]:
@@ -74,7 +85,9 @@ def _engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, An
     if name == "S2":
         ds = _open(parquet, ["B04"], MAIN_EPSG, options)
         r0, c0 = _offsets(ds, grid)
-        subs = [ds.B04.isel(y=slice(r - r0, r - r0 + n), x=slice(c - c0, c - c0 + n)) for r, c in m.aois]
+        subs = [
+            ds.B04.isel(y=slice(r - r0, r - r0 + n), x=slice(c - c0, c - c0 + n)) for r, c in m.aois
+        ]
         for i, arr in enumerate(asyncio.run(_gather_loads(subs))):
             out[i] = arr
         return out
@@ -100,7 +113,9 @@ def _engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, An
     raise KeyError(name)
 
 
-def _cross_engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]) -> np.ndarray:
+def _cross_engine(
+    scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]
+) -> np.ndarray:
     """S3 with the engine: native windows, and pyproj nearest-neighbour for the other zone."""
     from pyproj import Transformer
 
@@ -145,7 +160,9 @@ def _build(scenario: Scenario, m: Manifest, options: dict[str, Any]) -> np.ndarr
 
     from .data import stac_items
 
-    col = xrr.build(stac_items(m, options["base_url"]), storage_options=options.get("storage_options"))
+    col = xrr.build(
+        stac_items(m, options["base_url"]), storage_options=options.get("storage_options")
+    )
     return _profiles(scenario, col)
 
 
@@ -197,25 +214,27 @@ def _helpers(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, A
         raise NotAvailable("xarray_rasteret.get_numpy not in this version")
     if name == "S5" and not hasattr(xrr, "sample_points"):
         raise NotAvailable("xarray_rasteret.sample_points not in this version")
+    t0 = time.perf_counter()
     col = xarray_rasteret.load(parquet)
+    PHASES["open"] = time.perf_counter() - t0
     crs = f"EPSG:{MAIN_EPSG}"
     only_main = {"proj:epsg": MAIN_EPSG}
     if name == "S1":
-        arr = xrr.get_numpy(col, geometries=_boxes(m, m.aois[:1]), bands=["B04", "B08"],
-                            geometry_crs=crs, **only_main)
+        arr = xrr.get_numpy(
+            col,
+            geometries=_boxes(m, m.aois[:1]),
+            bands=["B04", "B08"],
+            geometry_crs=crs,
+            **only_main,
+        )
         return np.ascontiguousarray(arr.transpose(1, 0, 2, 3))
     if name == "S2":
-        arr = xrr.get_numpy(col, geometries=_boxes(m, m.aois), bands=["B04"], geometry_crs=crs,
-                            **only_main)
+        arr = xrr.get_numpy(
+            col, geometries=_boxes(m, m.aois), bands=["B04"], geometry_crs=crs, **only_main
+        )
         return arr.reshape(scenario.shape)
     if name == "S3":
-        ids = [s.id for s in cross_scenes(m)]
-        try:
-            arr = xrr.get_numpy(col, geometries=_boxes(m, m.cross_aois), bands=["B04"],
-                                geometry_crs=crs, target_crs=crs, id=ids)
-        except (NotImplementedError, xrr_errors().ReprojectionRequiredError) as err:
-            raise NotAvailable(f"get_numpy(target_crs=...) not supported: {err}") from err
-        return arr.reshape(scenario.shape)
+        return _cross_reproject(scenario, m, parquet, options)
     if name == "S5":
         import shapely
 
@@ -232,6 +251,42 @@ def _helpers(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, A
     raise NotAvailable("no helper for this scenario (the engine path is the API)")
 
 
+def _cross_reproject(
+    scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]
+) -> np.ndarray:
+    """S3 with the engine's own reprojection: ``open_dataset(crs=..., resolution=...)``."""
+    from xarray_rasteret.backend import RasteretBackendEntrypoint
+
+    if "crs" not in RasteretBackendEntrypoint.open_dataset_parameters:
+        raise NotAvailable("open_dataset(crs=..., resolution=...) not in this version")
+    import xarray as xr
+
+    ids = [s.id for s in cross_scenes(m)]
+    t0 = time.perf_counter()
+    ds = xr.open_dataset(
+        parquet,
+        engine="rasteret",
+        bands=["B04"],
+        filters={"id": ids},
+        crs=f"EPSG:{MAIN_EPSG}",
+        resolution=abs(m.main[0].transform[0]),
+        resampling="nearest",
+        max_concurrent=options.get("max_concurrent", 64),
+    )
+    PHASES["open"] = time.perf_counter() - t0
+    order = [list(ds.id.values).index(i) for i in ids]
+    r0, c0 = _offsets(ds, m.main[0].transform)
+    n = m.aoi_size
+    subs = [
+        ds.B04.isel(time=order, y=slice(r - r0, r - r0 + n), x=slice(c - c0, c - c0 + n))
+        for r, c in m.cross_aois
+    ]
+    out = scenario.empty()
+    for i, arr in enumerate(asyncio.run(_gather_loads(subs))):
+        out[i] = arr
+    return out
+
+
 def xrr_errors() -> Any:
     """The ``xarray_rasteret.errors`` module."""
     from xarray_rasteret import errors
@@ -243,6 +298,8 @@ OURS = {"rasteret": _engine, "rasteret-helpers": _helpers}
 """Tool name -> ``run(scenario, manifest, parquet, options) -> array``."""
 
 
-def run_ours(name: str, scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]) -> np.ndarray:
+def run_ours(
+    name: str, scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]
+) -> np.ndarray:
     """Run xarray-rasteret tool ``name`` on ``scenario``."""
     return OURS[name](scenario, m, parquet, options)

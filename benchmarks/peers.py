@@ -42,14 +42,16 @@ def gdal_config(mode: str, s3_endpoint: str | None = None) -> dict[str, str]:
     opts = dict(GDAL_OPTIONS)
     if mode == "s3":
         assert s3_endpoint is not None
-        opts.update({
-            "AWS_S3_ENDPOINT": s3_endpoint.split("://", 1)[1],
-            "AWS_HTTPS": "NO",
-            "AWS_VIRTUAL_HOSTING": "FALSE",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-        })
+        opts.update(
+            {
+                "AWS_S3_ENDPOINT": s3_endpoint.split("://", 1)[1],
+                "AWS_HTTPS": "NO",
+                "AWS_VIRTUAL_HOSTING": "FALSE",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+            }
+        )
     return opts
 
 
@@ -71,8 +73,16 @@ def _read_unit_rasterio(unit: Unit, url: str) -> list[np.ndarray]:
         if unit.kind == "warp":
             out = []
             for t, h, w in unit.warps:
-                with WarpedVRT(src, crs="EPSG:32633", transform=t, width=w, height=h,
-                               resampling=Resampling.nearest, nodata=0, tolerance=0) as vrt:
+                with WarpedVRT(
+                    src,
+                    crs="EPSG:32633",
+                    transform=t,
+                    width=w,
+                    height=h,
+                    resampling=Resampling.nearest,
+                    nodata=0,
+                    tolerance=1e-9,
+                ) as vrt:
                     out.append(vrt.read(1))
             return out
         if unit.kind == "profile":
@@ -93,14 +103,18 @@ def _read_unit_rioxarray(unit: Unit, url: str) -> list[np.ndarray]:
             return [np.array([da.rio.width, da.rio.height, t.a, t.c, t.e, t.f], float)]
         da = da.isel(band=0)
         if unit.kind == "windows":
-            return [da.isel(y=slice(r, r + h), x=slice(c, c + w)).values for r, c, h, w in unit.windows]
+            return [
+                da.isel(y=slice(r, r + h), x=slice(c, c + w)).values for r, c, h, w in unit.windows
+            ]
         if unit.kind == "whole":
             return [da.values]
         if unit.kind == "sample":
             import xarray as xr
 
             xs, ys = unit.points
-            sel = da.sel(x=xr.DataArray(xs, dims="p"), y=xr.DataArray(ys, dims="p"), method="nearest")
+            sel = da.sel(
+                x=xr.DataArray(xs, dims="p"), y=xr.DataArray(ys, dims="p"), method="nearest"
+            )
             return [sel.values]
         if unit.kind == "warp":
             out = []
@@ -167,7 +181,9 @@ PEERS: dict[str, Callable[..., np.ndarray]] = {
 """Peer name -> ``run(scenario, url_of) -> array``."""
 
 
-def run_peer(name: str, scenario: Scenario, url_of: Callable[[str], str], config: dict[str, str]) -> np.ndarray:
+def run_peer(
+    name: str, scenario: Scenario, url_of: Callable[[str], str], config: dict[str, str]
+) -> np.ndarray:
     """Run peer ``name`` on ``scenario`` under the GDAL ``config`` (in this fresh process)."""
     import rasterio
 

@@ -103,9 +103,14 @@ def make_scenario(name: str, m: Manifest) -> Scenario:
         return Scenario(name, units, (2, len(main), n, n))
     if name == "S2":
         units = [
-            Unit(s.files["B04"], s, "B04", "windows",
-                 windows=[(r, c, n, n) for r, c in m.aois],
-                 slots=[(ai, ti) for ai in range(len(m.aois))])
+            Unit(
+                s.files["B04"],
+                s,
+                "B04",
+                "windows",
+                windows=[(r, c, n, n) for r, c in m.aois],
+                slots=[(ai, ti) for ai in range(len(m.aois))],
+            )
             for ti, s in enumerate(main)
         ]
         return Scenario(name, units, (len(m.aois), len(main), n, n))
@@ -115,17 +120,33 @@ def make_scenario(name: str, m: Manifest) -> Scenario:
         units = []
         for si, s in enumerate(scenes):
             if s.epsg == main[0].epsg:
-                units.append(Unit(s.files["B04"], s, "B04", "windows",
-                                  windows=[(r, c, n, n) for r, c in m.cross_aois],
-                                  slots=[(ai, si) for ai in range(len(m.cross_aois))]))
+                units.append(
+                    Unit(
+                        s.files["B04"],
+                        s,
+                        "B04",
+                        "windows",
+                        windows=[(r, c, n, n) for r, c in m.cross_aois],
+                        slots=[(ai, si) for ai in range(len(m.cross_aois))],
+                    )
+                )
             else:
-                units.append(Unit(s.files["B04"], s, "B04", "warp",
-                                  warps=[(t * Affine.translation(c, r), n, n) for r, c in m.cross_aois],
-                                  slots=[(ai, si) for ai in range(len(m.cross_aois))]))
+                units.append(
+                    Unit(
+                        s.files["B04"],
+                        s,
+                        "B04",
+                        "warp",
+                        warps=[(t * Affine.translation(c, r), n, n) for r, c in m.cross_aois],
+                        slots=[(ai, si) for ai in range(len(m.cross_aois))],
+                    )
+                )
         return Scenario(name, units, (len(m.cross_aois), len(scenes), n, n))
     if name == "S4":
         s = main[0]
-        return Scenario(name, [Unit(s.files["B04"], s, "B04", "whole", slots=[()])], (s.height, s.width))
+        return Scenario(
+            name, [Unit(s.files["B04"], s, "B04", "whole", slots=[()])], (s.height, s.width)
+        )
     if name == "S5":
         pts = np.asarray(m.points, float)
         units = [
@@ -134,7 +155,9 @@ def make_scenario(name: str, m: Manifest) -> Scenario:
         ]
         return Scenario(name, units, (len(main), len(pts)))
     if name == "M":
-        units = [Unit(s.files["B04"], s, "B04", "whole", slots=[(ti,)]) for ti, s in enumerate(main)]
+        units = [
+            Unit(s.files["B04"], s, "B04", "whole", slots=[(ti,)]) for ti, s in enumerate(main)
+        ]
         return Scenario(name, units, (len(main), main[0].height, main[0].width))
     if name == "Build":
         units = [
@@ -150,7 +173,9 @@ def cross_scenes(m: Manifest) -> list[Scene]:
     return m.main[: len(m.next)] + m.next
 
 
-def pixel_indices(m: Manifest, points: tuple[np.ndarray, np.ndarray], scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+def pixel_indices(
+    m: Manifest, points: tuple[np.ndarray, np.ndarray], scene: Scene
+) -> tuple[np.ndarray, np.ndarray]:
     """Row and column of the pixel of ``scene`` containing each EPSG:32633 point."""
     t = Affine(*scene.transform)
     inv = ~t

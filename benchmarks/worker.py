@@ -74,8 +74,12 @@ class RunResult:
 def _storage_options(job: Job) -> dict[str, Any] | None:
     if job.mode != "s3":
         return None
-    return {"endpoint_url": job.s3_endpoint, "key": "testing", "secret": "testing",
-            "region_name": "us-east-1"}
+    return {
+        "endpoint_url": job.s3_endpoint,
+        "key": "testing",
+        "secret": "testing",
+        "region_name": "us-east-1",
+    }
 
 
 def _execute(job: Job) -> RunResult:
@@ -89,25 +93,35 @@ def _execute(job: Job) -> RunResult:
     m = Manifest.load(job.root)
     scenario = make_scenario(job.scenario, m)
     if job.mode == "s3":
+
         def url_of(f: str) -> str:
             return f"/vsis3/{BUCKET}/{f}"
     else:
+
         def url_of(f: str) -> str:
             return "/vsicurl/" + job.base_url + f
+
     config = gdal_config(job.mode, job.s3_endpoint)
-    options = {"storage_options": _storage_options(job), "max_concurrent": job.max_concurrent,
-               "base_url": job.base_url}
+    options = {
+        "storage_options": _storage_options(job),
+        "max_concurrent": job.max_concurrent,
+        "base_url": job.base_url,
+    }
     proc = psutil.Process()
     base = proc.memory_info().rss
     try:
         if job.tool in OURS:
             import xarray_rasteret as xrr
 
+            from .ours import PHASES
+
+            PHASES.clear()
             t0 = time.perf_counter()
             with xrr.track() as stats:
                 out = OURS[job.tool](scenario, m, job.parquet, options)
             res.seconds = time.perf_counter() - t0
             res.lib_requests, res.lib_bytes = stats.requests, stats.bytes
+            res.extra.update(PHASES)
         else:
             t0 = time.perf_counter()
             out = run_peer(job.tool, scenario, url_of, config)
@@ -164,4 +178,3 @@ def run_in_fresh_process(job: Job, timeout: float = 1800.0) -> RunResult:
         res = RunResult(error=f"worker died (exit code {p.exitcode})")
     p.join()
     return res
-

@@ -331,18 +331,13 @@ def _auto_level(src: RasterSource, grid: RasterGrid, resampling: str) -> int:
     """The level GDAL's warper reads for ``grid`` (``OVERVIEW_LEVEL=AUTO``)."""
     if len(src.levels) == 1:
         return 0
-    from .geo.overviews import choose_overview
+    from .geo.overviews import choose_overview, reprojection_factor
 
-    return int(
-        choose_overview(
-            [(lv.height, lv.width) for lv in src.levels],
-            src_transform=src.transform,
-            src_crs=src.crs,
-            dst_shape=grid.shape,
-            dst_transform=grid.transform,
-            dst_crs=grid.crs,
-        )
+    factor = reprojection_factor(
+        src.transform, src.crs, grid.shape, grid.transform, grid.crs
     )
+    sizes = [(lv.width, lv.height) for lv in src.levels]
+    return choose_overview(sizes, factor, resampling=resampling)
 
 
 def _aligned_member(grid: RasterGrid, src: RasterSource, level: int) -> Member:
