@@ -7,7 +7,7 @@
   intersects (each tile once, even if several windows share it), read from
   the files' tile offsets and byte counts with rasterio (GDAL's
   ``BLOCK_OFFSET_*``/``BLOCK_SIZE_*`` metadata), independently of the library;
-  for Build, the header bytes before the first tile of each file;
+  for Build, the header bytes in front of the first tile of any level;
 * ``bandwidth``: measured on the loopback server without latency (the best of
   a few whole-file GETs);
 * ``decode``: the time to decode those tiles here with the fastest decoder
@@ -81,6 +81,22 @@ def _tile_index(path: str) -> tuple[np.ndarray, np.ndarray, int, int, int]:
     return _TILE_INDEX[path]
 
 
+def _header_bytes(path: str) -> int:
+    """Bytes in front of the first tile of any level (the header and IFDs of a COG)."""
+    import rasterio
+
+    first = os.path.getsize(path)
+    with rasterio.open(path) as src:
+        levels = len(src.overviews(1))
+    for level in range(-1, levels):
+        kw = {} if level < 0 else {"overview_level": level}
+        with rasterio.open(path, **kw) as src:
+            off = src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1)
+            if off:
+                first = min(first, int(off))
+    return first
+
+
 def _needed_tiles(unit: Unit, m: Manifest, th: int, tw: int, nx: int) -> set[int]:
     """Row-major indices of the full-resolution tiles ``unit`` needs."""
     s = unit.scene
@@ -143,7 +159,7 @@ def compute_floor(scenario: Scenario, m: Manifest, latency: float, bandwidth: fl
         off, cnt, th, tw, nx = _tile_index(path)
         shape = (th, tw)
         if unit.kind == "profile":
-            total_bytes += int(off[cnt > 0].min())
+            total_bytes += _header_bytes(path)
             continue
         tiles = sorted(_needed_tiles(unit, m, th, tw, nx))
         ntiles += len(tiles)

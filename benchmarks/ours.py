@@ -191,7 +191,7 @@ def _boxes(m: Manifest, corners: list[list[int]]) -> list[Any]:
 
 
 def _helper_api() -> Any:
-    """``xarray_rasteret`` if it exports the helpers, else its ``helpers`` module if that imports."""
+    """``xarray_rasteret`` if it exports the helpers, else its ``helpers`` module."""
     import xarray_rasteret as xrr
 
     if hasattr(xrr, "get_numpy"):

@@ -68,7 +68,9 @@ def _read_unit_rasterio(unit: Unit, url: str) -> list[np.ndarray]:
             return [src.read(1)]
         if unit.kind == "sample":
             xs, ys = unit.points
-            vals = np.fromiter((v[0] for v in src.sample(zip(xs, ys), indexes=1)), src.dtypes[0])
+            vals = np.fromiter(
+                (v[0] for v in src.sample(zip(xs, ys, strict=True), indexes=1)), src.dtypes[0]
+            )
             return [vals]
         if unit.kind == "warp":
             out = []

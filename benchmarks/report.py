@@ -126,7 +126,8 @@ def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
     lines += [f"- {k}: {v}" for k, v in meta.items()]
     lines += ["", "## Summary", ""]
     lines.append(
-        "| scenario | floor s (RTT + transfer + decode/cores) | floor tiles / MB | xarray-rasteret s "
+        "| scenario | floor s (RTT + transfer + decode/cores) | floor tiles / MB "
+        "| xarray-rasteret s "
         "| x floor | speed-up vs rasterio | vs rasterio-pool | vs rioxarray | targets |"
     )
     lines.append("|---|---|---|---|---|---|---|---|---|")

@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--quick] [--scenario S1 ...] [--latency-ms 40] [--repeats 5]``.
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--scenario S1] [--latency-ms 40]``.
 
 Steps: generate the data (cached), serve it (HTTP range server and moto S3 in
 a child process, with per-request latency), build the collection from the
@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                         if res.error:
                             errors.append(f"## {label} / {tool}\n{res.error}")
                             print(
-                                f"  {label:12s} {tool:17s} FAILED: {res.error.strip().splitlines()[-1]}"
+                                f"  {label:12s} {tool:17s} FAILED: "
+                                f"{res.error.strip().splitlines()[-1]}"
                             )
                         else:
                             print(f"  {label:12s} {tool:17s} n/a ({res.na})")
@@ -210,19 +211,22 @@ def main(argv: list[str] | None = None) -> int:
                         f"{statistics.median(row.bytes) / 1e6:.1f} MB, {pix})"
                     )
             print(
-                f"{label}: floor {floor.seconds:.3f} s ({floor.tiles} tiles, {floor.bytes / 1e6:.1f} MB); "
+                f"{label}: floor {floor.seconds:.3f} s ({floor.tiles} tiles, "
+                f"{floor.bytes / 1e6:.1f} MB); "
                 + "; ".join(f"{'met' if ok else 'MISSED'}: {d}" for d, ok in check_targets(sec))
             )
             sections.append(sec)
     meta = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
         "data": f"{len(m.main)} + {len(m.next)} scenes of {spec.size}x{spec.size}, 3 bands, "
         f"{len(m.aois)} AOIs, {len(m.points)} points ({'quick' if a.quick else 'full'} mode)",
         "server": f"loopback HTTP range server, {a.latency_ms:g} ms per request; "
         f"measured bandwidth {bandwidth / 1e6:.0f} MB/s",
         "runs": f"up to {repeats} per tool (fewer once a tool's runs exceed {budget:g} s), "
         "each in a fresh process (cold)",
-        "memory": "peak RSS = ru_maxrss of the run's process; added = peak minus RSS at the run's start",
+        "memory": "peak RSS = ru_maxrss of the run's process; "
+        "added = peak minus RSS at the run's start",
         "total time": f"{time.perf_counter() - t_start:.0f} s",
     }
     md = render_markdown(sections, meta)

@@ -23,7 +23,8 @@ SCENARIOS = {
     "Build": "collection build (header parsing) of every file vs opening every file",
     "S1": "time series: one 256x256 AOI x all main-grid scenes x B04, B08",
     "S2": "many AOIs: every S2 AOI x all main-grid scenes x B04",
-    "S3": "cross-CRS: AOIs onto EPSG:32633 from main-grid and neighbouring-zone scenes, B04, nearest",
+    "S3": "cross-CRS: AOIs onto EPSG:32633 from main-grid and neighbouring-zone scenes, "
+    "B04, nearest",
     "S4": "full band: all of B04 of one scene (decode-bound)",
     "S5": "points: every point x all main-grid scenes x B04",
     "M": "memory: all of B04 of every main-grid scene (peak RSS vs output size)",

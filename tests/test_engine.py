@@ -12,10 +12,10 @@ import rasterio
 import rioxarray
 import xarray as xr
 from affine import Affine
-from cogs import with_datetimes, write_tiff
 from rasterio.crs import CRS as RioCRS
 
 import xarray_rasteret as xrr
+from cogs import with_datetimes, write_tiff
 from xarray_rasteret.errors import (
     AOIOutsideDataError,
     BandNotFoundError,

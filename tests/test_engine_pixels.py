@@ -13,12 +13,11 @@ import pytest
 import rasterio
 import xarray as xr
 
+from cogs import CASES, Case
 from xarray_rasteret._fetch import ReadTask, read_into
 from xarray_rasteret._sync import sync
 from xarray_rasteret._types import Window
 from xarray_rasteret.ingest import build
-
-from cogs import CASES, Case
 
 N_WINDOWS = 20
 

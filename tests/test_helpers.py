@@ -14,9 +14,9 @@ import rasterio.mask
 import rioxarray  # noqa: F401  (the .rio accessor)
 import shapely
 from affine import Affine
-from cogs import with_datetimes, write_tiff
 
 import xarray_rasteret as xrr
+from cogs import with_datetimes, write_tiff
 from xarray_rasteret._plan import tiles_for_window
 from xarray_rasteret.errors import AOIOutsideDataError, BandNotFoundError
 from xarray_rasteret.geo.grid import RasterGrid

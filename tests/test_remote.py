@@ -11,9 +11,9 @@ import rasterio
 import shapely
 import xarray as xr
 from affine import Affine
-from cogs import with_datetimes, write_tiff
 
 import xarray_rasteret as xrr
+from cogs import with_datetimes, write_tiff
 from xarray_rasteret.errors import ObjectChangedError, ObjectNotFoundError, PermissionDeniedError
 from xarray_rasteret.helpers import get_gdf
 

@@ -27,10 +27,10 @@ _EXPORTS = {
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
-if TYPE_CHECKING:
-    from .collection import Collection, load
-    from .ingest import build, build_async
-    from .storage import ReadStats, read_stats, track
+if TYPE_CHECKING:  # names for type checkers; at run time __getattr__ imports them
+    from .collection import Collection, load  # noqa: F401
+    from .ingest import build, build_async  # noqa: F401
+    from .storage import ReadStats, read_stats, track  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

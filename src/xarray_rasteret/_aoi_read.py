@@ -32,7 +32,9 @@ from .geo.rasterize import geometry_mask
 if TYPE_CHECKING:
     from .collection import Collection
 
-__all__ = ["BandRead", "PairRead", "plan_pairs", "read_aois", "resolve_bands"]
+__all__ = [
+    "BandRead", "PairRead", "band_sources", "plan_pairs", "read_aois", "resolve_bands"
+]
 
 _CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
 
@@ -100,6 +102,19 @@ def _sample_hrefs(collection: Collection) -> list[str]:
     return hrefs
 
 
+def band_sources(
+    collection: Collection, assets: dict[str, str], source: DataSource | None
+) -> dict[str, list[RasterSource]]:
+    """Each requested band's sources, one per record, hrefs rewritten by the data source."""
+    per_band = {band: collection.sources(asset) for band, asset in assets.items()}
+    if source is not None and source.rewrite_href is not None:
+        rewrite = source.rewrite_href
+        per_band = {
+            b: [replace(s, href=rewrite(s.href)) for s in srcs] for b, srcs in per_band.items()
+        }
+    return per_band
+
+
 def _window_in(grid: RasterGrid, geom: shapely.Geometry) -> Window | None:
     if geom.is_empty:
         return None
@@ -117,12 +132,7 @@ def plan_pairs(
     in_crs84 = to_crs(aois.geometries, aois.crs, _CRS84)
     tree = shapely.STRtree(footprints)
     g_idx, r_idx = tree.query(in_crs84, predicate="intersects")
-    per_band = {band: collection.sources(asset) for band, asset in assets.items()}
-    if source is not None and source.rewrite_href is not None:
-        rewrite = source.rewrite_href
-        per_band = {
-            b: [replace(s, href=rewrite(s.href)) for s in srcs] for b, srcs in per_band.items()
-        }
+    per_band = band_sources(collection, assets, source)
     cache: dict[tuple[int, str | None], shapely.Geometry] = {}
     pairs = []
     for gi, ri in sorted(zip(g_idx.tolist(), r_idx.tolist(), strict=True)):

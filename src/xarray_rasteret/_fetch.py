@@ -122,7 +122,8 @@ def plan_jobs(tasks: Sequence[ReadTask]) -> dict[str, list[_TileJob]]:
             key = (src.href, tile.start, tile.end)
             job = jobs.get(key)
             if job is None:
-                job = jobs[key] = _TileJob(src, task.level, tile.row, tile.col, tile.start, tile.end)
+                job = _TileJob(src, task.level, tile.row, tile.col, tile.start, tile.end)
+                jobs[key] = job
             job.consumers.append((task, sample))
     by_href: dict[str, list[_TileJob]] = defaultdict(list)
     for job in jobs.values():

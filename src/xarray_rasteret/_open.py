@@ -38,7 +38,8 @@ def as_collection(
         obj = os.fspath(obj)
     if not isinstance(obj, str):
         raise TypeError(
-            f"expected a Collection or the path/URL of a collection or GeoTIFF, got {type(obj).__name__}"
+            "expected a Collection, or the path/URL of a collection or a GeoTIFF; "
+            f"got {type(obj).__name__}"
         )
     stem = obj.split("?", 1)[0].lower()
     if stem.endswith(_TIFF_SUFFIXES):

@@ -108,7 +108,8 @@ def coalesce(
 
     Examples
     --------
-    >>> [(r.start, r.end, r.members) for r in coalesce([(0, 10), (12, 20), (1000, 1010)], max_gap=5)]
+    >>> merged = coalesce([(0, 10), (12, 20), (1000, 1010)], max_gap=5)
+    >>> [(r.start, r.end, r.members) for r in merged]
     [(0, 20, (0, 1)), (1000, 1010, (2,))]
     """
     if not ranges:

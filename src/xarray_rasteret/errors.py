@@ -49,7 +49,7 @@ class NotATiffError(RasteretError, ValueError):
 
 
 class TileDecodeError(RasteretError, ValueError):
-    """The stored bytes of a tile do not decode to the tile the header describes (corrupt or truncated data)."""
+    """A tile's stored bytes do not decode to the tile its header describes (corrupt data)."""
 
 
 class TruncatedFileError(RasteretError, OSError):

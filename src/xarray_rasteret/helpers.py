@@ -7,7 +7,6 @@ several geometries is read once. Names and defaults follow rasteret.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -328,9 +327,13 @@ def sample_points(
 
     Examples
     --------
-    >>> tbl = sample_points(col, points=[shapely.Point(16.0, 45.0)], bands=["B04"])  # doctest: +SKIP
+    >>> pts = [shapely.Point(16.0, 45.0)]
+    >>> tbl = sample_points(col, points=pts, bands=["B04"])  # doctest: +SKIP
     """
-    from ._aoi_read import _CRS84, resolve_bands
+    import pyproj
+    import shapely
+
+    from ._aoi_read import _CRS84, band_sources, resolve_bands
     from .geo.aoi import to_crs
 
     col, aois = _prepare(collection, points, geometry_crs, geometry_column, None, filters)
@@ -342,34 +345,28 @@ def sample_points(
         )
     assets, source = resolve_bands(col, bands, data_source)
     band_list = [bands] if isinstance(bands, str) else list(bands)
-    import shapely
-
     tree = shapely.STRtree(list(col.geometries))
     p_idx, r_idx = tree.query(to_crs(aois.geometries, aois.crs, _CRS84), predicate="intersects")
-    per_band = {b: col.sources(assets[b]) for b in band_list}
-    if source is not None and source.rewrite_href is not None:
-        from dataclasses import replace
+    per_band = band_sources(col, assets, source)
+    xy = shapely.get_coordinates(aois.geometries)
+    in_crs: dict[str | None, np.ndarray] = {None: xy}
 
-        per_band = {
-            b: [replace(s, href=source.rewrite_href(s.href)) for s in ss]
-            for b, ss in per_band.items()
-        }
+    def coords_in(crs: str | None) -> np.ndarray:
+        # One vectorized transform of every point per raster CRS.
+        if crs not in in_crs:
+            tr = pyproj.Transformer.from_crs(aois.crs, pyproj.CRS(crs), always_xy=True)
+            in_crs[crs] = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+        return in_crs[crs]
+
     rows: list[dict[str, Any]] = []
     tasks: list[ReadTask] = []
-    cache: dict[tuple[int, str | None], Any] = {}
     for pi, ri in sorted(zip(p_idx.tolist(), r_idx.tolist(), strict=True)):
         for b in band_list:
             src = per_band[b][ri]
-            key = (pi, src.crs)
-            if key not in cache:
-                import pyproj
-
-                dst = pyproj.CRS.from_user_input(src.crs) if src.crs else aois.crs
-                cache[key] = to_crs([aois.geometries[pi]], aois.crs, dst)[0]
-            pt = cache[key]
+            x, y = coords_in(src.crs)[pi]
             t = src.transform
-            col_i = int(np.floor((pt.x - t.c) / t.a))
-            row_i = int(np.floor((pt.y - t.f) / t.e))
+            col_i = int(np.floor((x - t.c) / t.a))
+            row_i = int(np.floor((y - t.f) / t.e))
             lv = src.levels[0]
             row = {"point_index": pi, "record_index": ri, "band": b, "src": src, "out": None}
             if 0 <= row_i < lv.height and 0 <= col_i < lv.width:
@@ -383,7 +380,9 @@ def sample_points(
     return _points_table(col, aois, rows, set(range(len(aois.geometries))) - set(p_idx.tolist()))
 
 
-def _points_table(col: Collection, aois: AOIs, rows: list[dict[str, Any]], unmatched: set[int]) -> pa.Table:
+def _points_table(
+    col: Collection, aois: AOIs, rows: list[dict[str, Any]], unmatched: set[int]
+) -> pa.Table:
     ids = col.ids
     times = np.asarray(col.datetimes, dtype="datetime64[us]")
     point_crs = aois.crs.to_string()

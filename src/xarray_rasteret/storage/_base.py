@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from typing_extensions import Buffer
-from typing import Protocol, runtime_checkable
 
 __all__ = ["Store"]
 
