@@ -15,7 +15,7 @@ from ._array import Placement, RasteretArray
 from ._warp_array import Member, MosaicArray
 from ._decode import check_supported
 from ._fetch import ReadOptions
-from ._types import RasterSource
+from ._types import RasterSource, Window
 from .errors import AOIOutsideDataError, ReprojectionRequiredError
 from .geo.grid import RasterGrid, same_crs, union_grid
 
@@ -345,11 +345,27 @@ def _aligned_member(grid: RasterGrid, src: RasterSource, level: int) -> Member:
     return Member(src, level, (w.row_start, w.col_start))
 
 
+# Output pixels around a record's footprint that may still receive its values
+# (kernels reaching past the edge, GDAL's exact retry of positions just outside).
+_FOOTPRINT_MARGIN = 2
+
+
 def _warp_member(grid: RasterGrid, src: RasterSource, level: int) -> Member:
     g = _record_grid(src, level)
     if grid.is_aligned_with(g):
         return _aligned_member(grid, src, level)
-    return Member(src, level, None)
+    import shapely
+
+    from .geo.aoi import bounds_in_crs
+
+    if same_crs(g.crs, grid.crs):
+        bounds = g.bounds
+    else:
+        bounds = bounds_in_crs(shapely.box(*g.bounds), g.crs, grid.crs)
+    w = grid.window_for_bounds(bounds)
+    m = _FOOTPRINT_MARGIN
+    footprint = Window(w.row_start - m, w.row_stop + m, w.col_start - m, w.col_stop + m)
+    return Member(src, level, None, footprint)
 
 
 def _mosaic_variable(

@@ -50,6 +50,10 @@ class Member:
     offset: tuple[int, int] | None = None
     """``(row, col)`` of the level's pixel ``(0, 0)`` in the output grid when the
     level is aligned with it (pasted, no resampling); None to resample."""
+    footprint: Window | None = None
+    """For a resampled member: the window of the output grid its footprint
+    covers (plus a margin). Only output pixels in it are computed; they are
+    still those of a warp onto the whole output grid, as GDAL does it."""
 
     @property
     def grid(self) -> RasterGrid:
@@ -67,6 +71,20 @@ class _Job:
     window: Window
     """Source window read (clipped to the level)."""
     buffer: np.ndarray
+    part: Window
+    """The part of the output grid this member can fill in this read."""
+
+
+def _intersect(a: Window, b: Window) -> Window | None:
+    r0, r1 = max(a.row_start, b.row_start), min(a.row_stop, b.row_stop)
+    c0, c1 = max(a.col_start, b.col_start), min(a.col_stop, b.col_stop)
+    if r0 >= r1 or c0 >= c1:
+        return None
+    return Window(r0, r1, c0, c1)
+
+
+def _shift(w: Window, rows: int, cols: int) -> Window:
+    return Window(w.row_start - rows, w.row_stop - rows, w.col_start - cols, w.col_stop - cols)
 
 
 def _valid(values: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -133,14 +151,24 @@ class MosaicArray(BackendArray):
 
     # -- planning (no I/O) ---------------------------------------------------
 
-    def source_window(self, member: Member, dst: Window) -> Window | None:
-        """The window of ``member``'s level that output window ``dst`` needs, or None."""
+    def source_window(self, member: Member, dst: Window) -> tuple[Window, Window] | None:
+        """The window of ``member``'s level that output window ``dst`` needs.
+
+        Returns
+        -------
+        tuple of Window or None
+            ``(source window, part of dst the member can fill)``, or None when
+            the member contributes nothing to ``dst``.
+        """
         g = member.grid
         if member.offset is not None:
             ro, co = member.offset
-            w = Window(dst.row_start - ro, dst.row_stop - ro, dst.col_start - co,
-                       dst.col_stop - co)
-            return g.clip(w)
+            w = g.clip(_shift(dst, ro, co))
+            return None if w is None else (w, _shift(w, -ro, -co))
+        fp = member.footprint
+        part = dst if fp is None else _intersect(dst, fp)
+        if part is None:
+            return None
         from .geo.reproject import source_window
 
         win = source_window(
@@ -151,9 +179,9 @@ class MosaicArray(BackendArray):
             g.crs,
             g.shape,
             resampling=self.resampling,  # type: ignore[arg-type]
-            dst_window=(dst.row_start, dst.row_stop, dst.col_start, dst.col_stop),
+            dst_window=(part.row_start, part.row_stop, part.col_start, part.col_stop),
         )
-        return None if win is None else Window(*win)
+        return None if win is None else (Window(*win), part)
 
     def plan(
         self, key: tuple[Any, ...]
@@ -179,13 +207,14 @@ class MosaicArray(BackendArray):
             step: list[_Job] = []
             if y1 > y0 and x1 > x0:
                 for m in self.steps[int(t)]:
-                    w = self.source_window(m, dst)
-                    if w is None:
+                    found = self.source_window(m, dst)
+                    if found is None:
                         continue
+                    w, part = found
                     nodata = m.source.nodata
                     buf = np.full(w.shape, nodata if nodata is not None else 0,
                                   dtype=m.source.dtype)
-                    step.append(_Job(m, w, buf))
+                    step.append(_Job(m, w, buf, part))
                     tasks.append(ReadTask(m.source, m.level, w, buf))
             jobs.append(step)
         post = (
@@ -219,41 +248,28 @@ class MosaicArray(BackendArray):
     def _assemble(self, out: np.ndarray, dst: Window, step: Sequence[_Job]) -> None:
         """Merge the members of one time step into ``out``: first valid pixel wins."""
         filled = np.zeros(out.shape, dtype=bool)
-        for n, job in enumerate(step):
-            values, valid = self._member_pixels(job, dst)
-            if values is None:
-                continue
-            if n == 0:
-                take = valid
-            else:
-                take = valid & ~filled
-            np.copyto(out, values, where=take, casting="unsafe")
-            filled |= valid
-            if n + 1 < len(step) and filled.all():
-                break
+        for job in step:
+            values, valid = self._member_pixels(job)
+            p = _shift(job.part, dst.row_start, dst.col_start)
+            rows = slice(p.row_start, p.row_stop)
+            cols = slice(p.col_start, p.col_stop)
+            take = valid & ~filled[rows, cols]
+            np.copyto(out[rows, cols], values, where=take, casting="unsafe")
+            filled[rows, cols] |= valid
 
-    def _member_pixels(
-        self, job: _Job, dst: Window
-    ) -> tuple[np.ndarray | None, np.ndarray]:
-        """One member's values on the output window and where they are valid."""
-        m = job.member
-        nodata = m.source.nodata
-        if m.offset is not None:
-            ro, co = m.offset
-            values = np.zeros(dst.shape, dtype=job.buffer.dtype)
-            inside = np.zeros(dst.shape, dtype=bool)
-            w = job.window
-            r0, c0 = w.row_start + ro - dst.row_start, w.col_start + co - dst.col_start
-            values[r0 : r0 + w.height, c0 : c0 + w.width] = job.buffer
-            inside[r0 : r0 + w.height, c0 : c0 + w.width] = _valid(job.buffer, nodata)
-            return values, inside
-        return self._warp(job, dst)
+    def _member_pixels(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
+        """One member's values on ``job.part`` of the output and where they are valid."""
+        if job.member.offset is not None:
+            # The source window is exactly the part: paste.
+            return job.buffer, _valid(job.buffer, job.member.source.nodata)
+        return self._warp(job)
 
-    def _warp(self, job: _Job, dst: Window) -> tuple[np.ndarray, np.ndarray]:
+    def _warp(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
         from .geo.reproject import reproject
 
         m = job.member
         g = m.grid
+        part = job.part
         nodata = m.source.nodata
         src = job.buffer
         integer_without_nodata = nodata is None and src.dtype.kind in "iub"
@@ -276,7 +292,7 @@ class MosaicArray(BackendArray):
             resampling=self.resampling,  # type: ignore[arg-type]
             src_window_offset=(job.window.row_start, job.window.col_start),
             src_shape=g.shape,
-            dst_window=(dst.row_start, dst.row_stop, dst.col_start, dst.col_stop),
+            dst_window=(part.row_start, part.row_stop, part.col_start, part.col_stop),
         )
         valid = _valid(values, dst_nodata)
         if integer_without_nodata:

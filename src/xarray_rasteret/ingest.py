@@ -69,6 +69,8 @@ class _HeaderStore:
         self.eof: int | None = None
         self.error: BaseException | None = None
         self.error_start: int | None = None
+        self.size: int | None = None
+        self.etag: str | None = None
 
     def _seen(self, start: int, end: int, data: Any) -> Any:
         view = memoryview(data)
@@ -86,10 +88,13 @@ class _HeaderStore:
             end = start + length
         self.requests += 1
         try:
-            data = await self.inner.get_range_async(path, start=start, end=end)
+            # The object's size and ETag ride along on the first response.
+            data, size, etag = await self.inner.get_range_info_async(path, start=start, end=end)
         except BaseException as e:
             self.error, self.error_start = e, start
             raise
+        if size is not None:
+            self.size, self.etag = size, etag
         return self._seen(start, end, data)
 
     async def get_ranges_async(
@@ -283,14 +288,17 @@ async def read_sources_async(
         store, path = resolve_store(href, storage_options=storage_options, backend=backend)
     else:
         path = href
-    rec = _HeaderStore(store)
-    meta_task = asyncio.ensure_future(_object_meta(store, path, href, local))
+    from .storage import CountingStore
+
+    rec = _HeaderStore(CountingStore(store))
     try:
         tiff = await TIFF.open(path, store=rec, prefetch=PREFETCH)
     except Exception as e:
-        meta_task.cancel()
         raise _classify(e, rec, href) from e
-    size, etag = await meta_task
+    size, etag = rec.size, rec.etag
+    if size is None:
+        # Only stores that do not report sizes with their responses cost a HEAD.
+        size, etag = await _object_meta(store, path, href, local)
     if size is None:
         size = rec.eof
 

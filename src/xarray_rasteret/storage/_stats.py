@@ -141,6 +141,24 @@ class CountingStore:
         _counters.finish(len(memoryview(data)))
         return data
 
+    async def get_range_info_async(
+        self, path: str, *, start: int, end: int
+    ) -> tuple[Buffer, int | None, str | None]:
+        """Read one range, with the object's size and ETag where the store gives them."""
+        info = getattr(self.inner, "get_range_info_async", None)
+        _counters.start()
+        try:
+            if info is not None:
+                data, size, etag = await info(path, start=start, end=end)
+            else:
+                data = await self.inner.get_range_async(path, start=start, end=end)
+                size, etag = None, None
+        except BaseException:
+            _counters.abort()
+            raise
+        _counters.finish(len(memoryview(data)))
+        return data, size, etag
+
     async def get_range_checked_async(
         self, path: str, *, start: int, end: int, size: int, etag: str | None = None
     ) -> Buffer:

@@ -196,6 +196,16 @@ class HTTPStore:
             what=describe_range(start, end),
         )
 
+    async def get_range_info_async(
+        self, path: str, *, start: int, end: int
+    ) -> tuple[bytes, int | None, str | None]:
+        """Read ``[start, end)`` and return it with the object's size and ETag.
+
+        The size and ETag come from the same response (``Content-Range`` total),
+        so indexing learns them without an extra request.
+        """
+        return await self._fetch_retried(path, start, end)
+
     # -- obspec methods -------------------------------------------------------------
 
     async def get_range_async(

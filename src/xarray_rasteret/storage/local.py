@@ -77,6 +77,13 @@ class LocalStore:
         check_unchanged(path, expected_size=size, expected_etag=None, size=now, etag=None)
         return data
 
+    async def get_range_info_async(
+        self, path: str, *, start: int, end: int
+    ) -> tuple[bytes, int | None, str | None]:
+        """Read ``[start, end)`` and return it with the file's size (no ETag locally)."""
+        data, size = await asyncio.to_thread(_read, path, start, end)
+        return data, size, None
+
     async def head_async(self, path: str) -> dict[str, Any]:
         """Return obspec-style metadata: ``path``, ``size``, ``e_tag`` (None locally)."""
         try:
