@@ -7,8 +7,8 @@ import pytest
 import rasterio
 import rasterio.merge
 import xarray as xr
-from test_target_grid import agreement, collection, is_valid, rio_reproject, write_scene
 
+from test_target_grid import agreement, collection, is_valid, rio_reproject, write_scene
 from xarray_rasteret._dataset import solar_day
 
 # Same solar day at 18 E (UTC + 72 min), different UTC dates for one of them.

@@ -15,11 +15,11 @@ import rasterio
 import rasterio.warp
 import xarray as xr
 from affine import Affine
-from cogs import write_tiff
 from pyproj import Transformer
 from rasterio.enums import Resampling as RioResampling
 
 import xarray_rasteret as xrr
+from cogs import write_tiff
 from xarray_rasteret.errors import ReprojectionRequiredError
 from xarray_rasteret.geo.target import (
     as_resolution,
@@ -64,7 +64,8 @@ def collection(paths, times, ids=None):
     col = xrr.build(list(paths))
     table = col.table
     order = col.ids
-    by_id = {p.rsplit("/", 1)[-1].removesuffix(".tif"): t for p, t in zip(paths, times)}
+    names = [p.rsplit("/", 1)[-1].removesuffix(".tif") for p in paths]
+    by_id = dict(zip(names, times, strict=True))
     table = table.set_column(
         table.schema.get_field_index("datetime"),
         "datetime",
@@ -273,8 +274,9 @@ class RecordingStore:
             return f.read(end - start)
 
     async def get_ranges_async(self, path, *, starts, ends=None, lengths=None):
-        ends = ends or [s + n for s, n in zip(starts, lengths)]
-        return [await self.get_range_async(path, start=s, end=e) for s, e in zip(starts, ends)]
+        ends = ends or [s + n for s, n in zip(starts, lengths, strict=True)]
+        pairs = zip(starts, ends, strict=True)
+        return [await self.get_range_async(path, start=s, end=e) for s, e in pairs]
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +290,7 @@ def with_overviews(tmp_path_factory):
 def _tile_ranges(layout):
     return [
         (int(o), int(o) + int(n))
-        for o, n in zip(layout.tile_offsets, layout.tile_byte_counts)
+        for o, n in zip(layout.tile_offsets, layout.tile_byte_counts, strict=True)
         if n
     ]
 

@@ -12,10 +12,10 @@ import xarray as xr
 from xarray.core import indexing
 
 from ._array import Placement, RasteretArray
-from ._warp_array import Member, MosaicArray
 from ._decode import check_supported
 from ._fetch import ReadOptions
 from ._types import RasterSource, Window
+from ._warp_array import Member, MosaicArray
 from .errors import AOIOutsideDataError, ReprojectionRequiredError
 from .geo.grid import RasterGrid, same_crs, union_grid
 
@@ -102,10 +102,10 @@ def _level_for(src: RasterSource, level: int | None, record: str, band: str) -> 
 def _clip_to_bbox(grid: RasterGrid, request: DatasetRequest) -> RasterGrid:
     if request.bbox is None:
         return grid
-    from .geo.aoi import bounds_in_crs
-
     import pyproj
     import shapely
+
+    from .geo.aoi import bounds_in_crs
 
     src_crs = pyproj.CRS.from_user_input(request.bbox_crs)
     dst_crs = pyproj.CRS.from_user_input(grid.crs) if grid.crs else src_crs

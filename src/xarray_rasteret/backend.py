@@ -28,11 +28,15 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
     Examples
     --------
     >>> import xarray as xr
-    >>> ds = xr.open_dataset("collection.parquet", engine="rasteret", bands=["B04"])  # doctest: +SKIP
+    >>> ds = xr.open_dataset(
+    ...     "collection.parquet", engine="rasteret", bands=["B04"]
+    ... )  # doctest: +SKIP
     >>> ds.B04.isel(time=0, x=slice(0, 256), y=slice(0, 256)).values  # doctest: +SKIP
     """
 
-    description = "Lazy, tile-exact reads of cloud-optimized GeoTIFF collections indexed in GeoParquet"
+    description = (
+        "Lazy, tile-exact reads of cloud-optimized GeoTIFF collections indexed in GeoParquet"
+    )
     url = "https://github.com/xarray-rasteret/xarray-rasteret"
     open_dataset_parameters = (
         "filename_or_obj",
@@ -54,7 +58,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         "backend",
     )
 
-    def open_dataset(  # type: ignore[override]
+    def open_dataset(
         self,
         filename_or_obj: Any,
         *,
@@ -165,7 +169,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             bands=wanted,
             bbox=tuple(bbox) if bbox is not None else None,  # type: ignore[arg-type]
             bbox_crs=bbox_crs,
-            time=tuple(time) if time is not None else None,  # type: ignore[arg-type]
+            time=tuple(time) if time is not None else None,
             filters=filters,
             overview_level=overview_level,
             mask_and_scale=mask_and_scale,

@@ -259,10 +259,15 @@ def _combine(parts: list[xr.Dataset], fills: dict[str, Any], how: str) -> xr.Dat
                 missing = have.isnull() if _is_nan(fill) else have == fill
                 out[name] = have.where(~missing, nxt[name])
     else:
-        compat = "override" if how == "merge_override" else "no_conflicts"
-        out = xr.merge(
-            parts, compat=compat, join="outer", fill_value=fills, combine_attrs="override"
-        )
+        if how == "merge_override":
+            out = xr.merge(
+                parts, compat="override", join="outer", fill_value=fills, combine_attrs="override"
+            )
+        else:
+            out = xr.merge(
+                parts, compat="no_conflicts", join="outer", fill_value=fills,
+                combine_attrs="override",
+            )
     return out.sortby("y", ascending=not north_up).sortby("x").sortby("time")
 
 
@@ -283,7 +288,7 @@ def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Datas
     data_vars = {}
     for b in bands:
         r = pair.bands[b]
-        attrs = {"grid_mapping": "spatial_ref"}
+        attrs: dict[str, Any] = {"grid_mapping": "spatial_ref"}
         if r.source.nodata is not None:
             attrs["nodata"] = r.source.nodata
         data_vars[b] = (("time", "y", "x"), r.data[None], attrs)
@@ -387,7 +392,7 @@ def _points_table(
     times = np.asarray(col.datetimes, dtype="datetime64[us]")
     point_crs = aois.crs.to_string()
     values: list[Any] = []
-    out_rows = []
+    out_rows: list[tuple[Any, ...]] = []
     for r in rows:
         src = r["src"]
         outside = r["out"] is None
