@@ -140,3 +140,13 @@ def test_mosaic_chunk_invariance(two_zone_day, same_grid):
     np.testing.assert_array_equal(
         xr.open_dataset(native, chunks={"x": 50, "y": 70}, **kw).band_1.values, full
     )
+
+
+def test_mosaic_dataset_pickles(two_zone_day):
+    import pickle
+
+    col, _ = two_zone_day
+    ds = xr.open_dataset(col, engine="rasteret", crs="EPSG:4326", resolution=2e-4,
+                         groupby="solar_day")
+    again = pickle.loads(pickle.dumps(ds))
+    np.testing.assert_array_equal(again.band_1.values, ds.band_1.values)

@@ -195,6 +195,9 @@ async def read_into(
     async def fetch_range(store: CountingStore, path: str, href: str, start: int, end: int,
                           group: list[_TileJob]) -> None:
         src = group[0].source
+        # A slot is held until the range is decoded, so at most max_concurrent
+        # fetched buffers exist at once: memory stays bounded when decoding is
+        # slower than the network.
         async with limit:
             if options.check_unchanged and src.size is not None:
                 data = await store.get_range_checked_async(
@@ -202,20 +205,21 @@ async def read_into(
                 )
             else:
                 data = await store.get_range_async(path, start=start, end=end)
-        buf = memoryview(data).cast("B")
-        if len(buf) < end - start:
-            raise TruncatedFileError(
-                f"{href} ends before byte {end} (got {len(buf)} of {end - start} bytes from "
-                f"offset {start}): the file is truncated or changed since it was indexed"
-            )
-        await asyncio.gather(
-            *(
-                loop.run_in_executor(
-                    pool, _decode_and_paste, job, buf[job.start - start : job.end - start]
+            buf = memoryview(data).cast("B")
+            if len(buf) < end - start:
+                raise TruncatedFileError(
+                    f"{href} ends before byte {end} (got {len(buf)} of {end - start} bytes from "
+                    f"offset {start}): the file is truncated or changed since it was indexed"
                 )
-                for job in group
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(
+                        pool, _decode_and_paste, job, buf[job.start - start : job.end - start]
+                    )
+                    for job in group
+                )
             )
-        )
+            del data, buf
         if on_tile is not None:
             on_tile(len(group), total)
 
