@@ -117,7 +117,7 @@ def check_targets(sec: Section) -> list[tuple[str, bool | None]]:
             out.append(("faster than rasterio opening", ours.median < rio.median))
     if base == "M":
         out.append(("peak RSS <= output + 300 MB", ours.rss_added_mb <= sec.output_mb + 300))
-    return out
+    return [(d, bool(ok)) for d, ok in out]
 
 
 def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
