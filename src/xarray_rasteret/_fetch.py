@@ -42,8 +42,9 @@ class ReadOptions:
     no round trip; merging only (nearly) adjacent tiles keeps requests few
     without fetching bytes no pixel needs.
     """
-    max_request_size: int = 16 * 2**20
-    """Largest merged request, in bytes."""
+    max_request_size: int = 4 * 2**20
+    """Largest merged request, in bytes. Smaller requests let decoding start while
+    the rest of a large read is still arriving; all are in flight together."""
     storage_options: dict[str, Any] = field(default_factory=dict, hash=False)
     """Options for the stores (credentials, endpoint, retries, ...)."""
     backend: Any = field(default=None, hash=False)

@@ -9,11 +9,17 @@ converted to and from these; the read path only ever sees these.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from affine import Affine
 
 __all__ = ["RasterSource", "TileEncoding", "TileLayout", "Window"]
+
+
+@lru_cache(maxsize=64)
+def _native(stored: str) -> np.dtype:
+    return np.dtype(stored).newbyteorder("=")
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ class RasterSource:
     @property
     def dtype(self) -> np.dtype:
         """The native-byte-order dtype that reads return."""
-        return np.dtype(self.encoding.dtype).newbyteorder("=")
+        return _native(self.encoding.dtype)
 
     def level_transform(self, level: int) -> Affine:
         """Affine transform of an overview level (GDAL scales by the size ratio)."""

@@ -15,9 +15,7 @@ import pyarrow as pa
 import xarray as xr
 
 from ._aoi_read import PairRead, read_aois, read_options, run_reads
-from ._fetch import ReadTask
 from ._open import as_collection
-from ._types import Window
 from .errors import ReprojectionRequiredError
 from .geo.aoi import AUTO, AOIs, normalize_geometries
 
@@ -327,18 +325,19 @@ def sample_points(
     -------
     pyarrow.Table
         ``point_index``, ``x``, ``y``, ``point_crs``, ``record_id``, ``datetime``,
-        ``band``, ``value``, ``raster_crs``, ``outside``, ``nodata``, then the
-        user's columns (suffix ``_user`` on a clash).
+        ``band``, ``value`` (the bands' common dtype; null when outside),
+        ``raster_crs``, ``outside``, ``nodata``, then the user's columns (suffix
+        ``_user`` on a clash). Rows are ordered by point, then record, then band.
 
     Examples
     --------
     >>> pts = [shapely.Point(16.0, 45.0)]
     >>> tbl = sample_points(col, points=pts, bands=["B04"])  # doctest: +SKIP
     """
-    import pyproj
     import shapely
 
     from ._aoi_read import _CRS84, band_sources, resolve_bands
+    from ._points import plan_point_reads, points_table
     from .geo.aoi import to_crs
 
     col, aois = _prepare(collection, points, geometry_crs, geometry_column, None, filters)
@@ -352,82 +351,21 @@ def sample_points(
     band_list = [bands] if isinstance(bands, str) else list(bands)
     tree = shapely.STRtree(list(col.geometries))
     p_idx, r_idx = tree.query(to_crs(aois.geometries, aois.crs, _CRS84), predicate="intersects")
+    order = np.lexsort((r_idx, p_idx))
+    p_idx, r_idx = p_idx[order], r_idx[order]
     per_band = band_sources(col, assets, source)
-    xy = shapely.get_coordinates(aois.geometries)
-    in_crs: dict[str | None, np.ndarray] = {None: xy}
-
-    def coords_in(crs: str | None) -> np.ndarray:
-        # One vectorized transform of every point per raster CRS.
-        if crs not in in_crs:
-            tr = pyproj.Transformer.from_crs(aois.crs, pyproj.CRS(crs), always_xy=True)
-            in_crs[crs] = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
-        return in_crs[crs]
-
-    rows: list[dict[str, Any]] = []
-    tasks: list[ReadTask] = []
-    for pi, ri in sorted(zip(p_idx.tolist(), r_idx.tolist(), strict=True)):
-        for b in band_list:
-            src = per_band[b][ri]
-            x, y = coords_in(src.crs)[pi]
-            t = src.transform
-            col_i = int(np.floor((x - t.c) / t.a))
-            row_i = int(np.floor((y - t.f) / t.e))
-            lv = src.levels[0]
-            row = {"point_index": pi, "record_index": ri, "band": b, "src": src, "out": None}
-            if 0 <= row_i < lv.height and 0 <= col_i < lv.width:
-                out = np.zeros((1, 1), dtype=src.dtype)
-                tasks.append(ReadTask(src, 0, Window(row_i, row_i + 1, col_i, col_i + 1), out))
-                row["out"] = out
-            rows.append(row)
+    samples, tasks = plan_point_reads(aois, (p_idx, r_idx), per_band)
     run_reads(
         tasks, read_options(max_concurrent, backend, None), progress=progress, what="points"
     )
-    return _points_table(col, aois, rows, set(range(len(aois.geometries))) - set(p_idx.tolist()))
-
-
-def _points_table(
-    col: Collection, aois: AOIs, rows: list[dict[str, Any]], unmatched: set[int]
-) -> pa.Table:
-    ids = col.ids
-    times = np.asarray(col.datetimes, dtype="datetime64[us]")
-    point_crs = aois.crs.to_string()
-    values: list[Any] = []
-    out_rows: list[tuple[Any, ...]] = []
-    for r in rows:
-        src = r["src"]
-        outside = r["out"] is None
-        value = None if outside else r["out"][0, 0].item()
-        nod = src.nodata
-        is_nodata = (not outside) and nod is not None and (
-            value == nod or (isinstance(value, float) and np.isnan(value) and np.isnan(nod))
-        )
-        values.append(value)
-        out_rows.append((r["point_index"], str(ids[r["record_index"]]), times[r["record_index"]],
-                         r["band"], src.crs, outside, bool(is_nodata)))
-    for pi in sorted(unmatched):
-        values.append(None)
-        out_rows.append((pi, None, None, None, None, True, False))
-    point_index = [o[0] for o in out_rows]
-    xs = [aois.geometries[i].x for i in point_index]
-    ys = [aois.geometries[i].y for i in point_index]
-    numeric = [v for v in values if v is not None]
-    value_type = pa.float64() if any(isinstance(v, float) for v in numeric) else pa.int64()
-    columns: dict[str, Any] = {
-        "point_index": pa.array(point_index, pa.int64()),
-        "x": pa.array(xs, pa.float64()),
-        "y": pa.array(ys, pa.float64()),
-        "point_crs": pa.array([point_crs] * len(out_rows), pa.string()),
-        "record_id": pa.array([o[1] for o in out_rows], pa.string()),
-        "datetime": pa.array([o[2] for o in out_rows], pa.timestamp("us")),
-        "band": pa.array([o[3] for o in out_rows], pa.string()),
-        "value": pa.array(values, value_type),
-        "raster_crs": pa.array([o[4] for o in out_rows], pa.string()),
-        "outside": pa.array([o[5] for o in out_rows], pa.bool_()),
-        "nodata": pa.array([o[6] for o in out_rows], pa.bool_()),
-    }
+    samples.pick()
+    unmatched = np.setdiff1d(np.arange(len(aois.geometries)), p_idx)
+    table = points_table(col, aois, samples, band_list, per_band, unmatched)
     user: dict[str, Any] = {}
-    _add_user_columns(user, aois, point_index)
+    _add_user_columns(user, aois, table.column("point_index").to_pylist())
     for name, vals in user.items():
-        key = name if name not in columns else f"{name}_user"
-        columns[key] = pa.array(vals)
-    return pa.table(columns)
+        key = name if name not in table.column_names else f"{name}_user"
+        table = table.append_column(key, pa.array(vals))
+    return table
+
+

@@ -1,0 +1,168 @@
+"""Point sampling on the read path: one small read window per (record, tile) of points.
+
+Points are located in each record's pixel grid with vectorized transforms;
+the points of one tile become one :class:`~xarray_rasteret._fetch.ReadTask`
+over their bounding window, so a call with thousands of points makes a few
+hundred tasks, each tile is fetched and decoded once, and values are picked
+out with fancy indexing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyproj
+import shapely
+
+from ._fetch import ReadTask
+from ._types import RasterSource, Window
+
+if TYPE_CHECKING:
+    from .collection import Collection
+    from .geo.aoi import AOIs
+
+__all__ = ["PointSamples", "plan_point_reads", "points_table"]
+
+
+@dataclass
+class PointSamples:
+    """Flat arrays, one entry per (point, record, band) sampled."""
+
+    point_index: np.ndarray
+    record_index: np.ndarray
+    band_index: np.ndarray
+    values: np.ndarray
+    outside: np.ndarray
+    pickers: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    """(entries, rows, cols, out): after the read, ``values[entries] = out[rows, cols]``."""
+
+    def pick(self) -> None:
+        """Copy the sampled pixels from the read windows into ``values``."""
+        for entries, rows, cols, out in self.pickers:
+            self.values[entries] = out[rows, cols]
+
+
+def _pixel_of(src: RasterSource, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = src.transform
+    cols = np.floor((xy[:, 0] - t.c) / t.a).astype(np.int64)
+    rows = np.floor((xy[:, 1] - t.f) / t.e).astype(np.int64)
+    return rows, cols
+
+
+def plan_point_reads(
+    aois: AOIs,
+    pairs: tuple[np.ndarray, np.ndarray],
+    per_band: dict[str, list[RasterSource]],
+) -> tuple[PointSamples, list[ReadTask]]:
+    """Locate every (point, record) pair in each band's grid and plan its reads (no I/O).
+
+    Parameters
+    ----------
+    aois
+        The points and their CRS.
+    pairs
+        ``(point indices, record indices)`` whose footprints intersect.
+    per_band
+        Each band's sources, one per record.
+
+    Returns
+    -------
+    PointSamples, list of ReadTask
+    """
+    p_idx, r_idx = pairs
+    xy = shapely.get_coordinates(aois.geometries)
+    projected: dict[str | None, np.ndarray] = {}
+    bands = list(per_band)
+    n = len(p_idx) * len(bands)
+    samples = PointSamples(
+        point_index=np.repeat(p_idx, len(bands)),
+        record_index=np.repeat(r_idx, len(bands)),
+        band_index=np.tile(np.arange(len(bands)), len(p_idx)),
+        values=np.zeros(n, dtype=np.result_type(*(s[0].dtype for s in per_band.values()))),
+        outside=np.ones(n, dtype=bool),
+        pickers=[],
+    )
+    tasks: list[ReadTask] = []
+    for ri in np.unique(r_idx):
+        in_record = np.flatnonzero(r_idx == ri)
+        for bi, band in enumerate(bands):
+            src = per_band[band][int(ri)]
+            if src.crs not in projected:
+                # One vectorized transform of every point per raster CRS.
+                tr = pyproj.Transformer.from_crs(
+                    aois.crs, pyproj.CRS(src.crs) if src.crs else aois.crs, always_xy=True
+                )
+                projected[src.crs] = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+            rows, cols = _pixel_of(src, projected[src.crs][p_idx[in_record]])
+            layout = src.levels[0]
+            inside = (rows >= 0) & (rows < layout.height) & (cols >= 0) & (cols < layout.width)
+            entries = in_record * len(bands) + bi
+            samples.outside[entries[inside]] = False
+            entries, rows, cols = entries[inside], rows[inside], cols[inside]
+            tile = (rows // layout.tile_height) * layout.tiles_across + cols // layout.tile_width
+            order = np.argsort(tile, kind="stable")
+            tile, entries, rows, cols = tile[order], entries[order], rows[order], cols[order]
+            bounds = np.flatnonzero(np.diff(tile)) + 1
+            for e, r, c in zip(
+                np.split(entries, bounds), np.split(rows, bounds), np.split(cols, bounds),
+                strict=True,
+            ):
+                if e.size == 0:
+                    continue
+                r0, c0 = int(r.min()), int(c.min())
+                window = Window(r0, int(r.max()) + 1, c0, int(c.max()) + 1)
+                out = np.zeros(window.shape, dtype=src.dtype)
+                tasks.append(ReadTask(src, 0, window, out))
+                samples.pickers.append((e, r - r0, c - c0, out))
+    return samples, tasks
+
+
+def points_table(
+    col: Collection, aois: AOIs, samples: PointSamples, bands: list[str],
+    per_band: dict[str, list[RasterSource]], unmatched: np.ndarray,
+) -> pa.Table:
+    """The result table of ``sample_points`` (see its docstring for the columns)."""
+    ids = np.asarray(col.ids, dtype=object)
+    times = np.asarray(col.datetimes, dtype="datetime64[us]")
+    crs = np.asarray([s.crs for s in next(iter(per_band.values()))], dtype=object)
+    nodata = np.array(
+        [[np.nan if s.nodata is None else s.nodata for s in per_band[b]] for b in bands]
+    )
+    s = samples
+    nod = nodata[s.band_index, s.record_index] if s.values.size else np.zeros(0)
+    values = s.values
+    as_float = values.astype(np.float64)
+    # NaN counts as nodata in float rasters, declared or not (as in masked reads).
+    is_nodata = ~s.outside & ((as_float == nod) | np.isnan(as_float))
+    n_un = len(unmatched)
+    point_index = np.concatenate([s.point_index, unmatched]).astype(np.int64)
+    xy = shapely.get_coordinates(aois.geometries)
+    value_arr = pa.array(
+        np.concatenate([values, np.zeros(n_un, dtype=values.dtype)]),
+        mask=np.concatenate([s.outside, np.ones(n_un, dtype=bool)]),
+    )
+
+    def per_record(a: np.ndarray) -> list[Any]:
+        return [*a[s.record_index].tolist(), *([None] * n_un)]
+
+    columns: dict[str, Any] = {
+        "point_index": pa.array(point_index),
+        "x": pa.array(xy[point_index, 0]),
+        "y": pa.array(xy[point_index, 1]),
+        "point_crs": pa.array([aois.crs.to_string()] * len(point_index), pa.string()),
+        "record_id": pa.array(per_record(ids), pa.string()),
+        "datetime": pa.array(
+            np.concatenate([times[s.record_index], np.full(n_un, np.datetime64("NaT"), "M8[us]")]),
+            pa.timestamp("us"),
+        ),
+        "band": pa.array([*np.asarray(bands, dtype=object)[s.band_index], *([None] * n_un)],
+                         pa.string()),
+        "value": value_arr,
+        "raster_crs": pa.array(per_record(crs), pa.string()),
+        "outside": pa.array(np.concatenate([s.outside, np.ones(n_un, dtype=bool)])),
+        "nodata": pa.array(np.concatenate([is_nodata, np.zeros(n_un, dtype=bool)])),
+    }
+    return pa.table(columns)
