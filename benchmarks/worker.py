@@ -31,7 +31,13 @@ import xarray_rasteret  # noqa: F401
 
 __all__ = ["Job", "RunResult", "run_in_fresh_process"]
 
+# xarray imports every installed engine (rioxarray pulls in rasterio and dask) on the
+# first open_dataset: an import cost, preloaded like the peers' imports.
+xarray.backends.list_engines()
+
 PRELOAD = [
+    "xarray_rasteret.helpers",
+    "xarray_rasteret._warp_array",
     "xarray_rasteret.backend",
     "xarray_rasteret.collection",
     "xarray_rasteret.ingest",

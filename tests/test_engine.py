@@ -345,3 +345,18 @@ def test_no_warnings_on_a_plain_open(collection_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         xr.open_dataset(path, engine="rasteret").B04.isel(time=0, x=0, y=0).values
+
+
+@pytest.mark.parametrize("nodata", [7, None])
+def test_sparse_tiles_read_as_nodata(tmp_path, nodata):
+    path = tmp_path / "sparse.tif"
+    data = np.full((1, 200, 300), nodata if nodata is not None else 0, dtype="uint16")
+    data[0, 70:130, 10:50] = 1234  # only a few tiles hold data
+    write_tiff(path, dtype="uint16", data=data, nodata=nodata, compress="DEFLATE",
+               SPARSE_OK=True, width=300, height=200)
+    src = xrr.build([str(path)]).sources("band_1")[0]
+    assert (src.levels[0].tile_byte_counts == 0).sum() > 0  # GDAL left tiles out
+    with rasterio.open(path) as r:
+        expected = r.read(1)
+    got = xr.open_dataset(path, engine="rasteret").band_1.values[0]
+    np.testing.assert_array_equal(got, expected)

@@ -150,7 +150,7 @@ def plan_pairs(
             if window is None:
                 break
             fill = src.nodata if src.nodata is not None else 0
-            data = np.full(window.shape, fill, dtype=src.dtype)
+            data = np.empty(window.shape, dtype=src.dtype)  # the read writes every pixel
             transform = grid.crop(window).transform
             reads[band] = BandRead(src, window, transform, data, fill)
         else:
@@ -184,15 +184,22 @@ def read_aois(
             f"the {len(collection)} records; check geometry_crs and the filters"
         )
     tasks = [
-        ReadTask(r.source, 0, r.window, r.data) for p in pairs for r in p.bands.values()
+        ReadTask(r.source, 0, r.window, r.data, fill=r.fill)
+        for p in pairs
+        for r in p.bands.values()
     ]
     run_reads(tasks, options, progress=progress, what="tiles")
+    # Records on one grid share masks: compute each (geometry, window) mask once.
+    masks: dict[tuple[Any, ...], np.ndarray] = {}
     for pair in pairs:
         for r in pair.bands.values():
-            outside = geometry_mask(
-                [pair.geometry], out_shape=r.data.shape, transform=r.transform,
-                all_touched=all_touched,
-            )
+            key = (pair.geometry_index, pair.crs, tuple(r.transform)[:6], r.data.shape)
+            outside = masks.get(key)
+            if outside is None:
+                outside = masks[key] = geometry_mask(
+                    [pair.geometry], out_shape=r.data.shape, transform=r.transform,
+                    all_touched=all_touched,
+                )
             r.data[outside] = r.fill
     return pairs
 

@@ -109,7 +109,8 @@ class RasteretArray(BackendArray):
         times = np.arange(self.shape[0])[tkey]
         y0, y1, ytake = _axis_window(ykey, self.shape[1])
         x0, x1, xtake = _axis_window(xkey, self.shape[2])
-        out = np.full((np.size(times), y1 - y0, x1 - x0), self.fill, dtype=self.dtype)
+        # Uninitialized: the read writes every pixel (tiles, or the fill value).
+        out = np.empty((np.size(times), y1 - y0, x1 - x0), dtype=self.dtype)
         tasks = []
         if y1 > y0 and x1 > x0:
             for i, t in enumerate(np.atleast_1d(times)):
@@ -117,7 +118,7 @@ class RasteretArray(BackendArray):
                 w = Window(
                     y0 - p.row_offset, y1 - p.row_offset, x0 - p.col_offset, x1 - p.col_offset
                 )
-                tasks.append(ReadTask(p.source, p.level, w, out[i]))
+                tasks.append(ReadTask(p.source, p.level, w, out[i], fill=self.fill))
         post = (
             0 if np.ndim(times) == 0 else slice(None),
             ytake if ytake is not None else slice(None),

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from ._decode import check_supported, decode_tile
-from ._plan import coalesce, tiles_for_window
-from ._types import RasterSource, TileEncoding, Window
+from ._plan import TileRef, coalesce, tiles_for_window
+from ._types import RasterSource, TileEncoding, TileLayout, Window
 from .errors import TruncatedFileError
 from .storage import CountingStore, resolve_store
 
@@ -42,7 +42,7 @@ class ReadOptions:
     no round trip; merging only (nearly) adjacent tiles keeps requests few
     without fetching bytes no pixel needs.
     """
-    max_request_size: int = 4 * 2**20
+    max_request_size: int = 1 * 2**20
     """Largest merged request, in bytes. Smaller requests let decoding start while
     the rest of a large read is still arriving; all are in flight together."""
     storage_options: dict[str, Any] = field(default_factory=dict, hash=False)
@@ -56,16 +56,20 @@ class ReadOptions:
 
 @dataclass
 class ReadTask:
-    """Read ``window`` of one band of one record into ``out``.
+    """Read ``window`` of one band of one record into ``out`` (of the window's shape).
 
-    ``out`` has the window's shape and is already filled with the fill value;
-    pixels outside the image and in sparse tiles are left as they are.
+    With ``fill`` None, ``out`` is taken as already filled, and pixels outside
+    the image and in sparse tiles are left as they are. With a ``fill`` value,
+    ``out`` may be uninitialized (``np.empty``): those pixels are set to it and
+    every other pixel is written by its tile, so no page of a large output is
+    touched twice and first touches happen in the decode threads.
     """
 
     source: RasterSource
     level: int
     window: Window
     out: np.ndarray
+    fill: float | None = None
 
 
 @dataclass
@@ -117,7 +121,10 @@ def plan_jobs(tasks: Sequence[ReadTask]) -> dict[str, list[_TileJob]]:
             checked.add(enc)
         layout = src.levels[task.level]
         plane, sample = (src.band_index, 0) if enc.planar else (0, src.band_index)
-        for tile in tiles_for_window(layout, task.window, plane=plane):
+        tiles = tiles_for_window(layout, task.window, plane=plane)
+        if task.fill is not None:
+            _fill_uncovered(task, layout, tiles)
+        for tile in tiles:
             if tile.sparse:
                 continue
             key = (src.href, tile.start, tile.end)
@@ -130,6 +137,28 @@ def plan_jobs(tasks: Sequence[ReadTask]) -> dict[str, list[_TileJob]]:
     for job in jobs.values():
         by_href[job.source.href].append(job)
     return by_href
+
+
+def _fill_uncovered(task: ReadTask, layout: TileLayout, tiles: list[TileRef]) -> None:
+    """Set the pixels of ``task.out`` that no stored tile will write to ``task.fill``."""
+    w, out, fill = task.window, task.out, task.fill
+    r0, r1 = max(w.row_start, 0) - w.row_start, min(w.row_stop, layout.height) - w.row_start
+    c0, c1 = max(w.col_start, 0) - w.col_start, min(w.col_stop, layout.width) - w.col_start
+    if r0 >= r1 or c0 >= c1:
+        out[...] = fill
+        return
+    out[:r0] = fill
+    out[r1:] = fill
+    out[r0:r1, :c0] = fill
+    out[r0:r1, c1:] = fill
+    th, tw = layout.tile_height, layout.tile_width
+    for t in tiles:
+        if t.sparse:
+            tr0 = max(t.row * th - w.row_start, r0)
+            tr1 = min((t.row + 1) * th - w.row_start, r1)
+            tc0 = max(t.col * tw - w.col_start, c0)
+            tc1 = min((t.col + 1) * tw - w.col_start, c1)
+            out[tr0:tr1, tc0:tc1] = fill
 
 
 def _decode_and_paste(job: _TileJob, data: memoryview) -> None:
