@@ -297,3 +297,20 @@ def test_many_aois_one_concurrent_read_no_tile_twice(tmp_path):
     assert tile_bytes <= stats.bytes <= tile_bytes + 16 * len(unique)
     assert stats.requests <= len(unique)
     assert stats.max_in_flight > 4  # requests of all records/bands overlap
+
+
+def test_helpers_as_collection_methods_and_from_a_dataset(multi_crs, tmp_path):
+    import xarray as xr
+
+    aoi = _aois(1)[0]
+    direct = xrr.get_numpy(multi_crs, geometries=aoi, bands=["B04"], id="s0")
+    method = multi_crs.get_numpy(geometries=aoi, bands=["B04"], id="s0")
+    np.testing.assert_array_equal(direct, method)
+    path = tmp_path / "c.parquet"
+    multi_crs.to_parquet(path)
+    from_path = xrr.get_numpy(str(path), geometries=aoi, bands=["B04"], id="s0")
+    np.testing.assert_array_equal(direct, from_path)
+    ds = xr.open_dataset(path, engine="rasteret", filters={"id": "s0"})
+    from_ds = xrr.get_numpy(ds, geometries=aoi, bands=["B04"])
+    np.testing.assert_array_equal(direct, from_ds)
+    assert len(multi_crs.sample_points(points=[aoi.centroid], bands=["B04"])) == 3

@@ -20,6 +20,10 @@ _EXPORTS = {
     "ReadStats": "storage",
     "build": "ingest",
     "build_async": "ingest",
+    "get_gdf": "helpers",
+    "get_numpy": "helpers",
+    "get_xarray": "helpers",
+    "sample_points": "helpers",
     "load": "collection",
     "read_stats": "storage",
     "track": "storage",
@@ -29,6 +33,7 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # names for type checkers; at run time __getattr__ imports them
     from .collection import Collection, load  # noqa: F401
+    from .helpers import get_gdf, get_numpy, get_xarray, sample_points  # noqa: F401
     from .ingest import build, build_async  # noqa: F401
     from .storage import ReadStats, read_stats, track  # noqa: F401
 

@@ -908,6 +908,30 @@ class Collection:
 
     # -- output ----------------------------------------------------------------
 
+    def get_numpy(self, **kwargs: Any) -> np.ndarray:
+        """Pixels inside geometries as one array; see :func:`xarray_rasteret.get_numpy`."""
+        from .helpers import get_numpy
+
+        return get_numpy(self, **kwargs)
+
+    def get_gdf(self, **kwargs: Any) -> Any:
+        """One row per (geometry, record); see :func:`xarray_rasteret.get_gdf`."""
+        from .helpers import get_gdf
+
+        return get_gdf(self, **kwargs)
+
+    def get_xarray(self, **kwargs: Any) -> Any:
+        """Pixels inside geometries as a Dataset; see :func:`xarray_rasteret.get_xarray`."""
+        from .helpers import get_xarray
+
+        return get_xarray(self, **kwargs)
+
+    def sample_points(self, **kwargs: Any) -> pa.Table:
+        """Values at points; see :func:`xarray_rasteret.sample_points`."""
+        from .helpers import sample_points
+
+        return sample_points(self, **kwargs)
+
     def to_parquet(
         self, path: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
     ) -> None:
