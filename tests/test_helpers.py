@@ -314,3 +314,28 @@ def test_helpers_as_collection_methods_and_from_a_dataset(multi_crs, tmp_path):
     from_ds = xrr.get_numpy(ds, geometries=aoi, bands=["B04"])
     np.testing.assert_array_equal(direct, from_ds)
     assert len(multi_crs.sample_points(points=[aoi.centroid], bands=["B04"])) == 3
+
+
+def test_target_crs_resamples_like_gdal(multi_crs):
+    from rasterio.warp import Resampling, reproject
+
+    aois = _aois(3)
+    gdf = get_gdf(multi_crs, geometries=aois, bands=["B04"], target_crs=32634)
+    assert set(gdf["crs"]) == {"EPSG:32634"} and len(gdf) == 9
+    hrefs = {s.href.rsplit("/", 1)[-1]: s.href for s in multi_crs.sources("B04")}
+    equal = total = 0
+    for row in gdf.itertuples():
+        ours = row.B04
+        expected = np.zeros_like(ours)
+        with rasterio.open(hrefs[f"{row.record_id}_B04.tif"]) as src:
+            reproject(rasterio.band(src, 1), expected, dst_transform=Affine(*row.transform),
+                      dst_crs="EPSG:32634", dst_nodata=0, resampling=Resampling.nearest)
+        inside = ours != 0  # outside the polygon both are nodata; compare inside
+        equal += int((ours[inside] == expected[inside]).sum())
+        total += int(inside.sum())
+    assert total > 5000
+    print(f"target_crs nearest agreement: {equal}/{total} = {equal / total:.4%}")
+    assert equal / total >= 0.995, f"nearest agreement {equal / total:.4%}"
+    ds = get_xarray(multi_crs, geometries=aois, bands=["B04"], target_crs=32634)
+    assert ds.rio.crs.to_epsg() == 32634 and ds.B04.dtype == np.uint16
+    assert ds.sizes["time"] == 3

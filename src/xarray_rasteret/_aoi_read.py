@@ -45,9 +45,23 @@ class BandRead:
 
     source: RasterSource
     window: Window
+    """Window read, in the record's pixel grid (native reads)."""
     transform: Affine
+    """Affine transform of ``data``."""
     data: np.ndarray
     fill: float
+    lattice: Affine
+    """Transform of pixel (0, 0) of the lattice ``data`` lies on (the record's
+    grid, or the target grid's lattice): coordinates computed from it and
+    ``offset`` agree exactly between windows."""
+    offset: tuple[int, int]
+    """``(row, col)`` of ``data[0, 0]`` on ``lattice``."""
+
+    def xy_coords(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel-centre coordinates ``(x, y)`` of ``data``."""
+        h, w = self.data.shape
+        t, (r, c) = self.lattice, self.offset
+        return t.c + t.a * (c + np.arange(w) + 0.5), t.f + t.e * (r + np.arange(h) + 0.5)
 
 
 @dataclass
@@ -152,7 +166,10 @@ def plan_pairs(
             fill = src.nodata if src.nodata is not None else 0
             data = np.empty(window.shape, dtype=src.dtype)  # the read writes every pixel
             transform = grid.crop(window).transform
-            reads[band] = BandRead(src, window, transform, data, fill)
+            reads[band] = BandRead(
+                src, window, transform, data, fill, src.transform,
+                (window.row_start, window.col_start),
+            )
         else:
             pairs.append(PairRead(gi, ri, geom, first.crs, reads))
     return pairs
@@ -167,8 +184,13 @@ def read_aois(
     all_touched: bool = False,
     options: ReadOptions | None = None,
     progress: bool = False,
+    target_crs: Any = None,
 ) -> list[PairRead]:
     """Read every band of every (geometry, record) pair in one concurrent read, masked.
+
+    With ``target_crs``, each pair is resampled (nearest) onto a grid of that
+    CRS covering its geometry (see :mod:`._aoi_warp`); else it is read on the
+    record's own grid.
 
     Raises
     ------
@@ -183,12 +205,19 @@ def read_aois(
             f"{_total_bounds(aois)} in {aois.crs.to_string()}) intersects the data of "
             f"the {len(collection)} records; check geometry_crs and the filters"
         )
-    tasks = [
-        ReadTask(r.source, 0, r.window, r.data, fill=r.fill)
-        for p in pairs
-        for r in p.bands.values()
-    ]
-    run_reads(tasks, options, progress=progress, what="tiles")
+    if target_crs is None:
+        tasks = [
+            ReadTask(r.source, 0, r.window, r.data, fill=r.fill)
+            for p in pairs
+            for r in p.bands.values()
+        ]
+        run_reads(tasks, options, progress=progress, what="tiles")
+    else:
+        from ._aoi_warp import warp_pairs
+
+        tasks, resample = warp_pairs(pairs, aois, target_crs, options)
+        run_reads(tasks, options, progress=progress, what="tiles")
+        resample()
     # Records on one grid share masks: compute each (geometry, window) mask once.
     masks: dict[tuple[Any, ...], np.ndarray] = {}
     for pair in pairs:

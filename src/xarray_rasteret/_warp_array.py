@@ -245,6 +245,12 @@ class MosaicArray(BackendArray):
             res = np.take(res, ixx, axis=-1)
         return res
 
+    def assemble(self, out: np.ndarray, dst: Window, jobs: Sequence[Sequence[_Job]]) -> None:
+        """Resample and merge what :meth:`plan` listed into ``out``, once its tasks are read."""
+        for i, step in enumerate(jobs):
+            if step:
+                self._assemble(out[i], dst, step)
+
     def _assemble(self, out: np.ndarray, dst: Window, step: Sequence[_Job]) -> None:
         """Merge the members of one time step into ``out``: first valid pixel wins."""
         filled = np.zeros(out.shape, dtype=bool)

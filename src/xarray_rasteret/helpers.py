@@ -31,16 +31,11 @@ _COMBINE = ("combine_first", "merge", "merge_override")
 
 def _prepare(
     collection: Any, geometries: Any, geometry_crs: Any, geometry_column: str | None,
-    target_crs: Any, filters: dict[str, Any],
+    filters: dict[str, Any],
 ) -> tuple[Collection, AOIs]:
     col = as_collection(collection)
     if filters:
         col = col.filter(**filters)
-    if target_crs is not None:
-        raise ReprojectionRequiredError(
-            "target_crs is not supported yet: read in the records' own CRSs (leave target_crs "
-            "unset) and group the results by CRS"
-        )
     aois = normalize_geometries(
         geometries, geometry_crs=geometry_crs, geometry_column=geometry_column
     )
@@ -53,10 +48,11 @@ def _read(
     geometry_column: str | None, all_touched: bool, progress: bool, filters: dict[str, Any],
     storage_options: dict[str, Any] | None = None,
 ) -> tuple[Collection, AOIs, list[PairRead]]:
-    col, aois = _prepare(collection, geometries, geometry_crs, geometry_column, target_crs, filters)
+    col, aois = _prepare(collection, geometries, geometry_crs, geometry_column, filters)
     pairs = read_aois(
         col, aois, bands, data_source=data_source, all_touched=all_touched,
         options=read_options(max_concurrent, backend, storage_options), progress=progress,
+        target_crs=target_crs,
     )
     return col, aois, pairs
 
@@ -85,7 +81,9 @@ def get_numpy(
     backend
         A user store (obspec-shaped) for every read.
     target_crs
-        Not supported yet (raises).
+        Resample every record (nearest) onto a grid of this CRS around each
+        geometry, at the finest resolution its records have there; the same
+        reprojection code as ``open_dataset(crs=...)``.
     geometry_crs
         CRS of the geometries; AUTO takes it from metadata, else EPSG:4326.
     geometry_column
@@ -278,10 +276,10 @@ def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Datas
     from .geo.grid import RasterGrid
 
     first = pair.bands[bands[0]]
-    src, w = first.source, first.window
-    full = RasterGrid(src.crs, src.transform, src.levels[0].width, src.levels[0].height)
-    # Coordinates from absolute pixel indices, so windows of one grid share exact values.
-    x, y = full.xy_coords()
+    # Coordinates from lattice indices, so windows of one grid share exact values.
+    x, y = first.xy_coords()
+    h, w = first.data.shape
+    grid = RasterGrid(pair.crs, first.transform, w, h)
     time = np.asarray(col.datetimes, dtype="datetime64[ns]")[[pair.record_index]]
     data_vars = {}
     for b in bands:
@@ -292,9 +290,9 @@ def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Datas
         data_vars[b] = (("time", "y", "x"), r.data[None], attrs)
     coords = {
         "time": time,
-        "y": y[w.row_start : w.row_stop],
-        "x": x[w.col_start : w.col_stop],
-        "spatial_ref": ((), np.int64(0), spatial_ref_attrs(full.crop(w))),
+        "y": y,
+        "x": x,
+        "spatial_ref": ((), np.int64(0), spatial_ref_attrs(grid)),
     }
     return xr.Dataset(data_vars, coords=coords)
 
@@ -340,7 +338,7 @@ def sample_points(
     from ._points import plan_point_reads, points_table
     from .geo.aoi import to_crs
 
-    col, aois = _prepare(collection, points, geometry_crs, geometry_column, None, filters)
+    col, aois = _prepare(collection, points, geometry_crs, geometry_column, filters)
     non_points = [i for i, g in enumerate(aois.geometries) if g.geom_type != "Point"]
     if non_points:
         raise ValueError(

@@ -185,12 +185,6 @@ class CountingStore:
         lengths: Sequence[int] | None = None,
     ) -> Sequence[Buffer]:
         """Read several ranges through the wrapped store, counting each."""
-        if ends is None:
-            if lengths is None:
-                raise ValueError("get_ranges_async needs ends or lengths")
-            ends = [s + n for s, n in zip(starts, lengths, strict=True)]
-        import asyncio
+        from ._ranged import gather_ranges  # not at the top: _checks -> _retry -> _stats
 
-        return await asyncio.gather(
-            *(self.get_range_async(path, start=s, end=e) for s, e in zip(starts, ends, strict=True))
-        )
+        return await gather_ranges(self.get_range_async, path, starts, ends, lengths)

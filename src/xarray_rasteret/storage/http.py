@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from ..errors import ReadFailedError, TruncatedFileError
-from ._checks import check_unchanged, head_dict, normalize_etag, range_end, range_ends
+from ._checks import head_dict, normalize_etag
 from ._loops import PerLoop
+from ._ranged import RangedStore
 from ._retry import (
     RetryPolicy,
     TransientError,
@@ -56,7 +56,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-class HTTPStore:
+class HTTPStore(RangedStore):
     """Read byte ranges of HTTP(S) URLs; the path given to each method is the full URL.
 
     One :class:`aiohttp.ClientSession` (with a pooled keep-alive connector) is
@@ -185,82 +185,19 @@ class HTTPStore:
             raise ValueError(f"invalid URL: {redact_url(url)}") from None
 
     async def _fetch_retried(
-        self, url: str, start: int, end: int
+        self, path: str, start: int, end: int
     ) -> tuple[bytes, int | None, str | None]:
         if end == start:
             return b"", None, None
         return await retry_async(
-            lambda: self._fetch(url, start, end),
+            lambda: self._fetch(path, start, end),
             self.policy,
-            url=url,
+            url=path,
             what=describe_range(start, end),
         )
 
-    async def get_range_info_async(
-        self, path: str, *, start: int, end: int
-    ) -> tuple[bytes, int | None, str | None]:
-        """Read ``[start, end)`` and return it with the object's size and ETag.
-
-        The size and ETag come from the same response (``Content-Range`` total),
-        so indexing learns them without an extra request.
-        """
-        return await self._fetch_retried(path, start, end)
-
-    # -- obspec methods -------------------------------------------------------------
-
-    async def get_range_async(
-        self, path: str, *, start: int, end: int | None = None, length: int | None = None
-    ) -> bytes:
-        """Return bytes ``[start, end)`` of the URL ``path`` (fewer if the object ends first).
-
-        Raises
-        ------
-        ObjectNotFoundError
-            HTTP 404.
-        PermissionDeniedError
-            HTTP 401/403.
-        TruncatedFileError
-            The range starts past the end of the object (HTTP 416).
-        ReadFailedError
-            Transient faults persisted through every attempt.
-        """
-        body, _, _ = await self._fetch_retried(path, start, range_end(start, end, length))
-        return body
-
-    async def get_ranges_async(
-        self,
-        path: str,
-        *,
-        starts: Sequence[int],
-        ends: Sequence[int] | None = None,
-        lengths: Sequence[int] | None = None,
-    ) -> list[bytes]:
-        """Return several byte ranges of the URL ``path``, requested concurrently."""
-        stops = range_ends(starts, ends, lengths)
-        return list(
-            await asyncio.gather(
-                *(
-                    self.get_range_async(path, start=s, end=e)
-                    for s, e in zip(starts, stops, strict=True)
-                )
-            )
-        )
-
-    # -- staleness --------------------------------------------------------------------
-
-    async def get_range_checked_async(
-        self, path: str, *, start: int, end: int, size: int, etag: str | None = None
-    ) -> bytes:
-        """Read ``[start, end)`` and check the response's ``Content-Range`` total and ETag.
-
-        Raises
-        ------
-        ObjectChangedError
-            The object's size or ETag differ from ``size``/``etag``.
-        """
-        body, total, got_etag = await self._fetch_retried(path, start, end)
-        check_unchanged(path, expected_size=size, expected_etag=etag, size=total, etag=got_etag)
-        return body
+    def _display(self, path: str) -> str:
+        return path
 
     async def head_async(self, path: str) -> dict[str, Any]:
         """Return obspec-style ``path``/``size``/``e_tag`` from a one-byte ranged GET.

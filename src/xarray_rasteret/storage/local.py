@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ObjectNotFoundError, PermissionDeniedError, TruncatedFileError
-from ._checks import check_unchanged, head_dict, range_end, range_ends
+from ._checks import head_dict
+from ._ranged import RangedStore
 from ._retry import describe_range
 
 __all__ = ["LocalStore", "local_path"]
@@ -31,58 +31,23 @@ def _read(path: str, start: int, end: int) -> tuple[bytes, int]:
         raise PermissionDeniedError(f"cannot read {path!r}: permission denied") from e
 
 
-class LocalStore:
+class LocalStore(RangedStore):
     """Read byte ranges of local files in worker threads (paths are absolute or relative).
 
     Ranges reaching past the end of a file are clamped (as obstore does); a
     range starting past the end raises :class:`~xarray_rasteret.errors.TruncatedFileError`.
     """
 
-    async def get_range_async(
-        self, path: str, *, start: int, end: int | None = None, length: int | None = None
-    ) -> bytes:
-        """Return bytes ``[start, end)`` of the file at ``path``."""
-        end = range_end(start, end, length)
-        if end == start:
-            return b""
-        data, _ = await asyncio.to_thread(_read, path, start, end)
-        return data
-
-    async def get_ranges_async(
-        self,
-        path: str,
-        *,
-        starts: Sequence[int],
-        ends: Sequence[int] | None = None,
-        lengths: Sequence[int] | None = None,
-    ) -> list[bytes]:
-        """Return several byte ranges of the file at ``path``."""
-        stops = range_ends(starts, ends, lengths)
-        return list(
-            await asyncio.gather(
-                *(
-                    self.get_range_async(path, start=s, end=e)
-                    for s, e in zip(starts, stops, strict=True)
-                )
-            )
-        )
-
-    async def get_range_checked_async(
-        self, path: str, *, start: int, end: int, size: int, etag: str | None = None
-    ) -> bytes:
-        """Read ``[start, end)`` and check the file still has ``size`` bytes (no ETag locally)."""
-        if end == start:
-            return b""
-        data, now = await asyncio.to_thread(_read, path, start, end)
-        check_unchanged(path, expected_size=size, expected_etag=None, size=now, etag=None)
-        return data
-
-    async def get_range_info_async(
-        self, path: str, *, start: int, end: int
+    async def _fetch_retried(
+        self, path: str, start: int, end: int
     ) -> tuple[bytes, int | None, str | None]:
-        """Read ``[start, end)`` and return it with the file's size (no ETag locally)."""
+        # One read in a worker thread (nothing to retry); the size comes from fstat.
+        # Not short-circuited for empty ranges: get_range_info_async reports the size.
         data, size = await asyncio.to_thread(_read, path, start, end)
         return data, size, None
+
+    def _display(self, path: str) -> str:
+        return path
 
     async def head_async(self, path: str) -> dict[str, Any]:
         """Return obspec-style metadata: ``path``, ``size``, ``e_tag`` (None locally)."""

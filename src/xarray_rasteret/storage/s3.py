@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 import botocore.exceptions as bce
 
 from ..errors import PermissionDeniedError, ReadFailedError, TruncatedFileError
-from ._checks import check_unchanged, head_dict, normalize_etag, range_end, range_ends
+from ._checks import head_dict, normalize_etag
 from ._loops import PerLoop
+from ._ranged import RangedStore
 from ._retry import (
     RetryPolicy,
     TransientError,
@@ -96,7 +96,7 @@ def classify_client_error(error: bce.ClientError, url: str, what: str) -> Except
     return ReadFailedError(f"reading {what} of {redact_url(url)} failed: S3 {code or status}")
 
 
-class S3Store:
+class S3Store(RangedStore):
     """Read byte ranges of S3 objects; paths are ``s3://bucket/key`` or ``bucket/key``.
 
     One aiobotocore client (own connection pool, botocore's retries off: we
@@ -261,71 +261,8 @@ class S3Store:
             what=describe_range(start, end),
         )
 
-    async def get_range_info_async(
-        self, path: str, *, start: int, end: int
-    ) -> tuple[bytes, int | None, str | None]:
-        """Read ``[start, end)`` and return it with the object's size and ETag.
-
-        The size and ETag come from the same response (``Content-Range`` total),
-        so indexing learns them without an extra request.
-        """
-        return await self._fetch_retried(path, start, end)
-
-    # -- obspec methods -------------------------------------------------------------
-
-    async def get_range_async(
-        self, path: str, *, start: int, end: int | None = None, length: int | None = None
-    ) -> bytes:
-        """Return bytes ``[start, end)`` of the object (fewer if it ends first).
-
-        Raises
-        ------
-        ObjectNotFoundError
-            No such bucket or key.
-        PermissionDeniedError
-            Access denied or no credentials.
-        TruncatedFileError
-            The range starts past the end of the object.
-        ReadFailedError
-            Transient faults persisted through every attempt.
-        """
-        body, _, _ = await self._fetch_retried(path, start, range_end(start, end, length))
-        return body
-
-    async def get_ranges_async(
-        self,
-        path: str,
-        *,
-        starts: Sequence[int],
-        ends: Sequence[int] | None = None,
-        lengths: Sequence[int] | None = None,
-    ) -> list[bytes]:
-        """Return several byte ranges of the object, requested concurrently."""
-        stops = range_ends(starts, ends, lengths)
-        return list(
-            await asyncio.gather(
-                *(
-                    self.get_range_async(path, start=s, end=e)
-                    for s, e in zip(starts, stops, strict=True)
-                )
-            )
-        )
-
-    # -- staleness --------------------------------------------------------------------
-
-    async def get_range_checked_async(
-        self, path: str, *, start: int, end: int, size: int, etag: str | None = None
-    ) -> bytes:
-        """Read ``[start, end)`` and check the response's ``ContentRange`` total and ETag."""
-        body, total, got_etag = await self._fetch_retried(path, start, end)
-        check_unchanged(
-            f"s3://{'/'.join(split_s3_path(path))}",
-            expected_size=size,
-            expected_etag=etag,
-            size=total,
-            etag=got_etag,
-        )
-        return body
+    def _display(self, path: str) -> str:
+        return f"s3://{'/'.join(split_s3_path(path))}"
 
     async def head_async(self, path: str) -> dict[str, Any]:
         """Return obspec-style ``path``/``size``/``e_tag`` of the object (``HeadObject``)."""

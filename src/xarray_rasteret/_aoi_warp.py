@@ -1,0 +1,93 @@
+"""AOI reads onto a target CRS (the helpers' ``target_crs``), with the engine's warp code.
+
+Per geometry, a north-up grid in the target CRS covers the geometry's bounds
+at the finest resolution its records have there (GDAL's suggested warp
+resolution), on the lattice of whole multiples of that resolution. Each
+(geometry, record) pair is planned as a one-member
+:class:`~xarray_rasteret._warp_array.MosaicArray` on that grid: its read
+tasks join those of every other pair in one concurrent read, then each pair is
+resampled (nearest, as GDAL's default) into its output.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pyproj
+from affine import Affine
+
+from ._fetch import ReadOptions, ReadTask
+from ._warp_array import Member, MosaicArray
+from .geo.aoi import AOIs, to_crs
+from .geo.grid import RasterGrid
+from .geo.target import default_resolution, target_grid
+
+__all__ = ["warp_pairs"]
+
+
+def _crs_label(crs: pyproj.CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def warp_pairs(
+    pairs: list[Any], aois: AOIs, target_crs: Any, options: ReadOptions | None
+) -> tuple[list[ReadTask], Callable[[], None]]:
+    """Re-plan ``pairs`` (from ``plan_pairs``) onto ``target_crs``, in place.
+
+    Returns
+    -------
+    tasks, finish
+        The read tasks of every pair, and a function that resamples each pair
+        into its output once the tasks are read.
+    """
+    from ._aoi_read import BandRead
+
+    dst = pyproj.CRS.from_user_input(target_crs)
+    label = _crs_label(dst)
+    options = options or ReadOptions()
+    by_geometry: dict[int, list[Any]] = defaultdict(list)
+    for pair in pairs:
+        by_geometry[pair.geometry_index].append(pair)
+    tasks: list[ReadTask] = []
+    plans: list[tuple[MosaicArray, Any, Any, Any]] = []
+    for gi, group in by_geometry.items():
+        geom = to_crs([aois.geometries[gi]], aois.crs, dst)[0]
+        for band in group[0].bands:
+            grids = [
+                RasterGrid(s.crs, s.transform, s.levels[0].width, s.levels[0].height)
+                for s in (p.bands[band].source for p in group)
+            ]
+            rx, ry = default_resolution(grids, dst)
+            grid = target_grid(dst, (rx, ry), geom.bounds)
+            lattice = Affine(rx, 0.0, 0.0, 0.0, -ry, 0.0)
+            offset = (round(-grid.transform.f / ry), round(grid.transform.c / rx))
+            for pair, src_grid in zip(group, grids, strict=True):
+                old = pair.bands[band]
+                member = Member(old.source, 0, _paste_offset(grid, src_grid))
+                array = MosaicArray([[member]], grid, old.source.dtype, old.fill, "nearest",
+                                    options)
+                out, window, jobs, ts, _ = array.plan((slice(None),) * 3)
+                tasks.extend(ts)
+                plans.append((array, out, window, jobs))
+                pair.bands[band] = BandRead(
+                    old.source, old.window, grid.transform, out[0], old.fill, lattice, offset
+                )
+        for pair in group:
+            pair.geometry, pair.crs = geom, label
+
+    def finish() -> None:
+        for array, out, window, jobs in plans:
+            array.assemble(out, window, jobs)
+
+    return tasks, finish
+
+
+def _paste_offset(grid: RasterGrid, src: RasterGrid) -> tuple[int, int] | None:
+    """Where ``src`` lies on ``grid`` if it is on the same lattice (then pasted, not resampled)."""
+    if not grid.is_aligned_with(src):
+        return None
+    w = grid.window_of(src)
+    return (w.row_start, w.col_start)
