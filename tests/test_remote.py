@@ -32,6 +32,12 @@ def _cogs(directory, n, *, size=256, prefix="r"):
     return names
 
 
+def _lonlat(x, y):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(32633, 4326, always_xy=True).transform(x, y)
+
+
 def _group(href):
     stem = href.rsplit("/", 1)[-1].removesuffix(".tif")
     return tuple(stem.split("_"))
@@ -79,6 +85,12 @@ def test_s3_build_remote_collection_and_read(s3_server, tmp_path):
         x=slice(10, 90), y=slice(30, 70)
     )
     np.testing.assert_array_equal(window.values, expected.B04.values[:, 30:70, 10:90])
+
+    # The helpers read the remote collection through the same options.
+    point = shapely.Point(*_lonlat(600_000 + 505, 5_000_000 - 1205))
+    table = xrr.sample_points(f"s3://{s3_server.bucket}/col.parquet", points=[point],
+                              bands=["B04"], storage_options=opts)
+    assert table.column("value").to_pylist() == list(expected.B04.values[:, 120, 50])
 
 
 def test_http_reads_survive_faults(served):

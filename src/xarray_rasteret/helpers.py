@@ -31,9 +31,9 @@ _COMBINE = ("combine_first", "merge", "merge_override")
 
 def _prepare(
     collection: Any, geometries: Any, geometry_crs: Any, geometry_column: str | None,
-    filters: dict[str, Any],
+    filters: dict[str, Any], storage_options: dict[str, Any] | None = None, backend: Any = None,
 ) -> tuple[Collection, AOIs]:
-    col = as_collection(collection)
+    col = as_collection(collection, storage_options=storage_options, backend=backend)
     if filters:
         col = col.filter(**filters)
     aois = normalize_geometries(
@@ -48,7 +48,9 @@ def _read(
     geometry_column: str | None, all_touched: bool, progress: bool, filters: dict[str, Any],
     storage_options: dict[str, Any] | None = None,
 ) -> tuple[Collection, AOIs, list[PairRead]]:
-    col, aois = _prepare(collection, geometries, geometry_crs, geometry_column, filters)
+    col, aois = _prepare(
+        collection, geometries, geometry_crs, geometry_column, filters, storage_options, backend
+    )
     pairs = read_aois(
         col, aois, bands, data_source=data_source, all_touched=all_touched,
         options=read_options(max_concurrent, backend, storage_options), progress=progress,
@@ -61,7 +63,7 @@ def get_numpy(
     collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
     max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
-    progress: bool = False, **filters: Any,
+    progress: bool = False, storage_options: dict[str, Any] | None = None, **filters: Any,
 ) -> np.ndarray:
     """Pixels of ``bands`` inside each geometry, for each record it intersects, as one array.
 
@@ -92,6 +94,8 @@ def get_numpy(
         Keep every pixel the geometry touches (rasterio semantics), not only centres inside.
     progress
         Show a progress bar over tiles.
+    storage_options
+        Options for remote stores (credentials, ``endpoint_url``, ...).
     **filters
         Record selection, e.g. ``datetime=("2024-01-01", "2024-02-01")``, ``cloud_cover_lt=20``.
 
@@ -116,7 +120,7 @@ def get_numpy(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
-        filters=filters,
+        filters=filters, storage_options=storage_options,
     )
     band_list = [bands] if isinstance(bands, str) else list(bands)
     shapes = {r.data.shape for p in pairs for r in p.bands.values()}
@@ -133,7 +137,7 @@ def get_gdf(
     collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
     max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
-    progress: bool = False, **filters: Any,
+    progress: bool = False, storage_options: dict[str, Any] | None = None, **filters: Any,
 ) -> gpd.GeoDataFrame:
     """One row per (geometry, record): pixel arrays per band and the window's georeferencing.
 
@@ -157,7 +161,7 @@ def get_gdf(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
-        filters=filters,
+        filters=filters, storage_options=storage_options,
     )
     band_list = [bands] if isinstance(bands, str) else list(bands)
     ids = col.ids
@@ -190,7 +194,8 @@ def get_xarray(
     collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
     max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
-    progress: bool = False, xr_combine: str = "combine_first", **filters: Any,
+    progress: bool = False, xr_combine: str = "combine_first",
+    storage_options: dict[str, Any] | None = None, **filters: Any,
 ) -> xr.Dataset:
     """Pixels inside the geometries as one Dataset: a variable per band, dims ``(time, y, x)``.
 
@@ -226,7 +231,7 @@ def get_xarray(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
-        filters=filters,
+        filters=filters, storage_options=storage_options,
     )
     crss = {p.crs for p in pairs}
     if len(crss) > 1:
@@ -300,7 +305,8 @@ def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Datas
 def sample_points(
     collection: Any, *, points: Any, bands: Sequence[str], data_source: str | None = None,
     max_concurrent: int = 50, backend: object | None = None, geometry_crs: Any = AUTO,
-    geometry_column: str | None = None, progress: bool = False, **filters: Any,
+    geometry_column: str | None = None, progress: bool = False,
+    storage_options: dict[str, Any] | None = None, **filters: Any,
 ) -> pa.Table:
     """Values of ``bands`` at each point, for every record whose footprint holds it.
 
@@ -316,7 +322,9 @@ def sample_points(
         Point geometries in any form :func:`get_numpy` accepts.
     bands
         Band codes or asset keys.
-    data_source, max_concurrent, backend, geometry_crs, geometry_column, progress, **filters
+    data_source, max_concurrent, backend, geometry_crs, geometry_column, progress
+        As in :func:`get_numpy`.
+    storage_options, **filters
         As in :func:`get_numpy`.
 
     Returns
@@ -338,7 +346,9 @@ def sample_points(
     from ._points import plan_point_reads, points_table
     from .geo.aoi import to_crs
 
-    col, aois = _prepare(collection, points, geometry_crs, geometry_column, filters)
+    col, aois = _prepare(
+        collection, points, geometry_crs, geometry_column, filters, storage_options, backend
+    )
     non_points = [i for i, g in enumerate(aois.geometries) if g.geom_type != "Point"]
     if non_points:
         raise ValueError(
@@ -354,7 +364,8 @@ def sample_points(
     per_band = band_sources(col, assets, source)
     samples, tasks = plan_point_reads(aois, (p_idx, r_idx), per_band)
     run_reads(
-        tasks, read_options(max_concurrent, backend, None), progress=progress, what="points"
+        tasks, read_options(max_concurrent, backend, storage_options), progress=progress,
+        what="points",
     )
     samples.pick()
     unmatched = np.setdiff1d(np.arange(len(aois.geometries)), p_idx)
