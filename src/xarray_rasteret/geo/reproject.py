@@ -160,6 +160,10 @@ def _ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return seg, np.repeat(starts, lengths) + pos
 
 
+_SEGMENT = 1024
+"""Width (destination pixels) of the row segments approximated independently."""
+
+
 def _approx_rows(
     tr: _PixelTransformer,
     xs: np.ndarray,
@@ -365,9 +369,9 @@ def source_coords(
         every point exactly.
     dst_window : tuple of int, optional
         ``(row_start, row_stop, col_start, col_stop)`` part of the destination
-        grid to return. The approximation is still decided on whole rows of
-        ``dst_shape``, so a window returns exactly the matching part of the
-        full result.
+        grid to return. The approximation is decided on fixed row segments of
+        ``dst_shape`` (whole rows up to 1024 pixels wide), so a window returns
+        exactly the matching part of the full result.
 
     Returns
     -------
@@ -377,9 +381,24 @@ def source_coords(
     """
     tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
     r0, r1, c0, c1 = _check_window(dst_window, tuple(dst_shape))
-    xs = np.arange(dst_shape[1], dtype=np.float64) + 0.5
     ys = np.arange(r0, r1, dtype=np.float64) + 0.5
-    return _approx_rows(tr, xs, ys, max_error, c0, c1)
+    # GDAL warps large outputs in chunks, each approximating its own rows, so its
+    # error stays far below max_error there. Rows are approximated here in fixed
+    # segments of the destination grid: the same for any window (chunks agree),
+    # identical to GDAL's whole-row scheme for grids up to _SEGMENT wide.
+    cols_parts, rows_parts = [], []
+    for s0 in range(c0 - c0 % _SEGMENT, c1, _SEGMENT):
+        s1 = min(s0 + _SEGMENT, dst_shape[1])
+        xs = np.arange(s0, s1, dtype=np.float64) + 0.5
+        cx, cy = _approx_rows(tr, xs, ys, max_error, max(c0, s0) - s0, min(c1, s1) - s0)
+        cols_parts.append(cx)
+        rows_parts.append(cy)
+    if not cols_parts:
+        empty = np.empty((ys.size, 0), dtype=np.float64)
+        return empty, empty.copy()
+    if len(cols_parts) == 1:
+        return cols_parts[0], rows_parts[0]
+    return np.concatenate(cols_parts, axis=1), np.concatenate(rows_parts, axis=1)
 
 
 # --------------------------------------------------------------------------
