@@ -14,7 +14,12 @@ from affine import Affine
 
 import xarray_rasteret as xrr
 from cogs import with_datetimes, write_tiff
-from xarray_rasteret.errors import ObjectChangedError, ObjectNotFoundError, PermissionDeniedError
+from xarray_rasteret.errors import (
+    ObjectChangedError,
+    ObjectNotFoundError,
+    PermissionDeniedError,
+    TileDecodeError,
+)
 from xarray_rasteret.helpers import get_gdf
 
 TRANSFORM = Affine(10.0, 0, 600_000.0, 0, -10.0, 5_000_000.0)
@@ -170,3 +175,27 @@ def test_replaced_object_raises_staleness_error(served, tmp_path):
     shutil.copy(replacement, Path(server.root) / names[0])
     with pytest.raises(ObjectChangedError, match=names[0]):
         ds.B04.isel(time=0).values
+    # Opting out skips the check: the old tile offsets now point into other bytes,
+    # which the decoder refuses (never silently wrong pixels here).
+    unchecked = xr.open_dataset(col, engine="rasteret", check_unchanged=False)
+    with pytest.raises(TileDecodeError, match=names[0]):
+        unchecked.B04.isel(time=0, x=slice(0, 8), y=slice(0, 8)).values
+
+
+def test_obstore_store_as_backend(tmp_path):
+    from obstore.store import LocalStore as ObLocalStore
+
+    names = _cogs(tmp_path, 2)
+    store = ObLocalStore(prefix=str(tmp_path))
+    col = _dated(xrr.build([str(tmp_path / n) for n in names], group_by=_group, backend=store))
+    ds = xr.open_dataset(col, engine="rasteret", backend=store)
+    with rasterio.open(tmp_path / names[1]) as src:
+        np.testing.assert_array_equal(ds.B04.values[1], src.read(1))
+
+
+def test_progress_bar_reports_tiles(served, capsys):
+    server, names, local = served
+    aoi = shapely.Point(*_lonlat(600_000 + 1000, 5_000_000 - 1000)).buffer(0.003)
+    xrr.get_numpy(local, geometries=aoi, bands=["B04"], progress=True)
+    err = capsys.readouterr().err
+    assert "reading tiles" in err and "tile" in err

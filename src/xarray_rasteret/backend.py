@@ -56,6 +56,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         "max_concurrent",
         "storage_options",
         "backend",
+        "check_unchanged",
     )
 
     def open_dataset(
@@ -78,6 +79,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         max_concurrent: int = 64,
         storage_options: dict[str, Any] | None = None,
         backend: Any = None,
+        check_unchanged: bool = True,
     ) -> Any:
         """Open a collection or a GeoTIFF lazily.
 
@@ -136,6 +138,10 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             Store options (credentials, endpoint_url, anon, retries, ...).
         backend
             A store object with async ``get_range_async``/``get_ranges_async``.
+        check_unchanged
+            Compare each response's object size (and ETag) with those recorded at
+            build, at no extra request, and raise ``ObjectChangedError`` when the
+            object was replaced (default True). False reads without the check.
 
         Returns
         -------
@@ -157,6 +163,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             max_concurrent=max_concurrent,
             storage_options=dict(storage_options or {}),
             backend=backend,
+            check_unchanged=check_unchanged,
         )
         collection = as_collection(
             filename_or_obj, storage_options=options.storage_options, backend=backend
