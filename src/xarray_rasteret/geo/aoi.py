@@ -619,7 +619,7 @@ def _from_arrow_array(
 def _chunked_storage(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array(
         [c.storage for c in arr.chunks],
-        type=arr.type.storage_type,  # type: ignore[union-attr]
+        type=arr.type.storage_type,
     )
 
 

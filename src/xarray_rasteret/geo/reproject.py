@@ -380,7 +380,7 @@ def source_coords(
         point cannot be transformed.
     """
     tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
-    r0, r1, c0, c1 = _check_window(dst_window, tuple(dst_shape))
+    r0, r1, c0, c1 = _check_window(dst_window, (int(dst_shape[0]), int(dst_shape[1])))
     ys = np.arange(r0, r1, dtype=np.float64) + 0.5
     # GDAL warps large outputs in chunks, each approximating its own rows, so its
     # error stays far below max_error there. Rows are approximated here in fixed
@@ -535,7 +535,8 @@ def kernel_scales(
         ``(x_scale, y_scale)``, or None when the grids do not overlap.
     """
     tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
-    return _kernel_scales(tr, tuple(dst_shape), tuple(src_shape), resampling)
+    dst_hw = (int(dst_shape[0]), int(dst_shape[1]))
+    return _kernel_scales(tr, dst_hw, (int(src_shape[0]), int(src_shape[1])), resampling)
 
 
 def _kernel_scales(
