@@ -360,3 +360,24 @@ def test_sparse_tiles_read_as_nodata(tmp_path, nodata):
         expected = r.read(1)
     got = xr.open_dataset(path, engine="rasteret").band_1.values[0]
     np.testing.assert_array_equal(got, expected)
+
+
+def test_concurrent_reads_share_tiles_in_flight(collection_path):
+    import asyncio
+
+    path, arrays = collection_path
+    ds = xr.open_dataset(path, engine="rasteret", cache=False)
+    windows = [ds.B04.isel(time=1, y=slice(40 + 10 * i, 40 + 10 * i + 50), x=slice(0, 120))
+               for i in range(6)]
+    with xrr.track() as alone:
+        ds.B04.isel(time=1, y=slice(40, 40 + 100), x=slice(0, 120)).values  # their union
+
+    async def main():
+        return await asyncio.gather(*(w.load_async() for w in windows))
+
+    with xrr.track() as together:
+        loaded = asyncio.run(main())
+    for i, w in enumerate(loaded):
+        np.testing.assert_array_equal(w.values, arrays["r1"]["B04"][0, 10 * i : 10 * i + 50, :120])
+    # Six overlapping windows fetch each tile of their union once, not six times.
+    assert together.bytes == alone.bytes

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -83,6 +85,66 @@ class _TileJob:
     start: int
     end: int
     consumers: list[tuple[ReadTask, int]] = field(default_factory=list)
+    shared: asyncio.Future[np.ndarray] | None = None
+    """Set when this read fetches the tile for other concurrent reads too."""
+
+
+class _Abandoned(Exception):
+    """The read that was fetching a shared tile stopped before decoding it."""
+
+
+# Tiles being fetched on each event loop: concurrent reads wanting the same
+# tile (e.g. dask chunks or load_async calls of overlapping windows) wait for
+# the read that fetches it instead of fetching it again.
+_in_flight: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, int, int], asyncio.Future[np.ndarray]]
+] = weakref.WeakKeyDictionary()
+
+
+def _claim_shared(
+    by_href: dict[str, list[_TileJob]], loop: asyncio.AbstractEventLoop
+) -> list[tuple[asyncio.Future[np.ndarray], _TileJob]]:
+    """Keep in ``by_href`` the tiles no other read is fetching; return the others' futures."""
+    registry = _in_flight.setdefault(loop, {})
+    waits = []
+    for href in list(by_href):
+        own = []
+        for job in by_href[href]:
+            key = (href, job.start, job.end)
+            fut = registry.get(key)
+            if fut is None:
+                fut = job.shared = registry[key] = loop.create_future()
+                fut.add_done_callback(partial(_forget, registry, key))
+                own.append(job)
+            else:
+                waits.append((fut, job))
+        if own:
+            by_href[href] = own
+        else:
+            del by_href[href]
+    return waits
+
+
+def _forget(
+    registry: dict[tuple[str, int, int], asyncio.Future[np.ndarray]],
+    key: tuple[str, int, int],
+    fut: asyncio.Future[np.ndarray],
+) -> None:
+    if registry.get(key) is fut:
+        del registry[key]
+
+
+def _settle(group: list[_TileJob], error: BaseException | None) -> None:
+    """Give waiting reads this group's outcome (no-op for tiles already delivered)."""
+    for job in group:
+        fut = job.shared
+        if fut is None or fut.done():
+            continue
+        if error is None or isinstance(error, asyncio.CancelledError):
+            fut.set_exception(_Abandoned())
+        else:
+            fut.set_exception(error)
+        fut.exception()  # retrieved: no "never retrieved" log when nobody waits
 
 
 _pool_lock = threading.Lock()
@@ -161,11 +223,17 @@ def _fill_uncovered(task: ReadTask, layout: TileLayout, tiles: list[TileRef]) ->
             out[tr0:tr1, tc0:tc1] = fill
 
 
-def _decode_and_paste(job: _TileJob, data: memoryview) -> None:
+def _decode_and_paste(job: _TileJob, data: memoryview) -> np.ndarray:
+    tile = _decode(job, data)
+    _paste(job, tile)
+    return tile
+
+
+def _decode(job: _TileJob, data: memoryview) -> np.ndarray:
     src = job.source
     layout = src.levels[job.level]
     th, tw = layout.tile_height, layout.tile_width
-    top, left = job.row * th, job.col * tw
+    top = job.row * th
     # Strips are stored with only the rows they hold; tiles are always full size.
     rows = th if layout.tiled else min(th, layout.height - top)
     try:
@@ -173,6 +241,14 @@ def _decode_and_paste(job: _TileJob, data: memoryview) -> None:
     except Exception as e:
         e.add_note(f"while decoding tile (row {job.row}, col {job.col}) of {src.href}")
         raise
+    return tile
+
+
+def _paste(job: _TileJob, tile: np.ndarray) -> None:
+    layout = job.source.levels[job.level]
+    th, tw = layout.tile_height, layout.tile_width
+    top, left = job.row * th, job.col * tw
+    rows = tile.shape[0]
     for task, sample in job.consumers:
         w = task.window
         r0 = max(top, w.row_start, 0)
@@ -221,10 +297,35 @@ async def read_into(
     loop = asyncio.get_running_loop()
     pool = _decode_pool()
     limit = asyncio.Semaphore(options.max_concurrent)
+    waits = _claim_shared(by_href, loop)
+
+    async def decode_group(buf: memoryview, start: int, group: list[_TileJob]) -> None:
+        tiles = await asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    pool, _decode_and_paste, job, buf[job.start - start : job.end - start]
+                )
+                for job in group
+            )
+        )
+        for job, tile in zip(group, tiles, strict=True):
+            if job.shared is not None and not job.shared.done():
+                job.shared.set_result(tile)
 
     async def fetch_range(store: CountingStore, path: str, href: str, start: int, end: int,
                           group: list[_TileJob]) -> None:
         src = group[0].source
+        try:
+            await fetch_and_decode(store, path, href, start, end, group, src)
+        except BaseException as e:
+            _settle(group, e)
+            raise
+        _settle(group, None)
+        if on_tile is not None:
+            on_tile(len(group), total)
+
+    async def fetch_and_decode(store: CountingStore, path: str, href: str, start: int,
+                               end: int, group: list[_TileJob], src: RasterSource) -> None:
         # A slot is held until the range is decoded, so at most max_concurrent
         # fetched buffers exist at once: memory stays bounded when decoding is
         # slower than the network.
@@ -241,21 +342,31 @@ async def read_into(
                     f"{href} ends before byte {end} (got {len(buf)} of {end - start} bytes from "
                     f"offset {start}): the file is truncated or changed since it was indexed"
                 )
-            await asyncio.gather(
-                *(
-                    loop.run_in_executor(
-                        pool, _decode_and_paste, job, buf[job.start - start : job.end - start]
-                    )
-                    for job in group
-                )
-            )
+            await decode_group(buf, start, group)
             del data, buf
+
+    async def wait_shared(fut: asyncio.Future[np.ndarray], job: _TileJob) -> None:
+        try:
+            tile = await asyncio.shield(fut)
+        except _Abandoned:
+            # The other read stopped first: fetch this tile here after all.
+            job.shared = None
+            inner, path = resolve_store(
+                job.source.href, storage_options=options.storage_options,
+                backend=options.backend,
+            )
+            await fetch_range(CountingStore(inner), path, job.source.href, job.start, job.end,
+                              [job])
+            return
+        await loop.run_in_executor(pool, _paste, job, tile)
         if on_tile is not None:
-            on_tile(len(group), total)
+            on_tile(1, total)
 
     try:
         async with asyncio.TaskGroup() as tg:
             _start_fetches(tg, by_href, options, fetch_range)
+            for fut, job in waits:
+                tg.create_task(wait_shared(fut, job))
     except BaseExceptionGroup as group:
         # The first failure is the story; the rest were cancelled or are its echoes.
         raise _first_leaf(group) from None
