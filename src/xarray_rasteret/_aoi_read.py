@@ -185,12 +185,15 @@ def read_aois(
     options: ReadOptions | None = None,
     progress: bool = False,
     target_crs: Any = None,
-) -> list[PairRead]:
+    stack: bool = False,
+) -> tuple[list[PairRead], np.ndarray | None]:
     """Read every band of every (geometry, record) pair in one concurrent read, masked.
 
     With ``target_crs``, each pair is resampled (nearest) onto a grid of that
     CRS covering its geometry (see :mod:`._aoi_warp`); else it is read on the
-    record's own grid.
+    record's own grid. With ``stack``, every output is a slice of one
+    ``[pair, band, y, x]`` array, returned too (ragged shapes: ValueError, before
+    any I/O).
 
     Raises
     ------
@@ -205,6 +208,7 @@ def read_aois(
             f"{_total_bounds(aois)} in {aois.crs.to_string()}) intersects the data of "
             f"the {len(collection)} records; check geometry_crs and the filters"
         )
+    stacked = stack_outputs(pairs, list(assets)) if stack and target_crs is None else None
     if target_crs is None:
         tasks = [
             ReadTask(r.source, 0, r.window, r.data, fill=r.fill)
@@ -230,7 +234,35 @@ def read_aois(
                     all_touched=all_touched,
                 )
             r.data[outside] = r.fill
-    return pairs
+    if stack and stacked is None:
+        stacked = stack_outputs(pairs, list(assets), copy=True)
+    return pairs, stacked
+
+
+def stack_outputs(pairs: list[PairRead], bands: list[str], *, copy: bool = False) -> np.ndarray:
+    """One ``[pair, band, y, x]`` array; unless ``copy``, the pairs' outputs become its slices.
+
+    Raises
+    ------
+    ValueError
+        If the windows differ in shape (they cannot stack).
+    """
+    shapes = {r.data.shape for p in pairs for r in p.bands.values()}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"the windows have different shapes {sorted(shapes)}, so they do not stack into one "
+            "array; use get_xarray or get_gdf, or pass geometries of one size in one CRS"
+        )
+    dtype = np.result_type(*(r.data.dtype for p in pairs for r in p.bands.values()))
+    out = np.empty((len(pairs), len(bands), *shapes.pop()), dtype=dtype)
+    for i, pair in enumerate(pairs):
+        for j, band in enumerate(bands):
+            r = pair.bands[band]
+            if copy or r.data.dtype != dtype:
+                out[i, j] = r.data
+            else:
+                r.data = out[i, j]  # the read writes straight into the stacked array
+    return out
 
 
 def run_reads(

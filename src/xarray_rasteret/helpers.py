@@ -46,17 +46,17 @@ def _read(
     collection: Any, geometries: Any, bands: Sequence[str], *, data_source: Any,
     max_concurrent: int, backend: Any, target_crs: Any, geometry_crs: Any,
     geometry_column: str | None, all_touched: bool, progress: bool, filters: dict[str, Any],
-    storage_options: dict[str, Any] | None = None,
-) -> tuple[Collection, AOIs, list[PairRead]]:
+    storage_options: dict[str, Any] | None = None, stack: bool = False,
+) -> tuple[Collection, AOIs, list[PairRead], np.ndarray | None]:
     col, aois = _prepare(
         collection, geometries, geometry_crs, geometry_column, filters, storage_options, backend
     )
-    pairs = read_aois(
+    pairs, stacked = read_aois(
         col, aois, bands, data_source=data_source, all_touched=all_touched,
         options=read_options(max_concurrent, backend, storage_options), progress=progress,
-        target_crs=target_crs,
+        target_crs=target_crs, stack=stack,
     )
-    return col, aois, pairs
+    return col, aois, pairs, stacked
 
 
 def get_numpy(
@@ -116,21 +116,14 @@ def get_numpy(
     >>> arr.shape  # doctest: +SKIP
     (4, 112, 79)
     """
-    _, _, pairs = _read(
+    *_, stacked = _read(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
-        filters=filters, storage_options=storage_options,
+        filters=filters, storage_options=storage_options, stack=True,
     )
-    band_list = [bands] if isinstance(bands, str) else list(bands)
-    shapes = {r.data.shape for p in pairs for r in p.bands.values()}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"the windows have different shapes {sorted(shapes)}, so they do not stack into one "
-            "array; use get_xarray or get_gdf, or pass geometries of one size in one CRS"
-        )
-    stacked = np.stack([np.stack([p.bands[b].data for b in band_list]) for p in pairs])
-    return stacked[:, 0] if len(band_list) == 1 else stacked
+    assert stacked is not None
+    return stacked[:, 0] if len(stacked) and stacked.shape[1] == 1 else stacked
 
 
 def get_gdf(
@@ -157,7 +150,7 @@ def get_gdf(
     """
     import geopandas as gpd
 
-    col, aois, pairs = _read(
+    col, aois, pairs, _ = _read(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
@@ -227,7 +220,7 @@ def get_xarray(
     """
     if xr_combine not in _COMBINE:
         raise ValueError(f"xr_combine must be one of {_COMBINE}, got {xr_combine!r}")
-    col, _, pairs = _read(
+    col, _, pairs, _ = _read(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
