@@ -114,6 +114,7 @@ def test_http_reads_survive_faults(served):
     np.testing.assert_array_equal(got, expected)
     for i, w in enumerate(windows):
         np.testing.assert_array_equal(w, expected[:, 5 * i : 5 * i + 90, i * 20 : i * 20 + 70])
+    print(f"faults injected {server.stats.faults}; client retries {stats.retries}")
     assert stats.retries > 0
     assert sum(server.stats.faults.values()) > 0
 
@@ -152,6 +153,8 @@ def test_500_window_reads_over_40_cogs_bounded_in_flight(http_server):
     http_server.set_faults(latency=0.02)
     gdf = get_gdf(col, geometries=boxes, bands=["B04"], max_concurrent=32)
     assert len(gdf) == 13 * 40
+    print(f"520 window reads: server max in flight {http_server.stats.max_in_flight}, "
+          f"{http_server.stats.requests} requests")
     assert http_server.stats.max_in_flight <= 32
     assert http_server.stats.max_in_flight >= 16  # really concurrent
     for row in gdf.sample(40, random_state=0).itertuples():

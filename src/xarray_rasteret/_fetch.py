@@ -311,6 +311,9 @@ async def read_into(
         for job, tile in zip(group, tiles, strict=True):
             if job.shared is not None and not job.shared.done():
                 job.shared.set_result(tile)
+            # Waiters hold the future themselves; keeping it here would keep every
+            # decoded tile alive until the whole read ends.
+            job.shared = None
 
     async def fetch_range(store: CountingStore, path: str, href: str, start: int, end: int,
                           group: list[_TileJob]) -> None:
