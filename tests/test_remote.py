@@ -106,17 +106,23 @@ def test_http_reads_survive_faults(served):
     expected = xr.open_dataset(local, engine="rasteret").B04.values
     server.set_faults(p_503=0.2, p_drop=0.05, p_truncate=0.05, p_slow=0.03, slow_seconds=1.0,
                       seed=7)
-    ds = xr.open_dataset(col, engine="rasteret", storage_options=opts)
+    ds = xr.open_dataset(col, engine="rasteret", storage_options=opts, cache=False)
     with xrr.track() as stats:
         got = ds.B04.values
-        windows = [ds.B04.isel(x=slice(i * 20, i * 20 + 70), y=slice(5 * i, 5 * i + 90)).values
-                   for i in range(8)]
+        windows = [
+            ds.B04.isel(x=slice(i % 8 * 20, i % 8 * 20 + 70), y=slice(5 * i, 5 * i + 90)).values
+            for i in range(30)
+        ]
     np.testing.assert_array_equal(got, expected)
     for i, w in enumerate(windows):
-        np.testing.assert_array_equal(w, expected[:, 5 * i : 5 * i + 90, i * 20 : i * 20 + 70])
-    print(f"faults injected {server.stats.faults}; client retries {stats.retries}")
-    assert stats.retries > 0
-    assert sum(server.stats.faults.values()) > 0
+        np.testing.assert_array_equal(
+            w, expected[:, 5 * i : 5 * i + 90, i % 8 * 20 : i % 8 * 20 + 70]
+        )
+    faults = server.stats.faults
+    print(f"{server.stats.requests} requests, faults injected {faults}; "
+          f"client retries {stats.retries}")
+    assert {"503", "drop", "truncate", "slow"} <= set(faults)  # every kind happened
+    assert stats.retries >= sum(faults.values())
 
 
 def test_http_404_and_403_name_the_url(served):
