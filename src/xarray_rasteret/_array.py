@@ -19,7 +19,7 @@ from ._fetch import ReadOptions, ReadTask, read_into
 from ._sync import sync
 from ._types import RasterSource, Window
 
-__all__ = ["Placement", "RasteretArray"]
+__all__ = ["OuterIndexedArray", "Placement", "RasteretArray", "select"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,42 @@ def _axis_window(key: Any, size: int) -> tuple[int, int, Any]:
     return lo, int(idx.max()) + 1, idx - lo
 
 
-class RasteretArray(BackendArray):
+def select(out: np.ndarray, post: tuple[Any, ...]) -> np.ndarray:
+    """Turn a key's bounding-box output into its exact outer selection."""
+    it, iy, ix = post
+    out = out[it]
+    # Outer indexing: apply the per-axis takes one after the other.
+    if not isinstance(iy, slice):
+        out = np.take(out, iy, axis=-2)
+    if not isinstance(ix, slice):
+        out = np.take(out, ix, axis=-1)
+    return out
+
+
+class OuterIndexedArray(BackendArray):
+    """Base of the lazy arrays: xarray's outer indexing, sync and async, on ``_read``."""
+
+    shape: tuple[int, ...]
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._getitem
+        )
+
+    async def async_getitem(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        """Read ``key`` on the caller's event loop (xarray's ``load_async``)."""
+        return await indexing.async_explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._read
+        )
+
+    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
+        return sync(self._read(key))
+
+    async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class RasteretArray(OuterIndexedArray):
     """A lazy array over the records of one band, on one output grid.
 
     Parameters
@@ -81,20 +116,6 @@ class RasteretArray(BackendArray):
         self.dtype = np.dtype(dtype)
         self.fill = fill
         self.options = options
-
-    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.OUTER, self._getitem
-        )
-
-    async def async_getitem(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        """Read ``key`` on the caller's event loop (xarray's ``load_async``)."""
-        return await indexing.async_explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.OUTER, self._read
-        )
-
-    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
-        return sync(self._read(key))
 
     def plan(self, key: tuple[Any, ...]) -> tuple[np.ndarray, list[ReadTask], tuple[Any, ...]]:
         """Allocate the output of ``key`` and the read tasks that fill it (no I/O).
@@ -129,11 +150,4 @@ class RasteretArray(BackendArray):
     async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
         out, tasks, post = self.plan(key)
         await read_into(tasks, self.options)
-        ix, iy, ixx = post
-        out = out[ix]
-        # Outer indexing: apply the per-axis takes one after the other.
-        if not isinstance(iy, slice):
-            out = np.take(out, iy, axis=-2)
-        if not isinstance(ixx, slice):
-            out = np.take(out, ixx, axis=-1)
-        return out
+        return select(out, post)

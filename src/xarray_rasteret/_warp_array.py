@@ -27,12 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from xarray.backends import BackendArray
-from xarray.core import indexing
 
-from ._array import _axis_window
+from ._array import OuterIndexedArray, _axis_window, select
 from ._fetch import ReadOptions, ReadTask, read_into
-from ._sync import sync
 from ._types import RasterSource, Window
 from .geo.grid import RasterGrid
 
@@ -98,7 +95,7 @@ def _valid(values: np.ndarray, nodata: float | None) -> np.ndarray:
     return values != nodata
 
 
-class MosaicArray(BackendArray):
+class MosaicArray(OuterIndexedArray):
     """A lazy array over groups of records of one band on one output grid.
 
     Parameters
@@ -134,20 +131,6 @@ class MosaicArray(BackendArray):
         self.fill = fill
         self.resampling = resampling
         self.options = options
-
-    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.OUTER, self._getitem
-        )
-
-    async def async_getitem(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        """Read ``key`` on the caller's event loop (xarray's ``load_async``)."""
-        return await indexing.async_explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.OUTER, self._read
-        )
-
-    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
-        return sync(self._read(key))
 
     # -- planning (no I/O) ---------------------------------------------------
 
@@ -237,13 +220,7 @@ class MosaicArray(BackendArray):
                 if step
             )
         )
-        ix, iy, ixx = post
-        res = out[ix]
-        if not isinstance(iy, slice):
-            res = np.take(res, iy, axis=-2)
-        if not isinstance(ixx, slice):
-            res = np.take(res, ixx, axis=-1)
-        return res
+        return select(out, post)
 
     def assemble(self, out: np.ndarray, dst: Window, jobs: Sequence[Sequence[_Job]]) -> None:
         """Resample and merge what :meth:`plan` listed into ``out``, once its tasks are read."""
