@@ -280,7 +280,7 @@ def test_bresenham_closed_form_equals_integer_loop():
 
 
 def test_walk_scalar_and_vector_paths_agree(monkeypatch):
-    import xarray_rasteret.geo.rasterize as rz
+    import xarray_rasteret.geo._burn as rz
 
     rng = np.random.default_rng(11)
     n = 200

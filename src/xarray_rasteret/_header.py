@@ -1,0 +1,352 @@
+"""Parse the header of one TIFF (async-tiff) into RasterSources, one per sample.
+
+The header is normally read with a single request (:data:`PREFETCH` bytes);
+failures are classified into not-a-TIFF, truncated and unsupported files, each
+naming the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+from ._types import RasterSource, TileEncoding, TileLayout
+from .errors import (
+    NotATiffError,
+    TruncatedFileError,
+    UnsupportedTiffError,
+)
+
+__all__ = ["PREFETCH", "read_sources_async"]
+
+PREFETCH = 65536
+"""Bytes read with the first header request; a COG's header almost always fits."""
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+class _HeaderStore:
+    """Wrap a store for async-tiff: count requests and remember what came back.
+
+    What it records tells a non-TIFF (wrong magic bytes) from a truncated file
+    (a read came back short) when async-tiff fails, and gives the store's own
+    error (not found, denied) back to the caller unchanged.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.requests = 0
+        self.magic: bytes | None = None
+        self.eof: int | None = None
+        self.error: BaseException | None = None
+        self.error_start: int | None = None
+        self.size: int | None = None
+        self.etag: str | None = None
+
+    def _seen(self, start: int, end: int, data: Any) -> Any:
+        view = memoryview(data)
+        if start == 0 and self.magic is None:
+            self.magic = bytes(view[:4])
+        if len(view) < end - start:
+            self.eof = start + len(view)
+        return data
+
+    async def get_range_async(
+        self, path: str, *, start: int, end: int | None = None, length: int | None = None
+    ) -> Any:
+        if end is None:
+            assert length is not None
+            end = start + length
+        self.requests += 1
+        try:
+            # The object's size and ETag ride along on the first response.
+            data, size, etag = await self.inner.get_range_info_async(path, start=start, end=end)
+        except BaseException as e:
+            self.error, self.error_start = e, start
+            raise
+        if size is not None:
+            self.size, self.etag = size, etag
+        return self._seen(start, end, data)
+
+    async def get_ranges_async(
+        self,
+        path: str,
+        *,
+        starts: Sequence[int],
+        ends: Sequence[int] | None = None,
+        lengths: Sequence[int] | None = None,
+    ) -> list[Any]:
+        if ends is None:
+            assert lengths is not None
+            ends = [s + n for s, n in zip(starts, lengths, strict=True)]
+        self.requests += len(starts)
+        try:
+            out = await self.inner.get_ranges_async(path, starts=list(starts), ends=list(ends))
+        except BaseException as e:
+            self.error, self.error_start = e, min(starts, default=None)
+            raise
+        return [self._seen(s, e, d) for s, e, d in zip(starts, ends, out, strict=True)]
+
+
+def _parse_nodata(text: str | None) -> float | None:
+    if text is None:
+        return None
+    s = text.strip().strip("\x00").strip()
+    if not s:
+        return None
+    try:
+        return float(s)  # handles 'nan', '-inf', '1e20', '-9999'
+    except ValueError:
+        return None
+
+
+def _gdal_scale_offset(xml: str | None, samples: int) -> tuple[list[float], list[float]]:
+    scale, offset = [1.0] * samples, [0.0] * samples
+    if not xml:
+        return scale, offset
+    try:
+        root = ET.fromstring(xml.strip().strip("\x00"))
+    except ET.ParseError:
+        return scale, offset
+    for item in root.iter("Item"):
+        role = (item.get("role") or item.get("name") or "").lower()
+        sample = item.get("sample")
+        if role not in ("scale", "offset") or sample is None or not item.text:
+            continue
+        try:
+            i, v = int(sample), float(item.text.strip())
+        except ValueError:
+            continue
+        if 0 <= i < samples:
+            (scale if role == "scale" else offset)[i] = v
+    return scale, offset
+
+
+def _dtype(ifd: Any, big_endian: bool, href: str) -> tuple[str, int]:
+    fmt = int(ifd.sample_format[0]) if ifd.sample_format else 1
+    bits = int(ifd.bits_per_sample[0]) if ifd.bits_per_sample else 1
+    kind = {1: "u", 2: "i", 3: "f", 4: "u"}.get(fmt)
+    if kind is None:
+        raise UnsupportedTiffError(f"{href}: SampleFormat {fmt} (complex data) is not supported")
+    size = next((n for n in (1, 2, 4, 8) if bits <= 8 * n), None)
+    if size is None or (kind == "f" and bits not in (16, 32, 64)):
+        raise UnsupportedTiffError(f"{href}: {bits}-bit samples (SampleFormat {fmt})")
+    return np.dtype(f"{'>' if big_endian else '<'}{kind}{size}").str, bits
+
+
+def _layout(ifd: Any) -> TileLayout:
+    width, height = int(ifd.image_width), int(ifd.image_height)
+    if ifd.tile_width:
+        return TileLayout(
+            width,
+            height,
+            int(ifd.tile_width),
+            int(ifd.tile_height),
+            np.asarray(ifd.tile_offsets or [], np.int64),
+            np.asarray(ifd.tile_byte_counts or [], np.int64),
+            tiled=True,
+        )
+    rows = min(int(ifd.rows_per_strip or height), height) or height
+    return TileLayout(
+        width,
+        height,
+        width,
+        rows,
+        np.asarray(ifd.strip_offsets or [], np.int64),
+        np.asarray(ifd.strip_byte_counts or [], np.int64),
+        tiled=False,
+    )
+
+
+def _is_mask(ifd: Any) -> bool:
+    return bool((ifd.new_subfile_type or 0) & 4) or int(ifd.photometric_interpretation) == 4
+
+
+async def _object_meta(store: Any, path: str, href: str, local: bool) -> tuple[int | None, Any]:
+    """Size and ETag of the object, where they come cheaply (stat, or the store's HEAD)."""
+    if local:
+        from .storage.local import local_path
+
+        try:
+            return (await asyncio.to_thread(os.stat, local_path(href))).st_size, None
+        except OSError:
+            return None, None  # the header read reports the real problem
+    head = getattr(store, "head_async", None)
+    if head is None:
+        return None, None
+    try:
+        meta = await head(path)
+    except Exception:  # noqa: BLE001 - size is optional; the header read names failures
+        return None, None
+    get = meta.get if isinstance(meta, Mapping) else lambda k: getattr(meta, k, None)
+    size = get("size")
+    return (int(size) if size is not None else None), get("e_tag") or get("etag")
+
+
+def _classify(err: BaseException, rec: _HeaderStore, href: str) -> BaseException:
+    if isinstance(rec.error, TruncatedFileError) and rec.error_start == 0:
+        return NotATiffError(f"{href} is empty: not a TIFF file")
+    if rec.error is not None:
+        return rec.error
+    if rec.magic is not None and rec.magic not in _TIFF_MAGIC:
+        return NotATiffError(f"{href} is not a TIFF file (it starts with {rec.magic!r})")
+    if rec.eof is not None:
+        return TruncatedFileError(
+            f"{href} is truncated: its TIFF header runs past the end of the file "
+            f"({rec.eof} bytes) ({err})"
+        )
+    return NotATiffError(f"{href}: cannot parse the TIFF header ({err})")
+
+
+def _check_tiles(levels: Sequence[TileLayout], size: int, href: str) -> None:
+    for lv, layout in enumerate(levels):
+        ends = layout.tile_offsets + layout.tile_byte_counts
+        past = np.flatnonzero((layout.tile_byte_counts > 0) & (ends > size))
+        if len(past):
+            k = int(past[0])
+            o, c = int(layout.tile_offsets[k]), int(layout.tile_byte_counts[k])
+            where = "full resolution" if lv == 0 else f"overview {lv}"
+            raise TruncatedFileError(
+                f"{href} is truncated: tile {k} of the {where} image (bytes {o}..{o + c}) "
+                f"lies past the end of the file ({size} bytes); {len(past)} tiles are missing"
+            )
+
+
+async def read_sources_async(
+    href: str,
+    *,
+    store: Any = None,
+    storage_options: dict[str, Any] | None = None,
+    backend: Any = None,
+) -> list[RasterSource]:
+    """Parse one TIFF header into one RasterSource per sample.
+
+    Parameters
+    ----------
+    href
+        Local path, ``file://``, ``http(s)://`` or ``s3://`` URL.
+    store
+        A store to read through (then ``href`` is the path asked of it).
+    storage_options, backend
+        Passed to :func:`xarray_rasteret.storage.resolve_store` when ``store`` is None.
+
+    Returns
+    -------
+    list of RasterSource
+        ``band_index`` 0..n-1. Levels are the full-resolution image and every
+        overview (masks skipped), finest first. A file without georeferencing
+        gets ``Affine.identity()`` (a pixel-index grid) and ``crs=None``.
+
+    Raises
+    ------
+    NotATiffError, TruncatedFileError, UnsupportedTiffError
+        Naming ``href``; store errors (not found, denied) pass through.
+
+    Examples
+    --------
+    >>> srcs = await read_sources_async("s3://bucket/scene_B04.tif")  # doctest: +SKIP
+    >>> srcs[0].levels[0].tile_width, srcs[0].crs  # doctest: +SKIP
+    (1024, 'EPSG:32633')
+    """
+    from async_tiff import TIFF
+
+    from .geo.geotiff import georeference_from_ifd, require_north_up
+
+    local = store is None and backend is None and ("://" not in href or href.startswith("file://"))
+    if store is None:
+        from .storage import resolve_store
+
+        store, path = resolve_store(href, storage_options=storage_options, backend=backend)
+    else:
+        path = href
+    from .storage import CountingStore
+
+    rec = _HeaderStore(CountingStore(store))
+    try:
+        tiff = await TIFF.open(path, store=rec, prefetch=PREFETCH)
+    except Exception as e:
+        raise _classify(e, rec, href) from e
+    size, etag = rec.size, rec.etag
+    if size is None:
+        # Only stores that do not report sizes with their responses cost a HEAD.
+        size, etag = await _object_meta(store, path, href, local)
+    if size is None:
+        size = rec.eof
+
+    ifds = tiff.ifds
+    main = next((i for i in ifds if not ((i.new_subfile_type or 0) & 5)), ifds[0])
+    spp = int(main.samples_per_pixel or 1)
+    overviews = [
+        i
+        for i in ifds
+        if i is not main
+        and (i.new_subfile_type or 0) & 1
+        and not _is_mask(i)
+        and int(i.samples_per_pixel or 1) == spp
+    ]
+    overviews.sort(key=lambda i: -int(i.image_width))
+    levels = tuple(_layout(i) for i in [main, *overviews])
+    if size is not None:
+        _check_tiles(levels, size, href)
+
+    dtype, bits = _dtype(main, int(tiff.endianness) == 1, href)
+    lerc = main.lerc_parameters
+    encoding = TileEncoding(
+        compression=int(main.compression),
+        predictor=int(main.predictor or 1),
+        dtype=dtype,
+        samples_per_pixel=spp,
+        planar=int(main.planar_configuration) == 2,
+        photometric=int(main.photometric_interpretation),
+        jpeg_tables=bytes(main.jpeg_tables) if main.jpeg_tables else None,
+        lerc_parameters=tuple(int(v) for v in lerc) if lerc else None,
+        bits_per_sample=None if bits == np.dtype(dtype).itemsize * 8 else bits,
+    )
+    _check_supported(encoding, href)
+
+    geo = georeference_from_ifd(main)
+    require_north_up(geo.transform, href)
+    transform, crs = geo.transform, geo.crs
+    if transform is None:  # not georeferenced: pixel-index coordinates, no CRS
+        transform, crs = Affine.identity(), None
+    nodata = _parse_nodata(main.gdal_nodata)
+    scale, offset = _gdal_scale_offset(main.gdal_metadata, spp)
+    extra: dict[str, object] = {"header_requests": rec.requests}
+    if main.extra_samples:
+        extra["extra_samples"] = [int(v) for v in main.extra_samples]
+    if geo.pixel_is_point:
+        extra["pixel_is_point"] = True
+    return [
+        RasterSource(
+            href=href,
+            transform=transform,
+            crs=crs,
+            encoding=encoding,
+            levels=levels,
+            band_index=b,
+            nodata=nodata,
+            scale=scale[b],
+            offset=offset[b],
+            size=size,
+            etag=etag,
+            extra=dict(extra),
+        )
+        for b in range(spp)
+    ]
+
+
+def _check_supported(encoding: TileEncoding, href: str) -> None:
+    try:
+        from ._decode import check_supported
+    except ImportError:  # pragma: no cover - decoding layer not installed yet
+        return
+    try:
+        check_supported(encoding)
+    except UnsupportedTiffError as e:
+        raise UnsupportedTiffError(f"{href}: {e}") from e
