@@ -200,13 +200,13 @@ def test_http_headers_are_sent_and_never_shown(http_server: Any, blob_url: str) 
 def test_session_per_loop_and_closed_with_it(blob_url: str, storage_blob: bytes) -> None:
     store = HTTPStore()
     assert run(store.get_range_async(blob_url, start=0, end=8)) == storage_blob[:8]
-    assert len(store._sessions) == 0  # closed when asyncio.run shut its loop down
+    assert len(store._clients) == 0  # closed when asyncio.run shut its loop down
     # The background loop of the sync bridge keeps its own session.
     assert sync(store.get_range_async(blob_url, start=8, end=16)) == storage_blob[8:16]
     assert run(store.get_range_async(blob_url, start=16, end=24)) == storage_blob[16:24]
-    assert len(store._sessions) == 1
+    assert len(store._clients) == 1
     sync(store.close())
-    assert len(store._sessions) == 0
+    assert len(store._clients) == 0
 
 
 # --------------------------------------------------------------------------- faults

@@ -20,9 +20,9 @@ import atexit
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["PerLoop"]
+__all__ = ["PerLoop", "PerLoopClient"]
 
 T = TypeVar("T")
 
@@ -128,3 +128,36 @@ def _close_all_at_exit() -> None:
         holders = list(_all)
     for holder in holders:
         holder.close_elsewhere()
+
+
+class PerLoopClient:
+    """Mixin for stores holding one client per event loop in ``self._clients``.
+
+    Subclasses define ``_open`` and ``_close``. Clients are never pickled: an
+    unpickled store makes new ones on first use.
+    """
+
+    _clients: PerLoop[Any]
+
+    async def _open(self) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    async def _close(client: Any) -> None:
+        raise NotImplementedError
+
+    def _start_clients(self) -> None:
+        self._clients = PerLoop(self._open, self._close)
+
+    async def close(self) -> None:
+        """Close the client of the running event loop (a new one is made on next use)."""
+        await self._clients.aclose()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_clients"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._start_clients()

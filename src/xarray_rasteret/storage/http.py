@@ -10,7 +10,7 @@ import aiohttp
 
 from ..errors import ReadFailedError, TruncatedFileError
 from ._checks import head_dict, normalize_etag
-from ._loops import PerLoop
+from ._loops import PerLoopClient
 from ._ranged import RangedStore
 from ._retry import (
     RetryPolicy,
@@ -56,7 +56,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-class HTTPStore(RangedStore):
+class HTTPStore(PerLoopClient, RangedStore):
     """Read byte ranges of HTTP(S) URLs; the path given to each method is the full URL.
 
     One :class:`aiohttp.ClientSession` (with a pooled keep-alive connector) is
@@ -99,7 +99,7 @@ class HTTPStore(RangedStore):
         self.headers = dict(headers or {})
         self.policy = RetryPolicy(max_attempts, backoff, max_backoff, timeout)
         self.max_connections = max_connections
-        self._sessions: PerLoop[aiohttp.ClientSession] = PerLoop(self._open, self._close)
+        self._start_clients()
 
     # -- session per loop -----------------------------------------------------------
 
@@ -119,19 +119,6 @@ class HTTPStore(RangedStore):
     async def _close(session: aiohttp.ClientSession) -> None:
         await session.close()
 
-    async def close(self) -> None:
-        """Close the session of the running event loop (a new one is made on next use)."""
-        await self._sessions.aclose()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_sessions"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._sessions = PerLoop(self._open, self._close)
-
     def __repr__(self) -> str:
         names = ", ".join(sorted(self.headers)) or "none"
         return f"HTTPStore(timeout={self.policy.timeout}, headers=[{names}])"
@@ -140,7 +127,7 @@ class HTTPStore(RangedStore):
 
     async def _fetch(self, url: str, start: int, end: int) -> tuple[bytes, int | None, str | None]:
         """One attempt at ``[start, end)``: ``(body, object size, etag)``, clamped at EOF."""
-        session = await self._sessions.get()
+        session = await self._clients.get()
         headers = {"Range": f"bytes={start}-{end - 1}"}
         try:
             async with session.get(url, headers=headers, allow_redirects=True) as resp:
@@ -206,7 +193,7 @@ class HTTPStore(RangedStore):
         """
 
         async def attempt() -> dict[str, Any]:
-            session = await self._sessions.get()
+            session = await self._clients.get()
             try:
                 async with session.get(path, headers={"Range": "bytes=0-0"}) as resp:
                     await resp.read()

@@ -11,7 +11,7 @@ import botocore.exceptions as bce
 
 from ..errors import PermissionDeniedError, ReadFailedError, TruncatedFileError
 from ._checks import head_dict, normalize_etag
-from ._loops import PerLoop
+from ._loops import PerLoopClient
 from ._ranged import RangedStore
 from ._retry import (
     RetryPolicy,
@@ -96,7 +96,7 @@ def classify_client_error(error: bce.ClientError, url: str, what: str) -> Except
     return ReadFailedError(f"reading {what} of {redact_url(url)} failed: S3 {code or status}")
 
 
-class S3Store(RangedStore):
+class S3Store(PerLoopClient, RangedStore):
     """Read byte ranges of S3 objects; paths are ``s3://bucket/key`` or ``bucket/key``.
 
     One aiobotocore client (own connection pool, botocore's retries off: we
@@ -156,7 +156,7 @@ class S3Store(RangedStore):
         self.policy = RetryPolicy(max_attempts, backoff, max_backoff, timeout)
         self.max_connections = max_connections
         self.client_kwargs = dict(client_kwargs or {})
-        self._clients: PerLoop[Any] = PerLoop(self._open, self._close)
+        self._start_clients()
 
     # -- client per loop --------------------------------------------------------------
 
@@ -190,19 +190,6 @@ class S3Store(RangedStore):
     @staticmethod
     async def _close(client: Any) -> None:
         await client.close()
-
-    async def close(self) -> None:
-        """Close the client of the running event loop (a new one is made on next use)."""
-        await self._clients.aclose()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_clients"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._clients = PerLoop(self._open, self._close)
 
     def __repr__(self) -> str:
         creds = "anon" if self.anon else ("explicit" if self._key else "default chain")
