@@ -36,6 +36,7 @@ __all__ = ["Job", "RunResult", "run_in_fresh_process"]
 xarray.backends.list_engines()
 
 PRELOAD = [
+    "pyarrow.parquet",  # imported lazily by load(): an import cost, like the peers' imports
     "xarray_rasteret.helpers",
     "xarray_rasteret._warp_array",
     "xarray_rasteret.backend",
