@@ -339,3 +339,10 @@ def test_target_crs_resamples_like_gdal(multi_crs):
     ds = get_xarray(multi_crs, geometries=aois, bands=["B04"], target_crs=32634)
     assert ds.rio.crs.to_epsg() == 32634 and ds.B04.dtype == np.uint16
     assert ds.sizes["time"] == 3
+
+
+def test_bad_inputs_name_the_fix(multi_crs):
+    with pytest.raises(ValueError, match="sample_points takes points.*get_gdf"):
+        sample_points(multi_crs, points=_aois(1), bands=["B04"])
+    with pytest.raises(TypeError, match="Collection, or the path/URL.*got int"):
+        get_numpy(42, geometries=_aois(1)[0], bands=["B04"])

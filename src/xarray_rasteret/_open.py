@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .backend import TIFF_SUFFIXES
 from .collection import Collection
 
 __all__ = ["as_collection"]
 
-_TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff", ".cog")
 
 
 def as_collection(
@@ -42,7 +42,7 @@ def as_collection(
             f"got {type(obj).__name__}"
         )
     stem = obj.split("?", 1)[0].lower()
-    if stem.endswith(_TIFF_SUFFIXES):
+    if stem.endswith(TIFF_SUFFIXES):
         from .ingest import build
 
         return build([obj], storage_options=storage_options, backend=backend)

@@ -14,8 +14,8 @@ from xarray.backends import BackendEntrypoint
 
 __all__ = ["RasteretBackendEntrypoint"]
 
-_COLLECTION_SUFFIXES = (".parquet", ".geoparquet", ".pq")
-_TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff", ".cog")
+COLLECTION_SUFFIXES = (".parquet", ".geoparquet", ".pq")
+TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff", ".cog")
 
 
 def _suffix_of(path: str) -> str:
@@ -194,4 +194,4 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             filename_or_obj = os.fspath(filename_or_obj)
         if not isinstance(filename_or_obj, str):
             return False
-        return _suffix_of(filename_or_obj) in _COLLECTION_SUFFIXES + _TIFF_SUFFIXES
+        return _suffix_of(filename_or_obj) in COLLECTION_SUFFIXES + TIFF_SUFFIXES

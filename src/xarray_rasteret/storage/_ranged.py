@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from ._checks import check_unchanged, range_end, range_ends
+from ._retry import RetryPolicy, describe_range, retry_async
 
-__all__ = ["RangedStore", "gather_ranges"]
+__all__ = ["RangedStore", "RetriedStore", "gather_ranges"]
 
 T = TypeVar("T")
 
@@ -158,3 +159,25 @@ class RangedStore(ABC):
             self._display(path), expected_size=size, expected_etag=etag, size=total, etag=got_etag
         )
         return body
+
+
+class RetriedStore(RangedStore):
+    """A remote :class:`RangedStore`: each range is one :meth:`_fetch`, retried per ``policy``."""
+
+    policy: RetryPolicy
+
+    @abstractmethod
+    async def _fetch(self, path: str, start: int, end: int) -> tuple[bytes, int | None, str | None]:
+        """One attempt at ``[start, end)``: body, object size and ETag (transient faults raise)."""
+
+    async def _fetch_retried(
+        self, path: str, start: int, end: int
+    ) -> tuple[bytes, int | None, str | None]:
+        if end == start:
+            return b"", None, None
+        return await retry_async(
+            lambda: self._fetch(path, start, end),
+            self.policy,
+            url=self._display(path),
+            what=describe_range(start, end),
+        )

@@ -11,7 +11,7 @@ import aiohttp
 from ..errors import ReadFailedError, TruncatedFileError
 from ._checks import head_dict, normalize_etag
 from ._loops import PerLoopClient
-from ._ranged import RangedStore
+from ._ranged import RetriedStore
 from ._retry import (
     RetryPolicy,
     TransientError,
@@ -56,7 +56,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-class HTTPStore(PerLoopClient, RangedStore):
+class HTTPStore(PerLoopClient, RetriedStore):
     """Read byte ranges of HTTP(S) URLs; the path given to each method is the full URL.
 
     One :class:`aiohttp.ClientSession` (with a pooled keep-alive connector) is
@@ -171,17 +171,6 @@ class HTTPStore(PerLoopClient, RangedStore):
         except aiohttp.InvalidURL:
             raise ValueError(f"invalid URL: {redact_url(url)}") from None
 
-    async def _fetch_retried(
-        self, path: str, start: int, end: int
-    ) -> tuple[bytes, int | None, str | None]:
-        if end == start:
-            return b"", None, None
-        return await retry_async(
-            lambda: self._fetch(path, start, end),
-            self.policy,
-            url=path,
-            what=describe_range(start, end),
-        )
 
     def _display(self, path: str) -> str:
         return path

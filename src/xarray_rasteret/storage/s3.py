@@ -12,7 +12,7 @@ import botocore.exceptions as bce
 from ..errors import PermissionDeniedError, ReadFailedError, TruncatedFileError
 from ._checks import head_dict, normalize_etag
 from ._loops import PerLoopClient
-from ._ranged import RangedStore
+from ._ranged import RetriedStore
 from ._retry import (
     RetryPolicy,
     TransientError,
@@ -96,7 +96,7 @@ def classify_client_error(error: bce.ClientError, url: str, what: str) -> Except
     return ReadFailedError(f"reading {what} of {redact_url(url)} failed: S3 {code or status}")
 
 
-class S3Store(PerLoopClient, RangedStore):
+class S3Store(PerLoopClient, RetriedStore):
     """Read byte ranges of S3 objects; paths are ``s3://bucket/key`` or ``bucket/key``.
 
     One aiobotocore client (own connection pool, botocore's retries off: we
@@ -236,17 +236,6 @@ class S3Store(PerLoopClient, RangedStore):
             raise TransientError(f"short read: {len(body)} of {want} bytes")
         return body, total, normalize_etag(resp.get("ETag"))
 
-    async def _fetch_retried(
-        self, path: str, start: int, end: int
-    ) -> tuple[bytes, int | None, str | None]:
-        if end == start:
-            return b"", None, None
-        return await retry_async(
-            lambda: self._fetch(path, start, end),
-            self.policy,
-            url=path if path.startswith("s3://") else f"s3://{path}",
-            what=describe_range(start, end),
-        )
 
     def _display(self, path: str) -> str:
         return f"s3://{'/'.join(split_s3_path(path))}"
