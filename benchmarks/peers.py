@@ -146,6 +146,8 @@ def _target_array(t: Any, h: int, w: int) -> Any:
 
 
 def _gather(scenario: Scenario, units: list[Unit], results: list[list[np.ndarray]]) -> np.ndarray:
+    if len(units) == 1 and units[0].slots == [()]:
+        return results[0][0]  # the whole result (S4): no copy, as for xarray-rasteret
     out = scenario.empty()
     for unit, arrays in zip(units, results, strict=True):
         for slot, arr in zip(unit.slots, arrays, strict=True):

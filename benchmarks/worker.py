@@ -1,10 +1,11 @@
 """One measured run in a fresh process.
 
-Runs are forked from a ``forkserver`` that has imported numpy, rasterio,
-rioxarray, xarray and xarray-rasteret but never opened a file or a
-connection: every run starts cold (no GDAL header/block cache, no open
-connections, no event loop) without paying the import time, which is not
-part of the measurement.
+Every run is a new interpreter (``spawn``) that imports numpy, rasterio,
+rioxarray, xarray and xarray-rasteret, then starts the clock: it starts cold
+(no GDAL header/block cache, no open connections, no event loop) and import
+time is not measured. Not ``fork``/``forkserver``: a forked child pays a
+copy-on-write fault on every page of the parent's heap it touches (a 2 MiB
+copy per transparent huge page), which added 25-50 ms to every run here.
 
 Memory: the run reports the process's peak RSS (``ru_maxrss`` at the end of
 the run) and that peak minus the RSS when the run started (after imports and
@@ -14,6 +15,7 @@ setup), which is the memory the run itself added at its peak.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import multiprocessing as mp
 import resource
 import time
@@ -23,17 +25,13 @@ from typing import Any
 
 import numpy as np
 import psutil
-import rasterio  # noqa: F401  (preloaded for the forkserver)
+import rasterio  # noqa: F401  (imported before the clock starts)
 import rioxarray  # noqa: F401
 import xarray  # noqa: F401
 
 import xarray_rasteret  # noqa: F401
 
 __all__ = ["Job", "RunResult", "run_in_fresh_process"]
-
-# xarray imports every installed engine (rioxarray pulls in rasterio and dask) on the
-# first open_dataset: an import cost, preloaded like the peers' imports.
-xarray.backends.list_engines()
 
 PRELOAD = [
     "pyarrow.parquet",  # imported lazily by load(): an import cost, like the peers' imports
@@ -45,6 +43,12 @@ PRELOAD = [
     "xarray_rasteret._dataset",
     "xarray_rasteret.storage",
 ]
+for _name in PRELOAD:
+    importlib.import_module(_name)
+
+# xarray imports every installed engine (rioxarray pulls in rasterio and dask) on the
+# first open_dataset: an import cost, preloaded like the peers' imports.
+xarray.backends.list_engines()
 
 
 @dataclass
@@ -163,13 +167,12 @@ _CTX: Any = None
 def _context() -> Any:
     global _CTX
     if _CTX is None:
-        _CTX = mp.get_context("forkserver")
-        _CTX.set_forkserver_preload(["benchmarks.worker", *PRELOAD])
+        _CTX = mp.get_context("spawn")
     return _CTX
 
 
 def run_in_fresh_process(job: Job, timeout: float = 1800.0) -> RunResult:
-    """Run ``job`` in a new process forked from the preloaded forkserver."""
+    """Run ``job`` in a new interpreter (imports done before the clock starts)."""
     ctx = _context()
     parent, child = ctx.Pipe(duplex=False)
     p = ctx.Process(target=_child, args=(job, child))

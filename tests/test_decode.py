@@ -326,3 +326,69 @@ def test_check_supported_accepts_every_case(written) -> None:
     for case in CASES[:3]:
         check_supported(tiff_structure(written(case)).encoding)
     check_supported(replace(_enc(), compression=32946, predictor=2))
+
+
+# --------------------------------------------------------------------------- partial decode
+
+
+def _contents(rows: int, cols: int) -> dict[str, np.ndarray]:
+    """Smooth, noisy (deflate stores it raw) and half-and-half uint16 tiles."""
+    rng = np.random.default_rng(7)
+    smooth = np.cumsum(rng.integers(-3, 4, (rows, cols)), axis=1) + 30000
+    noise = rng.integers(0, 2**16, (rows, cols))
+    mixed = np.where(np.arange(rows)[:, None] % 64 < 32, noise, 0)
+    return {
+        name: a.astype(np.uint16) for name, a in [("smooth", smooth), ("noise", noise),
+                                                   ("mixed", mixed)]
+    }
+
+
+@pytest.mark.parametrize("encoder", ["zlib-1", "zlib-9", "libdeflate"])
+@pytest.mark.parametrize("content", ["smooth", "noise", "mixed"])
+@pytest.mark.parametrize(("dtype", "predictor"), [("<u2", 1), ("<u2", 2), (">u2", 2), ("<f4", 3)])
+def test_rows_needed_decodes_exact_prefix(encoder, content, dtype, predictor) -> None:
+    rows, cols = 512, 512
+    values = _contents(rows, cols)[content]
+    data = values.astype(dtype) if dtype != "<f4" else (values / 7).astype(dtype)
+    enc = _enc(dtype=dtype, predictor=predictor)
+    if predictor == 2:  # what the file stores: row differences in the file's byte order
+        stored = np.diff(data.astype(data.dtype.newbyteorder("=")), axis=1, prepend=0)
+        stored = stored.astype(data.dtype)
+    elif predictor == 3:
+        stored = np.frombuffer(imagecodecs.floatpred_encode(data, axis=1), data.dtype)
+    else:
+        stored = data
+    raw = np.ascontiguousarray(stored).tobytes()
+    stream = (
+        imagecodecs.deflate_encode(raw)
+        if encoder == "libdeflate"
+        else zlib.compress(raw, int(encoder.split("-")[1]))
+    )
+    full = decode_tile(stream, enc, rows, cols)[..., 0]
+    np.testing.assert_array_equal(full, data.astype(data.dtype.newbyteorder("=")))
+    sentinel = np.array(12345, full.dtype)
+    for k in (1, 17, 100, 255, 380, 511, 512):
+        out = np.full((rows, cols, 1), sentinel)
+        got = decode_tile(stream, enc, rows, cols, out=out, rows_needed=k)[..., 0]
+        np.testing.assert_array_equal(got[:k], full[:k], err_msg=f"rows_needed={k}")
+        if k <= 100:  # far from the end: the decoder stopped early
+            assert (got[-1] == sentinel).all()
+
+
+def test_rows_needed_keeps_errors() -> None:
+    data = np.cumsum(np.ones((512, 512), np.uint16), axis=1, dtype=np.uint16)
+    garbage = np.random.default_rng(1).integers(0, 256, 500, dtype=np.uint8).tobytes()
+    with pytest.raises(TileDecodeError, match="corrupt or truncated"):
+        decode_tile(garbage, _enc(), 512, 512, rows_needed=10)
+    # A stream that ends before its tile does: reported when a needed row is missing
+    # (those are the only rows whose pixels are returned; the others are unspecified).
+    short = zlib.compress(data[:100].tobytes())
+    with pytest.raises(TileDecodeError, match="are needed"):
+        decode_tile(short, _enc(), 512, 512, rows_needed=200)
+    np.testing.assert_array_equal(
+        decode_tile(short, _enc(), 512, 512, rows_needed=10)[:10, :, 0], data[:10]
+    )
+    # Codecs other than deflate decode the whole tile.
+    zstd = imagecodecs.zstd_encode(data.tobytes())
+    got = decode_tile(zstd, _enc(compression=50000), 512, 512, rows_needed=10)
+    np.testing.assert_array_equal(got[..., 0], data)

@@ -381,3 +381,45 @@ def test_concurrent_reads_share_tiles_in_flight(collection_path):
         np.testing.assert_array_equal(w.values, arrays["r1"]["B04"][0, 10 * i : 10 * i + 50, :120])
     # Six overlapping windows fetch each tile of their union once, not six times.
     assert together.bytes == alone.bytes
+
+
+def test_late_reader_of_a_partly_decoded_tile_fetches_it_itself(tmp_path, monkeypatch):
+    """A read joining a shared tile after its decode stopped at fewer rows gets its own."""
+    import asyncio
+    import threading
+
+    from xarray_rasteret import _fetch
+    from xarray_rasteret._types import Window
+
+    path = tmp_path / "big_tiles.tif"
+    write_tiff(path, dtype="uint16", width=512, height=512, blockxsize=512, blockysize=512,
+               compress="DEFLATE", predictor=2)
+    with rasterio.open(path) as r:
+        expected = r.read(1)
+    src = xrr.build([str(path)]).sources("band_1")[0]
+    started, release = threading.Event(), threading.Event()
+    decode = _fetch._decode
+
+    def slow_decode(job, data, rows_needed):
+        started.set()
+        release.wait(10)
+        return decode(job, data, rows_needed)
+
+    monkeypatch.setattr(_fetch, "_decode", slow_decode)
+    top = _fetch.ReadTask(src, 0, Window(0, 10, 0, 512), np.empty((10, 512), np.uint16), 0)
+    low = _fetch.ReadTask(src, 0, Window(400, 512, 0, 512), np.empty((112, 512), np.uint16), 0)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        first = asyncio.create_task(_fetch.read_into([top]))
+        await loop.run_in_executor(None, started.wait, 10)  # decoding the top 10 rows
+        second = asyncio.create_task(_fetch.read_into([low]))
+        await asyncio.sleep(0.05)  # the second read finds the tile in flight and waits
+        release.set()
+        await asyncio.gather(first, second)
+
+    with xrr.track() as stats:
+        asyncio.run(main())
+    np.testing.assert_array_equal(top.out, expected[:10])
+    np.testing.assert_array_equal(low.out, expected[400:])
+    assert stats.requests == 2  # the late read fetched the tile again

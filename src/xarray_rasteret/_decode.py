@@ -214,6 +214,7 @@ def decode_tile(
     cols: int,
     *,
     out: np.ndarray | None = None,
+    rows_needed: int | None = None,
 ) -> np.ndarray:
     """Decode the stored bytes of one tile or strip.
 
@@ -232,6 +233,11 @@ def decode_tile(
         Optional destination, C-contiguous, shape ``(rows, cols, samples)``,
         native-order dtype. Byte-stream codecs (none, deflate, LZW, PackBits,
         zstd, LZMA) decompress straight into it; others copy into it.
+    rows_needed
+        Only the first ``rows_needed`` rows are wanted. Deflate streams are then
+        inflated only that far (plus a safety margin): a window in the top half
+        of a tile costs half its decode. Rows after ``rows_needed`` are left
+        unspecified. Other codecs decode the whole tile.
 
     Returns
     -------
@@ -268,14 +274,23 @@ def decode_tile(
 
     if comp in _BYTE_CODECS:
         dest = out if out is not None else np.empty(shape, native)
-        _decompress_into(data, comp, dest.reshape(-1).view(np.uint8), encoding, shape)
+        flat = dest.reshape(-1).view(np.uint8)
+        valid = dest
+        if not (
+            rows_needed is not None
+            and comp in (8, 32946)
+            and _inflate_prefix(data, flat, rows_needed * flat.size // rows)
+        ):
+            _decompress_into(data, comp, flat, encoding, shape)
+        else:
+            valid = dest[:rows_needed]
         predictor = encoding.predictor if comp in _PREDICTED_CODECS else 1
         # The bytes are in file order, except that the floating-point predictor's
         # output is byte-order independent (libtiff skips its swap for it).
         if stored != native and predictor != 3:
-            dest.byteswap(inplace=True)
+            valid.byteswap(inplace=True)
         if predictor != 1:
-            _unpredict(dest, encoding)
+            _unpredict(valid, encoding)
         return dest
 
     try:
@@ -373,6 +388,32 @@ def _decompress_into(
     n = len(got)
     if n != nbytes:
         raise _decode_error(encoding, shape, f"it decompresses to {n} bytes, {nbytes} are needed")
+
+
+# A deflate decoder that runs out of room stops at the literal, match (<= 258
+# bytes) or stored block (<= 65535 bytes) that does not fit, having written
+# everything before it: bytes further than this from the end of a too-small
+# buffer are final.
+_PREFIX_MARGIN = 65535 + 258 + 1024
+
+
+def _inflate_prefix(data: bytes | bytearray | memoryview, dest: np.ndarray, nbytes: int) -> bool:
+    """Inflate at least the first ``nbytes`` of a deflate tile into ``dest``.
+
+    Returns False, having done nothing useful, when the prefix is not much
+    shorter than the tile or the decoder does not report running out of room
+    (then the caller decodes the whole tile, with its checks and messages).
+    """
+    limit = nbytes + _PREFIX_MARGIN
+    if limit >= dest.size:
+        return False
+    try:
+        _ic.deflate_decode(data, out=dest[:limit])
+    except Exception as exc:
+        # libdeflate: "... returned LIBDEFLATE_INSUFFICIENT_SPACE". Anything else
+        # (corrupt data, another decoder behind the name) takes the full path.
+        return "INSUFFICIENT_SPACE" in str(exc)
+    return False  # the stream ended early: a short tile, which the full path reports
 
 
 def _unpredict(arr: np.ndarray, encoding: TileEncoding) -> None:

@@ -85,8 +85,27 @@ class _TileJob:
     start: int
     end: int
     consumers: list[tuple[ReadTask, int]] = field(default_factory=list)
-    shared: asyncio.Future[np.ndarray] | None = None
+    shared: _Shared | None = None
     """Set when this read fetches the tile for other concurrent reads too."""
+
+    def rows_wanted(self) -> int:
+        """How many rows of the tile, from its top, the consumers' windows reach."""
+        layout = self.source.levels[self.level]
+        top = self.row * layout.tile_height
+        bottom = min(top + layout.tile_height, layout.height)
+        return max(min(bottom, t.window.row_stop) - top for t, _ in self.consumers)
+
+
+@dataclass
+class _Shared:
+    """A tile one read fetches while other concurrent reads wait for it.
+
+    The result is ``(tile, rows)``: the first ``rows`` rows are decoded.
+    """
+
+    future: asyncio.Future[tuple[np.ndarray, int]]
+    rows: int
+    """Rows wanted by the reads sharing the tile so far (decoding stops there)."""
 
 
 class _Abandoned(Exception):
@@ -97,27 +116,29 @@ class _Abandoned(Exception):
 # tile (e.g. dask chunks or load_async calls of overlapping windows) wait for
 # the read that fetches it instead of fetching it again.
 _in_flight: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, int, int], asyncio.Future[np.ndarray]]
+    asyncio.AbstractEventLoop, dict[tuple[str, int, int], _Shared]
 ] = weakref.WeakKeyDictionary()
 
 
 def _claim_shared(
     by_href: dict[str, list[_TileJob]], loop: asyncio.AbstractEventLoop
-) -> list[tuple[asyncio.Future[np.ndarray], _TileJob]]:
-    """Keep in ``by_href`` the tiles no other read is fetching; return the others' futures."""
+) -> list[tuple[_Shared, _TileJob]]:
+    """Keep in ``by_href`` the tiles no other read is fetching; return the others' entries."""
     registry = _in_flight.setdefault(loop, {})
     waits = []
     for href in list(by_href):
         own = []
         for job in by_href[href]:
             key = (href, job.start, job.end)
-            fut = registry.get(key)
-            if fut is None:
-                fut = job.shared = registry[key] = loop.create_future()
-                fut.add_done_callback(partial(_forget, registry, key))
+            entry = registry.get(key)
+            if entry is None:
+                entry = _Shared(loop.create_future(), job.rows_wanted())
+                job.shared = registry[key] = entry
+                entry.future.add_done_callback(partial(_forget, registry, key))
                 own.append(job)
             else:
-                waits.append((fut, job))
+                entry.rows = max(entry.rows, job.rows_wanted())
+                waits.append((entry, job))
         if own:
             by_href[href] = own
         else:
@@ -126,20 +147,21 @@ def _claim_shared(
 
 
 def _forget(
-    registry: dict[tuple[str, int, int], asyncio.Future[np.ndarray]],
+    registry: dict[tuple[str, int, int], _Shared],
     key: tuple[str, int, int],
-    fut: asyncio.Future[np.ndarray],
+    fut: asyncio.Future[tuple[np.ndarray, int]],
 ) -> None:
-    if registry.get(key) is fut:
+    entry = registry.get(key)
+    if entry is not None and entry.future is fut:
         del registry[key]
 
 
 def _settle(group: list[_TileJob], error: BaseException | None) -> None:
     """Give waiting reads this group's outcome (no-op for tiles already delivered)."""
     for job in group:
-        fut = job.shared
-        if fut is None or fut.done():
+        if job.shared is None or job.shared.future.done():
             continue
+        fut = job.shared.future
         if error is None or isinstance(error, asyncio.CancelledError):
             fut.set_exception(_Abandoned())
         else:
@@ -223,13 +245,17 @@ def _fill_uncovered(task: ReadTask, layout: TileLayout, tiles: list[TileRef]) ->
             out[tr0:tr1, tc0:tc1] = fill
 
 
-def _decode_and_paste(job: _TileJob, data: memoryview) -> np.ndarray:
-    tile = _decode(job, data)
+def _decode_and_paste(job: _TileJob, data: memoryview) -> tuple[np.ndarray, int]:
+    """Decode the rows of the tile any sharing read wants; paste this read's windows."""
+    # Reads that start waiting for this tile after this point and want more rows
+    # fetch it themselves (see wait_shared).
+    rows = job.shared.rows if job.shared is not None else job.rows_wanted()
+    tile = _decode(job, data, rows)
     _paste(job, tile)
-    return tile
+    return tile, rows
 
 
-def _decode(job: _TileJob, data: memoryview) -> np.ndarray:
+def _decode(job: _TileJob, data: memoryview, rows_needed: int) -> np.ndarray:
     src = job.source
     layout = src.levels[job.level]
     th, tw = layout.tile_height, layout.tile_width
@@ -237,7 +263,7 @@ def _decode(job: _TileJob, data: memoryview) -> np.ndarray:
     # Strips are stored with only the rows they hold; tiles are always full size.
     rows = th if layout.tiled else min(th, layout.height - top)
     try:
-        tile = decode_tile(data, src.encoding, rows, tw)
+        tile = decode_tile(data, src.encoding, rows, tw, rows_needed=rows_needed)
     except Exception as e:
         e.add_note(f"while decoding tile (row {job.row}, col {job.col}) of {src.href}")
         raise
@@ -309,8 +335,8 @@ async def read_into(
             )
         )
         for job, tile in zip(group, tiles, strict=True):
-            if job.shared is not None and not job.shared.done():
-                job.shared.set_result(tile)
+            if job.shared is not None and not job.shared.future.done():
+                job.shared.future.set_result(tile)
             # Waiters hold the future themselves; keeping it here would keep every
             # decoded tile alive until the whole read ends.
             job.shared = None
@@ -348,11 +374,14 @@ async def read_into(
             await decode_group(buf, start, group)
             del data, buf
 
-    async def wait_shared(fut: asyncio.Future[np.ndarray], job: _TileJob) -> None:
+    async def wait_shared(entry: _Shared, job: _TileJob) -> None:
         try:
-            tile = await asyncio.shield(fut)
+            tile, rows = await asyncio.shield(entry.future)
         except _Abandoned:
-            # The other read stopped first: fetch this tile here after all.
+            rows = 0
+        if rows < job.rows_wanted():
+            # The other read stopped first, or decoded fewer rows than this one
+            # wants (it had started decoding when this read joined): fetch here.
             job.shared = None
             inner, path = resolve_store(
                 job.source.href, storage_options=options.storage_options,
@@ -368,8 +397,8 @@ async def read_into(
     try:
         async with asyncio.TaskGroup() as tg:
             _start_fetches(tg, by_href, options, fetch_range)
-            for fut, job in waits:
-                tg.create_task(wait_shared(fut, job))
+            for entry, job in waits:
+                tg.create_task(wait_shared(entry, job))
     except BaseExceptionGroup as group:
         # The first failure is the story; the rest were cancelled or are its echoes.
         raise _first_leaf(group) from None

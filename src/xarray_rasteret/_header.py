@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from affine import Affine
+from async_tiff import TIFF
 
 from ._types import RasterSource, TileEncoding, TileLayout
 from .errors import (
@@ -254,8 +255,6 @@ async def read_sources_async(
     >>> srcs[0].levels[0].tile_width, srcs[0].crs  # doctest: +SKIP
     (1024, 'EPSG:32633')
     """
-    from async_tiff import TIFF
-
     from .geo.geotiff import georeference_from_ifd, require_north_up
 
     local = store is None and backend is None and ("://" not in href or href.startswith("file://"))

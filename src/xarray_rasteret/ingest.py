@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+from tqdm import tqdm
 
 from . import _stac
 from ._header import PREFETCH as PREFETCH  # re-exported
@@ -55,8 +56,6 @@ async def _parse_all(
     storage_options: dict[str, Any] | None,
     backend: Any,
 ) -> dict[str, list[RasterSource]]:
-    from tqdm import tqdm
-
     sem = asyncio.Semaphore(max(1, int(max_concurrent)))
     bar = tqdm(total=len(hrefs), disable=not progress, desc="COG headers", unit="file")
 
