@@ -423,3 +423,36 @@ def test_late_reader_of_a_partly_decoded_tile_fetches_it_itself(tmp_path, monkey
     np.testing.assert_array_equal(top.out, expected[:10])
     np.testing.assert_array_equal(low.out, expected[400:])
     assert stats.requests == 2  # the late read fetched the tile again
+
+
+def test_pointwise_isel_reads_only_the_tiles_of_the_points(tmp_path):
+    path = tmp_path / "points.tif"
+    write_tiff(path, dtype="int16", width=600, height=400, compress="DEFLATE", predictor=2,
+               nodata=-1)
+    ds = xr.open_dataset(path, engine="rasteret")
+    with rasterio.open(path) as r:
+        full = r.read(1)
+    src = xrr.build([str(path)]).sources("band_1")[0]
+    rows = np.array([3, 397, 200, 3, -1])
+    cols = np.array([5, 590, 300, 6, 0])
+    with xrr.track() as stats:
+        got = ds.band_1.isel(y=xr.DataArray(rows, dims="p"), x=xr.DataArray(cols, dims="p"))
+        got = got.values
+    np.testing.assert_array_equal(got[0], full[rows, cols])
+    # Four tiles hold the five points (two share one); their bounding box is all 35.
+    lay = src.levels[0]
+    tiles = {(r % 400 // lay.tile_height, c // lay.tile_width)
+             for r, c in zip(rows, cols, strict=True)}
+    assert len(tiles) == 4
+    counts = lay.tile_byte_counts.reshape(-1, lay.tiles_across)
+    assert stats.bytes <= sum(int(counts[t]) for t in tiles) + 16 * len(tiles)
+    # Broadcast 2-D keys, a time slice and nearest-neighbour sel agree with memory.
+    mem = ds.band_1.load()
+    key = {"y": xr.DataArray([[10, 20], [30, 399]], dims=("a", "b")),
+           "x": xr.DataArray([7, 599], dims="b")}
+    np.testing.assert_array_equal(ds.band_1.isel(**key).values, mem.isel(**key).values)
+    sel = {"x": xr.DataArray(ds.x.values[[4, 500]], dims="q"),
+           "y": xr.DataArray(ds.y.values[[9, 1]], dims="q")}
+    np.testing.assert_array_equal(
+        ds.band_1.sel(**sel, method="nearest").values, mem.sel(**sel, method="nearest").values
+    )

@@ -1,7 +1,9 @@
 """The lazy ``(time, y, x)`` array behind each variable of a rasteret Dataset.
 
 Indexing turns into a window per record, then into one :func:`read_into`
-call: only the tiles the key touches are fetched. The array holds only
+call: only the tiles the key touches are fetched. Pointwise (vectorized)
+indexing of ``y``/``x`` reads, per record, one window per tile around the
+points in it, and never builds the outer product of their rows and columns. The array holds only
 metadata (no open handles or clients), so it pickles for dask distributed.
 """
 
@@ -16,6 +18,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from ._fetch import ReadOptions, ReadTask, read_into
+from ._points import tile_reads
 from ._sync import sync
 from ._types import RasterSource, Window
 
@@ -151,3 +154,74 @@ class RasteretArray(OuterIndexedArray):
         out, tasks, post = self.plan(key)
         await read_into(tasks, self.options)
         return select(out, post)
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        if _is_pointwise(key):
+            return sync(self._read_points(key.tuple))
+        return super().__getitem__(key)
+
+    async def async_getitem(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        """Read ``key`` on the caller's event loop (xarray's ``load_async``)."""
+        if _is_pointwise(key):
+            return await self._read_points(key.tuple)
+        return await super().async_getitem(key)
+
+    async def _read_points(self, key: tuple[Any, ...]) -> np.ndarray:
+        """A vectorized key: the pixels at the broadcast ``(time, y, x)`` indices.
+
+        As ``np.ndarray.vindex`` (xarray's rule for vectorized keys): the
+        broadcast dimensions of the arrays, then those of any slices.
+        """
+        tt, ys, xs = _vindex_arrays(key, self.shape)
+        out = np.full(tt.shape, self.fill, dtype=self.dtype)
+        flat_t, flat_y, flat_x, flat_out = tt.ravel(), ys.ravel(), xs.ravel(), out.reshape(-1)
+        picks = []
+        tasks = []
+        for t in np.unique(flat_t):
+            p = self.placements[int(t)]
+            layout = p.source.levels[p.level]
+            at = np.flatnonzero(flat_t == t)
+            rows, cols = flat_y[at] - p.row_offset, flat_x[at] - p.col_offset
+            inside = (rows >= 0) & (rows < layout.height) & (cols >= 0) & (cols < layout.width)
+            at, rows, cols = at[inside], rows[inside], cols[inside]
+            for which, r, c, window, task in tile_reads(
+                p.source, p.level, rows, cols, fill=self.fill
+            ):
+                tasks.append(task)
+                picks.append((at[which], r, c, window))
+        await read_into(tasks, self.options)
+        for at, r, c, window in picks:
+            flat_out[at] = window[r, c]
+        return out
+
+
+def _vindex_arrays(
+    key: tuple[Any, ...], shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Broadcast integer indices (negative ones wrapped) of a vectorized key."""
+    arrays = [np.asarray(k) for k in key if not isinstance(k, slice)]
+    ndim = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
+    n_slices = sum(isinstance(k, slice) for k in key)
+    parts = []
+    seen = 0
+    for k, size in zip(key, shape, strict=True):
+        if isinstance(k, slice):
+            idx = np.arange(size)[k]
+            # Slice dimensions go last, in order.
+            lead = len(ndim) + seen
+            parts.append(idx.reshape((1,) * lead + (-1,) + (1,) * (n_slices - seen - 1)))
+            seen += 1
+        else:
+            a = np.asarray(k, dtype=np.int64)
+            a = np.where(a < 0, a + size, a)
+            parts.append(a.reshape(a.shape + (1,) * n_slices))
+    tt, ys, xs = np.broadcast_arrays(*parts)
+    return tt, ys, xs
+
+
+def _is_pointwise(key: indexing.ExplicitIndexer) -> bool:
+    """A vectorized key picking pixels by y and x arrays (not rows or columns)."""
+    if not isinstance(key, indexing.VectorizedIndexer):
+        return False
+    _, y, x = key.tuple
+    return not isinstance(y, slice) and not isinstance(x, slice)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .collection import Collection
     from .geo.aoi import AOIs
 
-__all__ = ["PointSamples", "plan_point_reads", "points_table"]
+__all__ = ["PointSamples", "plan_point_reads", "points_table", "tile_reads"]
 
 
 @dataclass
@@ -43,6 +43,46 @@ class PointSamples:
         """Copy the sampled pixels from the read windows into ``values``."""
         for entries, rows, cols, out in self.pickers:
             self.values[entries] = out[rows, cols]
+
+
+def tile_reads(
+    src: RasterSource, level: int, rows: np.ndarray, cols: np.ndarray, *, fill: float | None
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ReadTask]]:
+    """One read per tile holding pixels ``(rows, cols)`` (all inside image ``level``).
+
+    Parameters
+    ----------
+    src, level
+        The image.
+    rows, cols
+        Pixel indices, 1-D, inside the image.
+    fill
+        The tasks' fill value (None: their outputs start as zeros).
+
+    Returns
+    -------
+    list of (which, r, c, out, task)
+        Per tile: the positions in ``rows``/``cols`` of its pixels, their row and
+        column in ``out`` (the task's output, their bounding window), and the
+        task; after the read, ``out[r, c]`` are the values of ``which``.
+    """
+    layout = src.levels[level]
+    tile = (rows // layout.tile_height) * layout.tiles_across + cols // layout.tile_width
+    order = np.argsort(tile, kind="stable")
+    bounds = np.flatnonzero(np.diff(tile[order])) + 1
+    reads = []
+    for which in np.split(order, bounds):
+        if which.size == 0:
+            continue
+        r, c = rows[which], cols[which]
+        r0, c0 = int(r.min()), int(c.min())
+        window = Window(r0, int(r.max()) + 1, c0, int(c.max()) + 1)
+        if fill is None:
+            out = np.zeros(window.shape, dtype=src.dtype)
+        else:
+            out = np.empty(window.shape, dtype=src.dtype)
+        reads.append((which, r - r0, c - c0, out, ReadTask(src, level, window, out, fill)))
+    return reads
 
 
 def _pixel_of(src: RasterSource, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,21 +142,9 @@ def plan_point_reads(
             entries = in_record * len(bands) + bi
             samples.outside[entries[inside]] = False
             entries, rows, cols = entries[inside], rows[inside], cols[inside]
-            tile = (rows // layout.tile_height) * layout.tiles_across + cols // layout.tile_width
-            order = np.argsort(tile, kind="stable")
-            tile, entries, rows, cols = tile[order], entries[order], rows[order], cols[order]
-            bounds = np.flatnonzero(np.diff(tile)) + 1
-            for e, r, c in zip(
-                np.split(entries, bounds), np.split(rows, bounds), np.split(cols, bounds),
-                strict=True,
-            ):
-                if e.size == 0:
-                    continue
-                r0, c0 = int(r.min()), int(c.min())
-                window = Window(r0, int(r.max()) + 1, c0, int(c.max()) + 1)
-                out = np.zeros(window.shape, dtype=src.dtype)
-                tasks.append(ReadTask(src, 0, window, out))
-                samples.pickers.append((e, r - r0, c - c0, out))
+            for which, r, c, out, task in tile_reads(src, 0, rows, cols, fill=None):
+                tasks.append(task)
+                samples.pickers.append((entries[which], r, c, out))
     return samples, tasks
 
 
