@@ -3,13 +3,14 @@
 ``rasteret``
     The xarray engine: ``xr.open_dataset(collection, engine="rasteret")`` then
     ``isel`` windows; several windows are read concurrently with
-    ``asyncio.gather`` of ``load_async``. S3 (cross-CRS) reads the native
-    windows with the engine and maps target pixels to source pixels with
-    pyproj (nearest), as a user would until the engine reprojects.
+    ``asyncio.gather`` of ``load_async``; S5 selects the points with
+    vectorized ``isel``. S3 (cross-CRS) reads the native windows with the
+    engine and maps target pixels to source pixels with pyproj (exact
+    nearest), the harness's reference for the scenario.
 ``rasteret-helpers``
-    The AOI helpers ``get_numpy`` / ``sample_points`` (and reprojection with
-    ``target_crs``), when the installed version has them; otherwise the
-    scenario reports ``n/a``.
+    The AOI helpers ``get_numpy`` / ``sample_points``, and for S3 the engine's
+    own reprojection (``open_dataset(crs=..., resolution=...)``), when the
+    installed version has them; otherwise the scenario reports ``n/a``.
 
 Both start from the collection GeoParquet written by the build step, so the
 timed read includes loading the index and opening the dataset.
@@ -209,17 +210,16 @@ def _helpers(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, A
 
     xrr = _helper_api()
     name = scenario.name
-    if options.get("storage_options"):
-        raise NotAvailable("helpers take no storage_options (S3 endpoint)")
     if name in ("S1", "S2", "S3") and not hasattr(xrr, "get_numpy"):
         raise NotAvailable("xarray_rasteret.get_numpy not in this version")
     if name == "S5" and not hasattr(xrr, "sample_points"):
         raise NotAvailable("xarray_rasteret.sample_points not in this version")
     t0 = time.perf_counter()
+    storage_options = options.get("storage_options")
     col = xarray_rasteret.load(parquet)
     PHASES["open"] = time.perf_counter() - t0
     crs = f"EPSG:{MAIN_EPSG}"
-    only_main = {"proj:epsg": MAIN_EPSG}
+    only_main: dict[str, Any] = {"proj:epsg": MAIN_EPSG, "storage_options": storage_options}
     if name == "S1":
         arr = xrr.get_numpy(
             col,

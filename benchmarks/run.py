@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         f"measured bandwidth {bandwidth / 1e6:.0f} MB/s",
         "runs": f"up to {repeats} per tool (fewer once a tool's runs exceed {budget:g} s), "
         "each in a fresh process (cold)",
-        "memory": "peak RSS = ru_maxrss of the run's process; "
+        "memory": "peak RSS = VmHWM of the run's process; "
         "added = peak minus RSS at the run's start",
         "total time": f"{time.perf_counter() - t_start:.0f} s",
     }

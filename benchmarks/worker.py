@@ -7,9 +7,11 @@ time is not measured. Not ``fork``/``forkserver``: a forked child pays a
 copy-on-write fault on every page of the parent's heap it touches (a 2 MiB
 copy per transparent huge page), which added 25-50 ms to every run here.
 
-Memory: the run reports the process's peak RSS (``ru_maxrss`` at the end of
-the run) and that peak minus the RSS when the run started (after imports and
-setup), which is the memory the run itself added at its peak.
+Memory: the run reports the process's peak RSS (``VmHWM`` at the end of the
+run: it restarts at ``exec``, while ``ru_maxrss`` keeps the high-water mark of
+the parent this process was forked from) and that peak minus the RSS when the
+run started (after imports and setup), which is the memory the run itself added
+at its peak.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import importlib
 import multiprocessing as mp
 import resource
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -82,6 +85,21 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _peak_rss() -> int:
+    """Peak resident set of this process since its ``exec``, in bytes."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    # Elsewhere: ru_maxrss (kB on Linux, bytes on macOS), which may include the
+    # parent's peak before exec.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
 def _storage_options(job: Job) -> dict[str, Any] | None:
     if job.mode != "s3":
         return None
@@ -143,7 +161,7 @@ def _execute(job: Job) -> RunResult:
     except Exception:
         res.error = traceback.format_exc()
         return res
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss()
     res.rss_peak_mb = peak / 2**20
     res.rss_added_mb = (peak - base) / 2**20
     out = np.ascontiguousarray(out)
