@@ -3,8 +3,9 @@
 Indexing turns into a window per record, then into one :func:`read_into`
 call: only the tiles the key touches are fetched. Pointwise (vectorized)
 indexing of ``y``/``x`` reads, per record, one window per tile around the
-points in it, and never builds the outer product of their rows and columns. The array holds only
-metadata (no open handles or clients), so it pickles for dask distributed.
+points in it, and never builds the outer product of their rows and columns.
+The array holds only metadata (no open handles or clients), so it pickles for
+dask distributed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from ._fetch import ReadOptions, ReadTask, read_into
-from ._points import tile_reads
+from ._points import inside_image, tile_reads
 from ._sync import sync
 from ._types import RasterSource, Window
 
@@ -182,7 +183,7 @@ class RasteretArray(OuterIndexedArray):
             layout = p.source.levels[p.level]
             at = np.flatnonzero(flat_t == t)
             rows, cols = flat_y[at] - p.row_offset, flat_x[at] - p.col_offset
-            inside = (rows >= 0) & (rows < layout.height) & (cols >= 0) & (cols < layout.width)
+            inside = inside_image(layout, rows, cols)
             at, rows, cols = at[inside], rows[inside], cols[inside]
             for which, r, c, window, task in tile_reads(
                 p.source, p.level, rows, cols, fill=self.fill
@@ -200,7 +201,7 @@ def _vindex_arrays(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Broadcast integer indices (negative ones wrapped) of a vectorized key."""
     arrays = [np.asarray(k) for k in key if not isinstance(k, slice)]
-    ndim = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
+    array_shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
     n_slices = sum(isinstance(k, slice) for k in key)
     parts = []
     seen = 0
@@ -208,7 +209,7 @@ def _vindex_arrays(
         if isinstance(k, slice):
             idx = np.arange(size)[k]
             # Slice dimensions go last, in order.
-            lead = len(ndim) + seen
+            lead = len(array_shape) + seen
             parts.append(idx.reshape((1,) * lead + (-1,) + (1,) * (n_slices - seen - 1)))
             seen += 1
         else:

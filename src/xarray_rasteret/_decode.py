@@ -275,15 +275,15 @@ def decode_tile(
     if comp in _BYTE_CODECS:
         dest = out if out is not None else np.empty(shape, native)
         flat = dest.reshape(-1).view(np.uint8)
-        valid = dest
-        if not (
+        if (
             rows_needed is not None
             and comp in (8, 32946)
             and _inflate_prefix(data, flat, rows_needed * flat.size // rows)
         ):
-            _decompress_into(data, comp, flat, encoding, shape)
+            valid = dest[:rows_needed]  # the rows after it are left as they are
         else:
-            valid = dest[:rows_needed]
+            _decompress_into(data, comp, flat, encoding, shape)
+            valid = dest
         predictor = encoding.predictor if comp in _PREDICTED_CODECS else 1
         # The bytes are in file order, except that the floating-point predictor's
         # output is byte-order independent (libtiff skips its swap for it).

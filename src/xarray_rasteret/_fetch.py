@@ -326,7 +326,7 @@ async def read_into(
     waits = _claim_shared(by_href, loop)
 
     async def decode_group(buf: memoryview, start: int, group: list[_TileJob]) -> None:
-        tiles = await asyncio.gather(
+        decoded_group = await asyncio.gather(
             *(
                 loop.run_in_executor(
                     pool, _decode_and_paste, job, buf[job.start - start : job.end - start]
@@ -334,9 +334,9 @@ async def read_into(
                 for job in group
             )
         )
-        for job, tile in zip(group, tiles, strict=True):
+        for job, decoded in zip(group, decoded_group, strict=True):
             if job.shared is not None and not job.shared.future.done():
-                job.shared.future.set_result(tile)
+                job.shared.future.set_result(decoded)
             # Waiters hold the future themselves; keeping it here would keep every
             # decoded tile alive until the whole read ends.
             job.shared = None

@@ -18,13 +18,13 @@ import pyproj
 import shapely
 
 from ._fetch import ReadTask
-from ._types import RasterSource, Window
+from ._types import RasterSource, TileLayout, Window
 
 if TYPE_CHECKING:
     from .collection import Collection
     from .geo.aoi import AOIs
 
-__all__ = ["PointSamples", "plan_point_reads", "points_table", "tile_reads"]
+__all__ = ["PointSamples", "inside_image", "plan_point_reads", "points_table", "tile_reads"]
 
 
 @dataclass
@@ -43,6 +43,11 @@ class PointSamples:
         """Copy the sampled pixels from the read windows into ``values``."""
         for entries, rows, cols, out in self.pickers:
             self.values[entries] = out[rows, cols]
+
+
+def inside_image(layout: TileLayout, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Which pixels ``(rows, cols)`` lie inside the image ``layout``."""
+    return (rows >= 0) & (rows < layout.height) & (cols >= 0) & (cols < layout.width)
 
 
 def tile_reads(
@@ -138,7 +143,7 @@ def plan_point_reads(
                 projected[src.crs] = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
             rows, cols = _pixel_of(src, projected[src.crs][p_idx[in_record]])
             layout = src.levels[0]
-            inside = (rows >= 0) & (rows < layout.height) & (cols >= 0) & (cols < layout.width)
+            inside = inside_image(layout, rows, cols)
             entries = in_record * len(bands) + bi
             samples.outside[entries[inside]] = False
             entries, rows, cols = entries[inside], rows[inside], cols[inside]
