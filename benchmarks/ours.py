@@ -4,13 +4,13 @@
     The xarray engine: ``xr.open_dataset(collection, engine="rasteret")`` then
     ``isel`` windows; several windows are read concurrently with
     ``asyncio.gather`` of ``load_async``; S5 selects the points with
-    vectorized ``isel``. S3 (cross-CRS) reads the native windows with the
-    engine and maps target pixels to source pixels with pyproj (exact
-    nearest), the harness's reference for the scenario.
+    vectorized ``isel``. S3 (cross-CRS) opens the scenes on one grid of the
+    target CRS (``open_dataset(crs=..., resolution=...)``) and selects the
+    AOIs from it.
 ``rasteret-helpers``
-    The AOI helpers ``get_numpy`` / ``sample_points``, and for S3 the engine's
-    own reprojection (``open_dataset(crs=..., resolution=...)``), when the
-    installed version has them; otherwise the scenario reports ``n/a``.
+    The AOI helpers ``get_numpy`` / ``sample_points``; for S3, ``get_numpy``
+    with ``target_crs`` (one grid per AOI), when the installed version has
+    them; otherwise the scenario reports ``n/a``.
 
 Both start from the collection GeoParquet written by the build step, so the
 timed read includes loading the index and opening the dataset.
@@ -23,9 +23,8 @@ import time
 from typing import Any
 
 import numpy as np
-from affine import Affine
 
-from .data import MAIN_EPSG, NEXT_EPSG, Manifest
+from .data import MAIN_EPSG, Manifest
 from .scenarios import Scenario, cross_scenes, pixel_indices
 
 __all__ = ["OURS", "NotAvailable", "run_ours"]
@@ -93,7 +92,7 @@ def _engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, An
             out[i] = arr
         return out
     if name == "S3":
-        return _cross_engine(scenario, m, parquet, options)
+        return _cross_reproject(scenario, m, parquet, options)
     if name in ("S4", "M"):
         ds = _open(parquet, ["B04"], MAIN_EPSG, options)
         r0, c0 = _offsets(ds, grid)
@@ -113,48 +112,6 @@ def _engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, An
         out[...] = sel.transpose("time", "p").values
         return out
     raise KeyError(name)
-
-
-def _cross_engine(
-    scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]
-) -> np.ndarray:
-    """S3 with the engine: native windows, and pyproj nearest-neighbour for the other zone."""
-    from pyproj import Transformer
-
-    out = scenario.empty()
-    n = m.aoi_size
-    k = len(m.next)
-    main = _open(parquet, ["B04"], MAIN_EPSG, options).B04.isel(time=slice(0, k))
-    other = _open(parquet, ["B04"], NEXT_EPSG, options).B04
-    mr0, mc0 = _offsets(main, m.main[0].transform)
-    nr0, nc0 = _offsets(other, m.next[0].transform)
-    t_main = Affine(*m.main[0].transform)
-    t_next = Affine(*m.next[0].transform)
-    to_next = Transformer.from_crs(f"EPSG:{MAIN_EPSG}", f"EPSG:{NEXT_EPSG}", always_xy=True)
-    reads, plans = [], []
-    for r, c in m.cross_aois:
-        reads.append(main.isel(y=slice(r - mr0, r - mr0 + n), x=slice(c - mc0, c - mc0 + n)))
-        jj, ii = np.meshgrid(np.arange(n) + c + 0.5, np.arange(n) + r + 0.5)
-        x, y = t_main * (jj, ii)
-        sx, sy = to_next.transform(x, y)
-        scol, srow = ~t_next * (sx, sy)
-        srow = np.floor(srow).astype(np.int64) - nr0
-        scol = np.floor(scol).astype(np.int64) - nc0
-        ny, nx = other.sizes["y"], other.sizes["x"]
-        inside = (srow >= 0) & (srow < ny) & (scol >= 0) & (scol < nx)
-        y0, y1 = int(srow[inside].min()), int(srow[inside].max()) + 1
-        x0, x1 = int(scol[inside].min()), int(scol[inside].max()) + 1
-        reads.append(other.isel(y=slice(y0, y1), x=slice(x0, x1)))
-        plans.append((srow - y0, scol - x0, inside))
-    arrays = asyncio.run(_gather_loads(reads))
-    for ai in range(len(m.cross_aois)):
-        out[ai, :k] = arrays[2 * ai]
-        src = arrays[2 * ai + 1]
-        rr, cc, inside = plans[ai]
-        block = np.zeros((src.shape[0], n, n), src.dtype)
-        block[:, inside] = src[:, rr[inside], cc[inside]]
-        out[ai, k:] = block
-    return out
 
 
 def _build(scenario: Scenario, m: Manifest, options: dict[str, Any]) -> np.ndarray:
@@ -235,7 +192,19 @@ def _helpers(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, A
         )
         return arr.reshape(scenario.shape)
     if name == "S3":
-        return _cross_reproject(scenario, m, parquet, options)
+        ids = [s.id for s in cross_scenes(m)]
+        sub = col.filter(id=ids)
+        arr = xrr.get_numpy(
+            sub,
+            geometries=_boxes(m, m.cross_aois),
+            bands=["B04"],
+            geometry_crs=crs,
+            target_crs=crs,
+            storage_options=storage_options,
+        )
+        order = [sub.ids.index(i) for i in ids]
+        arr = arr.reshape(len(m.cross_aois), len(ids), *arr.shape[-2:])
+        return arr if order == sorted(order) else arr[:, order]
     if name == "S5":
         import shapely
 
@@ -272,6 +241,7 @@ def _cross_reproject(
         crs=f"EPSG:{MAIN_EPSG}",
         resolution=abs(m.main[0].transform[0]),
         resampling="nearest",
+        storage_options=options.get("storage_options"),
         max_concurrent=options.get("max_concurrent", 64),
     )
     PHASES["open"] = time.perf_counter() - t0

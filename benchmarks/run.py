@@ -25,6 +25,7 @@ from .report import (
     KNOWN_DIFFERENCES,
     OURS,
     PEERS,
+    REFERENCE_TOOL,
     Row,
     Section,
     check_targets,
@@ -90,6 +91,28 @@ def _compare(ref: np.ndarray, arr: np.ndarray) -> tuple[int, int]:
     return int(np.count_nonzero(ref != arr)), ref.size
 
 
+def _check_pixels(scenario: str, sec: Section, arrays: dict[str, np.ndarray]) -> str:
+    """Compare every tool's first result with the reference tool's; a line for the log."""
+    if not arrays:
+        return "no results"
+    ref_tool = REFERENCE_TOOL.get(scenario)
+    if ref_tool not in arrays:
+        ref_tool = next(iter(arrays))
+    sec.reference = ref_tool
+    ref = arrays[ref_tool]
+    said = [f"{ref_tool} is the reference"]
+    for tool, arr in arrays.items():
+        if tool == ref_tool:
+            continue
+        row = sec.rows[tool]
+        row.mismatches, row.compared = _compare(ref, arr)
+        allowed = KNOWN_DIFFERENCES.get((scenario, tool))
+        if allowed and row.mismatches and row.mismatches <= allowed[0] * row.compared:
+            row.known = allowed[1]
+        said.append(f"{tool} {row.mismatches} px differ" if row.mismatches else f"{tool} same")
+    return "; ".join(said)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; return the process exit code (1 if pixels differ or a tool failed)."""
     a = _args(argv)
@@ -142,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 files=len(scenario.units),
                 output_mb=scenario.empty().nbytes / 2**20,
             )
-            ref = None
+            arrays: dict[str, np.ndarray] = {}
             base_url = srv.http_url if mode == "http" else f"s3://{BUCKET}/"
             for tool in tools:
                 if base == "M" and tool not in OURS:
@@ -187,29 +210,18 @@ def main(argv: list[str] | None = None) -> int:
                     if "open" in res.extra:
                         row.open_seconds.append(res.extra["open"])
                     if res.array is not None:
-                        if ref is None:
-                            ref = res.array
-                        else:
-                            row.mismatches, row.compared = _compare(ref, res.array)
+                        arrays[tool] = res.array
                     spent += res.seconds
                     if spent > budget:
                         break
-                allowed = KNOWN_DIFFERENCES.get((base, tool))
-                if allowed and row.mismatches and row.mismatches <= allowed[0] * row.compared:
-                    row.known = allowed[1]
                 if row.ok:
-                    pix = (
-                        "reference"
-                        if row.mismatches is None
-                        else f"{row.mismatches} px differ"
-                        if row.mismatches
-                        else "same pixels"
-                    )
                     print(
                         f"  {label:12s} {tool:17s} {row.median:8.3f} s  ({len(row.seconds)} runs, "
                         f"{statistics.median(row.requests):.0f} req, "
-                        f"{statistics.median(row.bytes) / 1e6:.1f} MB, {pix})"
+                        f"{statistics.median(row.bytes) / 1e6:.1f} MB)"
                     )
+            print(f"  pixels: {_check_pixels(base, sec, arrays)}")
+            del arrays
             print(
                 f"{label}: floor {floor.seconds:.3f} s ({floor.tiles} tiles, "
                 f"{floor.bytes / 1e6:.1f} MB); "

@@ -40,6 +40,14 @@ PRELOAD = [
     "pyarrow.parquet",  # imported lazily by load(): an import cost, like the peers' imports
     "xarray_rasteret.helpers",
     "xarray_rasteret._warp_array",
+    "xarray_rasteret._aoi_warp",
+    "xarray_rasteret.geo.reproject",
+    "xarray_rasteret.geo._inputs",
+    # Codec modules imagecodecs loads on first use, and pyarrow's pandas metadata reader.
+    "imagecodecs._deflate",
+    "imagecodecs._zlib",
+    "imagecodecs._imcd",
+    "pyarrow.pandas_compat",
     "xarray_rasteret.backend",
     "xarray_rasteret.collection",
     "xarray_rasteret.ingest",

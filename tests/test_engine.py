@@ -456,3 +456,64 @@ def test_pointwise_isel_reads_only_the_tiles_of_the_points(tmp_path):
     np.testing.assert_array_equal(
         ds.band_1.sel(**sel, method="nearest").values, mem.sel(**sel, method="nearest").values
     )
+
+
+def test_read_then_runs_each_group_once_its_own_tasks_are_read(tmp_path):
+    """Each group's function runs after its tasks' pixels are in, while others still read."""
+    import asyncio
+
+    from xarray_rasteret import _fetch
+    from xarray_rasteret._types import Window
+
+    path = tmp_path / "groups.tif"
+    write_tiff(path, dtype="uint16", width=512, height=512, blockxsize=128, blockysize=128,
+               compress="DEFLATE", predictor=2)
+    with rasterio.open(path) as r:
+        expected = r.read(1)
+    src = xrr.build([str(path)]).sources("band_1")[0]
+
+    def task(r0, r1, c0, c1):
+        return _fetch.ReadTask(src, 0, Window(r0, r1, c0, c1),
+                               np.empty((r1 - r0, c1 - c0), np.uint16), 0)
+
+    groups = {
+        "two windows": [task(0, 100, 0, 100), task(300, 512, 200, 512)],
+        "shares a tile": [task(50, 120, 50, 120)],
+        "outside the image": [task(600, 700, 0, 10)],
+        "no tasks": [],
+    }
+    seen = {}
+
+    def then(name):
+        def check():
+            # Every window of the group is complete when its function runs.
+            seen[name] = all(
+                np.array_equal(
+                    t.out,
+                    np.pad(expected, 200)[t.window.row_start + 200 : t.window.row_stop + 200,
+                                          t.window.col_start + 200 : t.window.col_stop + 200],
+                )
+                for t in groups[name]
+            )
+        return check
+
+    asyncio.run(_fetch.read_then([(ts, then(name)) for name, ts in groups.items()]))
+    assert seen == dict.fromkeys(groups, True)
+
+
+def test_read_then_propagates_errors_of_the_functions(tmp_path):
+    import asyncio
+
+    from xarray_rasteret import _fetch
+    from xarray_rasteret._types import Window
+
+    path = tmp_path / "err.tif"
+    write_tiff(path, dtype="uint8", width=64, height=64, compress="DEFLATE")
+    src = xrr.build([str(path)]).sources("band_1")[0]
+    t = _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0)
+
+    def boom():
+        raise ValueError("resampling failed")
+
+    with pytest.raises(ValueError, match="resampling failed"):
+        asyncio.run(_fetch.read_then([([t], boom)]))

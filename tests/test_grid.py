@@ -52,3 +52,20 @@ def test_coords_are_pixel_centres_south_up_too():
 def test_rotated_transform_rejected():
     with pytest.raises(UnsupportedTiffError, match="rotated"):
         RasterGrid("EPSG:4326", Affine(1, 0.1, 0, 0, -1, 0), 2, 2)
+
+
+def test_crs_objects_and_transformers_are_made_once():
+    from pyproj import CRS
+
+    from xarray_rasteret.geo.crs import as_crs, projection, transformer
+
+    assert as_crs("EPSG:32633") is as_crs("EPSG:32633")
+    assert as_crs(CRS.from_epsg(4326)) == CRS.from_epsg(4326)
+    t = transformer("EPSG:32633", "EPSG:4326")
+    assert t is transformer("EPSG:32633", "EPSG:4326")
+    x, y = t.transform(500000.0, 0.0)
+    assert abs(x - 15.0) < 1e-9 and abs(y) < 1e-9
+    assert projection("EPSG:32633", "EPSG:32633") is None
+    assert projection(32633, "EPSG:4326") is not None
+    # Equal CRSs give a no-op transformer, not an error.
+    assert transformer(4326, "EPSG:4326").transform(1.5, 2.5) == (1.5, 2.5)

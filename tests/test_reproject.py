@@ -429,3 +429,29 @@ def test_reprojection_factor():
     crs, transform, shape = grids()["utm33"]
     fx, fy = reprojection_factor(SRC_T, SRC_CRS, shape, transform, crs)
     assert 0.9 < fx < 1.1 and 0.9 < fy < 1.1
+
+
+def test_bisected_rows_stay_within_the_error_threshold():
+    """Rows too curved for one linear piece are bisected; every piece stays within max_error."""
+    from xarray_rasteret.geo._approx import _approx_rows, _PixelTransformer
+
+    # A wide lon/lat grid onto UTM: rows curve, so many are split into several pieces.
+    dst_t = Affine(0.01, 0, 10.0, 0, -0.01, 60.0)
+    tr = _PixelTransformer.create(dst_t, "EPSG:4326", Affine(10, 0, 0, 0, -10, 7e6), 32633)
+    xs = np.arange(1000, dtype=np.float64) + 0.5
+    ys = np.arange(0, 600, 37, dtype=np.float64) + 0.5
+    ax, ay = _approx_rows(tr, xs, ys, 0.125, 0, 1000)
+    ex, ey = tr(np.tile(xs, ys.size), np.repeat(ys, xs.size))
+    err = np.abs(ax.ravel() - ex) + np.abs(ay.ravel() - ey)
+    assert err.max() <= 0.125 * 1.001
+    # One linear piece per row would be far off: the bisection was exercised.
+    mid = (xs.size - 1) // 2
+    frac = (xs[mid] - xs[0]) / (xs[-1] - xs[0])
+    ex, ey = ex.reshape(ax.shape), ey.reshape(ax.shape)
+    chord_x = ex[:, 0] + (ex[:, -1] - ex[:, 0]) * frac
+    chord_y = ey[:, 0] + (ey[:, -1] - ey[:, 0]) * frac
+    assert (np.abs(chord_x - ex[:, mid]) + np.abs(chord_y - ey[:, mid])).min() > 1.0
+    # A window of columns gives exactly those columns of the whole rows.
+    wx, wy = _approx_rows(tr, xs, ys, 0.125, 300, 700)
+    np.testing.assert_array_equal(wx, ax[:, 300:700])
+    np.testing.assert_array_equal(wy, ay[:, 300:700])

@@ -10,7 +10,7 @@ geometry are set to nodata (rasterio ``geometry_mask`` semantics).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ import pyproj
 import shapely
 from affine import Affine
 
-from ._fetch import ReadOptions, ReadTask, read_into
+from ._fetch import ReadOptions, ReadTask, read_then
 from ._sync import sync
 from ._types import RasterSource, Window
 from .data_sources import DataSource
@@ -215,13 +215,13 @@ def read_aois(
             for p in pairs
             for r in p.bands.values()
         ]
-        run_reads(tasks, options, progress=progress, what="tiles")
+        run_reads([(tasks, None)], options, progress=progress, what="tiles")
     else:
         from ._aoi_warp import warp_pairs
 
-        tasks, resample = warp_pairs(pairs, aois, target_crs, options)
-        run_reads(tasks, options, progress=progress, what="tiles")
-        resample()
+        # Each pair is resampled as soon as its own tiles are in.
+        run_reads(warp_pairs(pairs, aois, target_crs, options), options, progress=progress,
+                  what="tiles")
     # Records on one grid share masks: compute each (geometry, window) mask once.
     masks: dict[tuple[Any, ...], np.ndarray] = {}
     for pair in pairs:
@@ -266,11 +266,15 @@ def stack_outputs(pairs: list[PairRead], bands: list[str], *, copy: bool = False
 
 
 def run_reads(
-    tasks: list[ReadTask], options: ReadOptions | None, *, progress: bool, what: str
+    groups: Sequence[tuple[Sequence[ReadTask], Callable[[], None] | None]],
+    options: ReadOptions | None,
+    *,
+    progress: bool,
+    what: str,
 ) -> None:
-    """Run ``tasks`` through the read path, with an optional tqdm bar over tiles."""
+    """Run ``(tasks, then)`` groups through :func:`read_then`, with an optional tqdm bar."""
     if not progress:
-        sync(read_into(tasks, options))
+        sync(read_then(groups, options))
         return
     from tqdm.auto import tqdm
 
@@ -280,7 +284,7 @@ def run_reads(
             bar.total = total
             bar.update(done)
 
-        sync(read_into(tasks, options, on_tile=on_tile))
+        sync(read_then(groups, options, on_tile=on_tile))
 
 
 def _total_bounds(aois: AOIs) -> tuple[float, ...]:

@@ -5,14 +5,16 @@ at the finest resolution its records have there (GDAL's suggested warp
 resolution), on the lattice of whole multiples of that resolution. Each
 (geometry, record) pair is planned as a one-member
 :class:`~xarray_rasteret._warp_array.MosaicArray` on that grid: its read
-tasks join those of every other pair in one concurrent read, then each pair is
-resampled (nearest, as GDAL's default) into its output.
+tasks join those of every other pair in one concurrent read, and each pair is
+resampled (nearest, as GDAL's default) into its output as soon as its own
+tiles are in.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pyproj
@@ -34,14 +36,14 @@ def _crs_label(crs: pyproj.CRS) -> str:
 
 def warp_pairs(
     pairs: list[Any], aois: AOIs, target_crs: Any, options: ReadOptions | None
-) -> tuple[list[ReadTask], Callable[[], None]]:
+) -> list[tuple[list[ReadTask], Callable[[], None]]]:
     """Re-plan ``pairs`` (from ``plan_pairs``) onto ``target_crs``, in place.
 
     Returns
     -------
-    tasks, finish
-        The read tasks of every pair, and a function that resamples each pair
-        into its output once the tasks are read.
+    list of (tasks, resample)
+        Per pair and band, its read tasks and the function that resamples
+        them into the pair's output once they are read.
     """
     from ._aoi_read import BandRead
 
@@ -51,8 +53,7 @@ def warp_pairs(
     by_geometry: dict[int, list[Any]] = defaultdict(list)
     for pair in pairs:
         by_geometry[pair.geometry_index].append(pair)
-    tasks: list[ReadTask] = []
-    plans: list[tuple[MosaicArray, Any, Any, Any]] = []
+    groups: list[tuple[list[ReadTask], Callable[[], None]]] = []
     for gi, group in by_geometry.items():
         geom = to_crs([aois.geometries[gi]], aois.crs, dst)[0]
         for band in group[0].bands:
@@ -70,19 +71,13 @@ def warp_pairs(
                 array = MosaicArray([[member]], grid, old.source.dtype, old.fill, "nearest",
                                     options)
                 out, window, jobs, ts, _ = array.plan((slice(None),) * 3)
-                tasks.extend(ts)
-                plans.append((array, out, window, jobs))
+                groups.append((ts, partial(array.assemble, out, window, jobs)))
                 pair.bands[band] = BandRead(
                     old.source, old.window, grid.transform, out[0], old.fill, lattice, offset
                 )
         for pair in group:
             pair.geometry, pair.crs = geom, label
-
-    def finish() -> None:
-        for array, out, window, jobs in plans:
-            array.assemble(out, window, jobs)
-
-    return tasks, finish
+    return groups
 
 
 def _paste_offset(grid: RasterGrid, src: RasterGrid) -> tuple[int, int] | None:

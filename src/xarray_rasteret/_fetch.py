@@ -28,7 +28,7 @@ from ._types import RasterSource, TileEncoding, TileLayout, Window
 from .errors import TruncatedFileError
 from .storage import CountingStore, resolve_store
 
-__all__ = ["ReadOptions", "ReadTask", "read_into"]
+__all__ = ["ReadOptions", "ReadTask", "read_into", "read_then"]
 
 
 @dataclass(frozen=True)
@@ -293,6 +293,7 @@ async def read_into(
     options: ReadOptions | None = None,
     *,
     on_tile: Callable[[int, int], None] | None = None,
+    on_done: Callable[[ReadTask], None] | None = None,
 ) -> None:
     """Fill every task's ``out`` with its window's pixels.
 
@@ -309,6 +310,9 @@ async def read_into(
     on_tile
         Called as ``on_tile(done, total)`` with the tiles finished by each
         request and the number of tiles of the read (progress bars).
+    on_done
+        Called on the event loop as ``on_done(task)`` as soon as every tile of
+        ``task`` is in its ``out`` (while other tasks may still be reading).
 
     Raises
     ------
@@ -318,12 +322,14 @@ async def read_into(
     options = options or ReadOptions()
     by_href = plan_jobs(tasks)
     if not by_href:
+        _completion_tracker(tasks, by_href, [], on_done)  # reports every task done
         return
     total = sum(len(jobs) for jobs in by_href.values())
     loop = asyncio.get_running_loop()
     pool = _decode_pool()
     limit = asyncio.Semaphore(options.max_concurrent)
     waits = _claim_shared(by_href, loop)
+    finished = _completion_tracker(tasks, by_href, waits, on_done)
 
     async def decode_group(buf: memoryview, start: int, group: list[_TileJob]) -> None:
         decoded_group = await asyncio.gather(
@@ -340,6 +346,7 @@ async def read_into(
             # Waiters hold the future themselves; keeping it here would keep every
             # decoded tile alive until the whole read ends.
             job.shared = None
+            finished(job)
 
     async def fetch_range(store: CountingStore, path: str, href: str, start: int, end: int,
                           group: list[_TileJob]) -> None:
@@ -391,6 +398,7 @@ async def read_into(
                               [job])
             return
         await loop.run_in_executor(pool, _paste, job, tile)
+        finished(job)
         if on_tile is not None:
             on_tile(1, total)
 
@@ -402,6 +410,83 @@ async def read_into(
     except BaseExceptionGroup as group:
         # The first failure is the story; the rest were cancelled or are its echoes.
         raise _first_leaf(group) from None
+
+
+def _completion_tracker(
+    tasks: Sequence[ReadTask],
+    by_href: dict[str, list[_TileJob]],
+    waits: list[tuple[_Shared, _TileJob]],
+    on_done: Callable[[ReadTask], None] | None,
+) -> Callable[[_TileJob], None]:
+    """``finished(job)``, to call once ``job`` is pasted: reports the tasks it completes."""
+    if on_done is None:
+        return lambda job: None
+    left: dict[int, int] = {}
+    for job in [*(j for jobs in by_href.values() for j in jobs), *(j for _, j in waits)]:
+        for task, _ in job.consumers:
+            left[id(task)] = left.get(id(task), 0) + 1
+    for task in tasks:
+        if id(task) not in left:
+            on_done(task)  # nothing stored to read: fill values only
+
+    def finished(job: _TileJob) -> None:
+        for task, _ in job.consumers:
+            left[id(task)] -= 1
+            if left[id(task)] == 0:
+                on_done(task)
+
+    return finished
+
+
+async def read_then(
+    groups: Sequence[tuple[Sequence[ReadTask], Callable[[], None] | None]],
+    options: ReadOptions | None = None,
+    *,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> None:
+    """Read the tasks of every group in one :func:`read_into`, then run each group's function.
+
+    A group's function (resampling, say) runs in the decode threads as soon as
+    its own tasks are read, while the other groups' tiles are still arriving.
+
+    Parameters
+    ----------
+    groups
+        ``(tasks, then)`` pairs; ``then`` may be None (nothing to run).
+    options, on_tile
+        As for :func:`read_into`.
+    """
+    loop = asyncio.get_running_loop()
+    pool = _decode_pool()
+    left = [len(tasks) for tasks, _ in groups]
+    groups_of: dict[int, list[int]] = defaultdict(list)
+    started: list[asyncio.Future[None]] = []
+
+    def start(g: int) -> None:
+        then = groups[g][1]
+        if then is not None:
+            started.append(loop.run_in_executor(pool, then))
+
+    for g, (tasks, _) in enumerate(groups):
+        for task in tasks:
+            groups_of[id(task)].append(g)
+        if not tasks:
+            start(g)
+
+    def on_done(task: ReadTask) -> None:
+        for g in groups_of[id(task)]:
+            left[g] -= 1
+            if left[g] == 0:
+                start(g)
+
+    try:
+        await read_into(
+            [t for tasks, _ in groups for t in tasks], options, on_tile=on_tile, on_done=on_done
+        )
+    except BaseException:
+        await asyncio.gather(*started, return_exceptions=True)
+        raise
+    await asyncio.gather(*started)
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

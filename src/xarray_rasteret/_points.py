@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyproj
 import shapely
 
 from ._fetch import ReadTask
 from ._types import RasterSource, TileLayout, Window
+from .geo.crs import transformer
 
 if TYPE_CHECKING:
     from .collection import Collection
@@ -137,9 +137,7 @@ def plan_point_reads(
             src = per_band[band][int(ri)]
             if src.crs not in projected:
                 # One vectorized transform of every point per raster CRS.
-                tr = pyproj.Transformer.from_crs(
-                    aois.crs, pyproj.CRS(src.crs) if src.crs else aois.crs, always_xy=True
-                )
+                tr = transformer(aois.crs, src.crs if src.crs else aois.crs)
                 projected[src.crs] = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
             rows, cols = _pixel_of(src, projected[src.crs][p_idx[in_record]])
             layout = src.levels[0]

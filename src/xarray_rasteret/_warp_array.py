@@ -10,9 +10,10 @@ its pixels are pasted, exactly) or *warped* (its pixels are resampled with
    :func:`~xarray_rasteret.geo.reproject.source_window`, which includes the
    resampling kernel's margin, so chunks agree with a whole-grid read);
 3. every member of every time step of the key is read by ONE
-   :func:`~xarray_rasteret._fetch.read_into` call;
-4. per time step, members are resampled and merged: the first valid pixel
-   wins (a pixel is valid when it is inside the member and not nodata/NaN).
+   :func:`~xarray_rasteret._fetch.read_then` call;
+4. per time step, as soon as its members are read, they are resampled and
+   merged: the first valid pixel wins (a pixel is valid when it is inside the
+   member and not nodata/NaN).
 
 Like :class:`~xarray_rasteret._array.RasteretArray` the array holds only
 metadata and pickles.
@@ -20,16 +21,16 @@ metadata and pickles.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ._array import OuterIndexedArray, _axis_window, select
-from ._fetch import ReadOptions, ReadTask, read_into
+from ._fetch import ReadOptions, ReadTask, read_then
 from ._types import RasterSource, Window
 from .geo.grid import RasterGrid
 
@@ -211,15 +212,17 @@ class MosaicArray(OuterIndexedArray):
 
     async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
         out, dst, jobs, tasks, post = self.plan(key)
-        await read_into(tasks, self.options)
-        # Resampling is numpy work that releases the GIL: one thread per step.
-        await asyncio.gather(
-            *(
-                asyncio.to_thread(self._assemble, out[i], dst, step)
-                for i, step in enumerate(jobs)
-                if step
-            )
-        )
+        # Each time step is resampled (numpy work that releases the GIL) in a
+        # decode thread as soon as its own members are read.
+        groups = []
+        first = 0
+        for i, step in enumerate(jobs):
+            if step:
+                groups.append(
+                    (tasks[first : first + len(step)], partial(self._assemble, out[i], dst, step))
+                )
+                first += len(step)
+        await read_then(groups, self.options)
         return select(out, post)
 
     def assemble(self, out: np.ndarray, dst: Window, jobs: Sequence[Sequence[_Job]]) -> None:

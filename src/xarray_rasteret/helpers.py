@@ -357,7 +357,7 @@ def sample_points(
     per_band = band_sources(col, assets, source)
     samples, tasks = plan_point_reads(aois, (p_idx, r_idx), per_band)
     run_reads(
-        tasks, read_options(max_concurrent, backend, storage_options), progress=progress,
+        [(tasks, None)], read_options(max_concurrent, backend, storage_options), progress=progress,
         what="points",
     )
     samples.pick()

@@ -17,15 +17,9 @@ from typing import Any
 
 import numpy as np
 from affine import Affine
-from pyproj import CRS, Transformer
+from pyproj import Transformer
 
-
-def _as_crs(crs: Any) -> CRS:
-    if isinstance(crs, CRS):
-        return crs
-    if hasattr(crs, "to_wkt") and not isinstance(crs, str):
-        return CRS.from_wkt(crs.to_wkt())
-    return CRS.from_user_input(crs)
+from .crs import projection
 
 
 def _gdal_inverse(t: Affine) -> tuple[float, float, float, float, float, float]:
@@ -64,9 +58,7 @@ class _PixelTransformer:
     ) -> _PixelTransformer:
         proj = None
         if dst_crs is not None and src_crs is not None:
-            dcrs, scrs = _as_crs(dst_crs), _as_crs(src_crs)
-            if dcrs != scrs:
-                proj = Transformer.from_crs(dcrs, scrs, always_xy=True)
+            proj = projection(dst_crs, src_crs)
         elif (dst_crs is None) != (src_crs is None):
             raise ValueError("both CRSs or neither must be given")
         return cls(Affine(*dst_transform[:6]), _gdal_inverse(Affine(*src_transform[:6])), proj)
@@ -251,14 +243,26 @@ def _approx_rows(
             ex = np.concatenate([bx[h1], ex_b[h2]])
             ey = np.concatenate([by[h1], ey_b[h2]])
 
-    # Materialise the linear pieces.
+    # Materialise the linear pieces. Rows tend to be bisected alike, so the
+    # pieces share a few (start, stop) spans: each span is one broadcast.
     for row, start, stop, lsx, lsy, ldx, ldy in li:
-        a = np.maximum(start, c0)
-        b = np.minimum(stop, c1)
-        seg, col = _ranges(a, b)
-        dist = xs[col] - xs[start[seg]]
-        out_x[row[seg], col - c0] = lsx[seg] + ldx[seg] * dist
-        out_y[row[seg], col - c0] = lsy[seg] + ldy[seg] * dist
+        spans, which = np.unique(start * (n + 1) + stop, return_inverse=True)
+        for k, span in enumerate(spans.tolist()):
+            start_k, stop_k = divmod(span, n + 1)
+            a, b = max(start_k, c0), min(stop_k, c1)
+            if a >= b:
+                continue
+            sel = np.flatnonzero(which == k)
+            rows = row[sel]
+            every_row = rows.size == nrows and bool((rows == rows_all).all())
+            dist = xs[a:b] - xs[start_k]
+            for out, base, slope in ((out_x, lsx[sel], ldx[sel]), (out_y, lsy[sel], ldy[sel])):
+                if every_row:  # in place, no temporary
+                    target = out[:, a - c0 : b - c0]
+                    np.multiply(slope[:, None], dist, out=target)
+                    target += base[:, None]
+                else:
+                    out[rows, a - c0 : b - c0] = base[:, None] + slope[:, None] * dist
     # And the exact ones.
     if ex_rows:
         row = np.concatenate(ex_rows)

@@ -46,6 +46,7 @@ import shapely
 from numpy.typing import NDArray
 
 from xarray_rasteret.errors import RasteretError
+from xarray_rasteret.geo.crs import as_crs, transformer
 
 __all__ = [
     "AOIs",
@@ -140,7 +141,7 @@ class AOIs:
         >>> aois.to_crs(32633).crs.to_epsg()
         32633
         """
-        dst = pyproj.CRS.from_user_input(crs)
+        dst = as_crs(crs)
         return AOIs(to_crs(self.geometries, self.crs, dst), dst, self.attributes)
 
 
@@ -257,16 +258,16 @@ def to_crs(geoms: Sequence[shapely.Geometry], src: Any, dst: Any) -> list[shapel
     >>> [round(v) for v in g.bounds]
     [294071, 5765010, 301378, 5776407]
     """
-    src_crs = pyproj.CRS.from_user_input(src)
-    dst_crs = pyproj.CRS.from_user_input(dst)
+    src_crs = as_crs(src)
+    dst_crs = as_crs(dst)
     geoms = list(geoms)
     if not geoms or src_crs == dst_crs:
         return geoms
     arr = _densify(np.asarray(geoms, dtype=object))
-    transformer = pyproj.Transformer.from_crs(src_crs, dst_crs, always_xy=True)
+    proj = transformer(src_crs, dst_crs)
 
     def project(coords: NDArray[np.float64]) -> NDArray[np.float64]:
-        x, y = transformer.transform(coords[:, 0], coords[:, 1], errcheck=False)
+        x, y = proj.transform(coords[:, 0], coords[:, 1], errcheck=False)
         return np.column_stack([x, y])
 
     out = shapely.transform(arr, project)
@@ -307,8 +308,8 @@ def bounds_in_crs(geom: shapely.Geometry, src: Any, dst: Any) -> tuple[float, fl
     >>> [round(v) for v in b]
     [294071, 5765010, 301378, 5776407]
     """
-    src_crs = pyproj.CRS.from_user_input(src)
-    dst_crs = pyproj.CRS.from_user_input(dst)
+    src_crs = as_crs(src)
+    dst_crs = as_crs(dst)
     if src_crs == dst_crs:
         xmin, ymin, xmax, ymax = shapely.bounds(geom).tolist()
         return (xmin, ymin, xmax, ymax)

@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from affine import Affine
 
+from .crs import as_crs
 from .grid import RasterGrid, same_crs
 
 __all__ = [
@@ -115,8 +117,6 @@ def target_grid(
     >>> g.transform.c, g.transform.f, g.width, g.height
     (500000.0, 5000060.0, 6, 4)
     """
-    from pyproj import CRS
-
     rx, ry = as_resolution(resolution)
     ax, ay = (0.0, 0.0) if align is None else (float(align[0]), float(align[1]))
     xmin, ymin, xmax, ymax = (float(v) for v in bounds)
@@ -126,7 +126,7 @@ def target_grid(
     y0, y1 = _snap_down(ymin, ay, ry), _snap_up(ymax, ay, ry)
     width = max(1, round((x1 - x0) / rx))
     height = max(1, round((y1 - y0) / ry))
-    wkt = CRS.from_user_input(crs).to_wkt()
+    wkt = as_crs(crs).to_wkt()
     return RasterGrid(wkt, Affine(rx, 0.0, x0, 0.0, -ry, y1), width, height)
 
 
@@ -197,17 +197,22 @@ def default_resolution(grids: Sequence[RasterGrid], crs: Any) -> tuple[float, fl
     best: tuple[float, float] | None = None
     target = crs if isinstance(crs, str) else _wkt(crs)
     for g in grids:
-        if same_crs(g.crs, target):
-            res = (abs(g.transform.a), abs(g.transform.e))
-        else:
-            xmin, ymin, xmax, ymax = _bounds_in(g, target)
-            size = math.hypot(xmax - xmin, ymax - ymin) / math.hypot(g.width, g.height)
-            res = (size, size)
+        res = _resolution_in(g, target)
         if best is None or res[0] * res[1] < best[0] * best[1]:
             best = res
     if best is None:
         raise ValueError("no grid to take a resolution from")
     return best
+
+
+@lru_cache(maxsize=1024)
+def _resolution_in(grid: RasterGrid, crs: str) -> tuple[float, float]:
+    """One grid's part of :func:`default_resolution` (the same records recur per AOI)."""
+    if same_crs(grid.crs, crs):
+        return (abs(grid.transform.a), abs(grid.transform.e))
+    xmin, ymin, xmax, ymax = _bounds_in(grid, crs)
+    size = math.hypot(xmax - xmin, ymax - ymin) / math.hypot(grid.width, grid.height)
+    return (size, size)
 
 
 def records_bounds(grids: Sequence[RasterGrid], crs: Any) -> tuple[float, float, float, float]:
@@ -236,6 +241,4 @@ def records_bounds(grids: Sequence[RasterGrid], crs: Any) -> tuple[float, float,
 
 
 def _wkt(crs: Any) -> str:
-    from pyproj import CRS
-
-    return str(CRS.from_user_input(crs).to_wkt())
+    return str(as_crs(crs).to_wkt())
