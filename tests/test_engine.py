@@ -379,8 +379,65 @@ def test_concurrent_reads_share_tiles_in_flight(collection_path):
         loaded = asyncio.run(main())
     for i, w in enumerate(loaded):
         np.testing.assert_array_equal(w.values, arrays["r1"]["B04"][0, 10 * i : 10 * i + 50, :120])
-    # Six overlapping windows fetch each tile of their union once, not six times.
+    # Six overlapping windows fetch each tile of their union once, not six times,
+    # in one merged read: as few requests as the union's own read.
     assert together.bytes == alone.bytes
+    assert together.requests == alone.requests
+
+
+def test_merged_reads_decode_each_tile_once_and_survive_a_cancelled_caller(
+    collection_path, monkeypatch
+):
+    import asyncio
+
+    from xarray_rasteret import _fetch
+
+    path, arrays = collection_path
+    ds = xr.open_dataset(path, engine="rasteret", cache=False)
+    decoded = []
+    decode = _fetch._decode
+
+    def counting_decode(job, data, rows_needed):
+        decoded.append((job.source.href, job.row, job.col))
+        return decode(job, data, rows_needed)
+
+    monkeypatch.setattr(_fetch, "_decode", counting_decode)
+    windows = [ds.B04.isel(time=1, y=slice(40 + 10 * i, 90 + 10 * i), x=slice(0, 120))
+               for i in range(6)]
+
+    async def main():
+        loads = [asyncio.ensure_future(w.load_async()) for w in windows]
+        await asyncio.sleep(0)  # every load has submitted its tasks
+        loads[2].cancel()
+        return await asyncio.gather(*loads, return_exceptions=True)
+
+    loaded = asyncio.run(main())
+    assert isinstance(loaded[2], asyncio.CancelledError)
+    for i, w in enumerate(loaded):
+        if i != 2:
+            np.testing.assert_array_equal(
+                w.values, arrays["r1"]["B04"][0, 10 * i : 10 * i + 50, :120]
+            )
+    assert len(decoded) == len(set(decoded))  # no tile decoded twice
+
+
+def test_a_failed_merged_read_fails_its_callers_clearly(collection_path):
+    import asyncio
+    import os
+
+    path, _ = collection_path
+    ds = xr.open_dataset(path, engine="rasteret", cache=False)
+    os.remove(path.parent / "r1_B04.tif")  # the file behind time step 1 disappears after indexing
+    windows = [ds.B04.isel(time=t, y=slice(0, 50), x=slice(0, 60)) for t in (1, 1)]
+
+    async def main():
+        return await asyncio.gather(*(w.load_async() for w in windows),
+                                    return_exceptions=True)
+
+    results = asyncio.run(main())
+    for r in results:
+        assert isinstance(r, Exception)
+        assert "r1_B04.tif" in str(r)
 
 
 def test_late_reader_of_a_partly_decoded_tile_fetches_it_itself(tmp_path, monkeypatch):

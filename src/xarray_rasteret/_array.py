@@ -1,7 +1,9 @@
 """The lazy ``(time, y, x)`` array behind each variable of a rasteret Dataset.
 
-Indexing turns into a window per record, then into one :func:`read_into`
-call: only the tiles the key touches are fetched. Pointwise (vectorized)
+Indexing turns into a window per record, then into one read of the tiles
+the key touches (:func:`~xarray_rasteret._batch.read_batched`: reads started
+together, e.g. by ``asyncio.gather`` of ``load_async`` calls, are merged into
+one, so a tile several of them want is fetched and decoded once). Pointwise (vectorized)
 indexing of ``y``/``x`` reads, per record, one window per tile around the
 points in it, and never builds the outer product of their rows and columns.
 The array holds only metadata (no open handles or clients), so it pickles for
@@ -18,7 +20,8 @@ import numpy as np
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from ._fetch import ReadOptions, ReadTask, read_into
+from ._batch import read_batched
+from ._fetch import ReadOptions, ReadTask
 from ._points import inside_image, tile_reads
 from ._sync import sync
 from ._types import RasterSource, Window
@@ -153,7 +156,7 @@ class RasteretArray(OuterIndexedArray):
 
     async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
         out, tasks, post = self.plan(key)
-        await read_into(tasks, self.options)
+        await read_batched(tasks, self.options)
         return select(out, post)
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
@@ -190,7 +193,7 @@ class RasteretArray(OuterIndexedArray):
             ):
                 tasks.append(task)
                 picks.append((at[which], r, c, window))
-        await read_into(tasks, self.options)
+        await read_batched(tasks, self.options)
         for at, r, c, window in picks:
             flat_out[at] = window[r, c]
         return out

@@ -28,7 +28,7 @@ from ._types import RasterSource, TileEncoding, TileLayout, Window
 from .errors import TruncatedFileError
 from .storage import CountingStore, resolve_store
 
-__all__ = ["ReadOptions", "ReadTask", "read_into", "read_then"]
+__all__ = ["ReadOptions", "ReadTask", "TaskGroups", "read_into", "read_then"]
 
 
 @dataclass(frozen=True)
@@ -438,6 +438,35 @@ def _completion_tracker(
     return finished
 
 
+class TaskGroups:
+    """Tracks groups of read tasks: ``complete(g)`` is called once group ``g``'s tasks are read.
+
+    Pass :meth:`task_done` as ``on_done`` to :func:`read_into`; call
+    :meth:`complete_empty` for the groups without tasks.
+    """
+
+    def __init__(self, groups: Sequence[Sequence[ReadTask]], complete: Callable[[int], None]):
+        self._left = [len(tasks) for tasks in groups]
+        self._groups_of: dict[int, list[int]] = defaultdict(list)
+        for g, tasks in enumerate(groups):
+            for task in tasks:
+                self._groups_of[id(task)].append(g)
+        self._complete = complete
+
+    def complete_empty(self) -> None:
+        """Complete the groups that have no task."""
+        for g, left in enumerate(self._left):
+            if left == 0:
+                self._complete(g)
+
+    def task_done(self, task: ReadTask) -> None:
+        """Record that ``task`` is read; complete the groups it was the last of."""
+        for g in self._groups_of[id(task)]:
+            self._left[g] -= 1
+            if self._left[g] == 0:
+                self._complete(g)
+
+
 async def read_then(
     groups: Sequence[tuple[Sequence[ReadTask], Callable[[], None] | None]],
     options: ReadOptions | None = None,
@@ -458,8 +487,6 @@ async def read_then(
     """
     loop = asyncio.get_running_loop()
     pool = _decode_pool()
-    left = [len(tasks) for tasks, _ in groups]
-    groups_of: dict[int, list[int]] = defaultdict(list)
     started: list[asyncio.Future[None]] = []
 
     def start(g: int) -> None:
@@ -467,21 +494,12 @@ async def read_then(
         if then is not None:
             started.append(loop.run_in_executor(pool, then))
 
-    for g, (tasks, _) in enumerate(groups):
-        for task in tasks:
-            groups_of[id(task)].append(g)
-        if not tasks:
-            start(g)
-
-    def on_done(task: ReadTask) -> None:
-        for g in groups_of[id(task)]:
-            left[g] -= 1
-            if left[g] == 0:
-                start(g)
-
+    tracker = TaskGroups([tasks for tasks, _ in groups], start)
+    tracker.complete_empty()
     try:
         await read_into(
-            [t for tasks, _ in groups for t in tasks], options, on_tile=on_tile, on_done=on_done
+            [t for tasks, _ in groups for t in tasks], options, on_tile=on_tile,
+            on_done=tracker.task_done,
         )
     except BaseException:
         await asyncio.gather(*started, return_exceptions=True)
