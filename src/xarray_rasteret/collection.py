@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -464,13 +463,6 @@ def _time_bound(value: Any, *, end: bool) -> np.datetime64:
     return np.datetime64(ts.to_datetime64(), "ns")
 
 
-@lru_cache(maxsize=64)
-def _to_crs84(crs: str) -> Any:
-    from pyproj import Transformer
-
-    return Transformer.from_crs(crs, "OGC:CRS84", always_xy=True)
-
-
 def footprint_crs84(
     transform: Affine, width: int, height: int, crs: str | None, densify: int = 21
 ) -> Any:
@@ -503,7 +495,9 @@ def footprint_crs84(
     a, b, c, d, e, f = transform.a, transform.b, transform.c, transform.d, transform.e, transform.f
     xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
     if not _is_crs84(crs):
-        xs, ys = _to_crs84(crs).transform(xs, ys)
+        from .geo.crs import transformer
+
+        xs, ys = transformer(crs, "OGC:CRS84").transform(xs, ys)
     poly = shapely.Polygon(np.column_stack([xs, ys]))
     if not poly.is_valid:
         poly = shapely.make_valid(poly)
