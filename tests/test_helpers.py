@@ -346,3 +346,23 @@ def test_bad_inputs_name_the_fix(multi_crs):
         sample_points(multi_crs, points=_aois(1), bands=["B04"])
     with pytest.raises(TypeError, match="Collection, or the path/URL.*got int"):
         get_numpy(42, geometries=_aois(1)[0], bands=["B04"])
+
+
+def test_target_crs_reads_records_on_its_lattice_without_resampling(multi_crs, monkeypatch):
+    """Records already on the target grid's lattice are read straight into the output."""
+    from xarray_rasteret import _warp_array
+
+    aois = _aois(3)
+    native = get_gdf(multi_crs, geometries=aois, bands=["B04", "B08"], id=["s0", "s1"])
+    planned = []
+    plan = _warp_array.MosaicArray.plan
+    monkeypatch.setattr(_warp_array.MosaicArray, "plan",
+                        lambda self, key: planned.append(key) or plan(self, key))
+    on_grid = get_gdf(multi_crs, geometries=aois, bands=["B04", "B08"], id=["s0", "s1"],
+                      target_crs=32633)
+    assert planned == []  # nothing resampled
+    assert len(on_grid) == len(native) == 6
+    for mine, ref in zip(on_grid.itertuples(), native.itertuples(), strict=True):
+        assert tuple(mine.transform) == tuple(ref.transform)
+        np.testing.assert_array_equal(mine.B04, ref.B04)
+        np.testing.assert_array_equal(mine.B08, ref.B08)
