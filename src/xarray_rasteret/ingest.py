@@ -57,7 +57,9 @@ async def _parse_all(
     backend: Any,
 ) -> dict[str, list[RasterSource]]:
     sem = asyncio.Semaphore(max(1, int(max_concurrent)))
-    bar = tqdm(total=len(hrefs), disable=not progress, desc="COG headers", unit="file")
+    # No bar object at all without progress: tqdm's first instance creates a
+    # multiprocessing lock (~5 ms).
+    bar = tqdm(total=len(hrefs), desc="COG headers", unit="file") if progress else None
 
     async def one(href: str) -> tuple[str, list[RasterSource]]:
         async with sem:
@@ -70,7 +72,8 @@ async def _parse_all(
                     e.add_note(f"while reading the TIFF header of {href}")
                 raise
             finally:
-                bar.update(1)
+                if bar is not None:
+                    bar.update(1)
 
     tasks = [asyncio.ensure_future(one(h)) for h in hrefs]
     out: dict[str, list[RasterSource]] = {}
@@ -84,7 +87,8 @@ async def _parse_all(
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     return out
 
 
