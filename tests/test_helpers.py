@@ -366,3 +366,29 @@ def test_target_crs_reads_records_on_its_lattice_without_resampling(multi_crs, m
         assert tuple(mine.transform) == tuple(ref.transform)
         np.testing.assert_array_equal(mine.B04, ref.B04)
         np.testing.assert_array_equal(mine.B08, ref.B08)
+
+
+@pytest.mark.parametrize("target_crs", [None, 32633])
+def test_bands_of_different_dtypes_stack_converted(tmp_path, target_crs):
+    """A uint8 mask band and a float32 band stack as float32, with the pixels rasterio reads."""
+    fwd, res = ZONES[32633]
+    cx, cy = fwd.transform(*CENTRE)
+    x0, y0 = np.floor(cx / res) * res - 200 * res, np.floor(cy / res) * res + 200 * res
+    transform = Affine(res, 0, x0, 0, -res, y0)
+    paths = []
+    for band, dtype in (("MASK", "uint8"), ("NDVI", "float32")):
+        path = tmp_path / f"r0_{band}.tif"
+        write_tiff(path, dtype=dtype, width=400, height=400, crs="EPSG:32633",
+                   transform=transform, compress="DEFLATE", blockxsize=64, blockysize=64,
+                   seed=3 if dtype == "uint8" else 4)
+        paths.append(path)
+    col = xrr.build([str(p) for p in paths], group_by=lambda h: tuple(
+        h.rsplit("/", 1)[-1].removesuffix(".tif").split("_")))
+    box = shapely.box(x0 + 50 * res, y0 - 150 * res, x0 + 130 * res, y0 - 90 * res)
+    arr = get_numpy(col, geometries=box, bands=["MASK", "NDVI"], geometry_crs=32633,
+                    target_crs=target_crs)
+    assert arr.shape == (1, 2, 60, 80) and arr.dtype == np.float32
+    for j, path in enumerate(paths):
+        with rasterio.open(path) as src:
+            expected = src.read(1, window=rasterio.windows.Window(50, 90, 80, 60))
+        np.testing.assert_array_equal(arr[0, j], expected.astype(np.float32))

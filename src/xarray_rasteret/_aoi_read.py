@@ -208,8 +208,14 @@ def read_aois(
             f"{_total_bounds(aois)} in {aois.crs.to_string()}) intersects the data of "
             f"the {len(collection)} records; check geometry_crs and the filters"
         )
-    stacked = stack_outputs(pairs, list(assets)) if stack and target_crs is None else None
-    if target_crs is None:
+    regridded = None
+    if target_crs is not None:
+        from ._aoi_warp import regrid_pairs, warp_tasks
+
+        regridded = regrid_pairs(pairs, aois, target_crs)
+    # Before any I/O: ragged shapes raise here, and reads write into the stack.
+    stacked = stack_outputs(pairs, list(assets)) if stack else None
+    if regridded is None:
         tasks = [
             ReadTask(r.source, 0, r.window, r.data, fill=r.fill)
             for p in pairs
@@ -217,11 +223,8 @@ def read_aois(
         ]
         run_reads([(tasks, None)], options, progress=progress, what="tiles")
     else:
-        from ._aoi_warp import warp_pairs
-
         # Each pair is resampled as soon as its own tiles are in.
-        run_reads(warp_pairs(pairs, aois, target_crs, options), options, progress=progress,
-                  what="tiles")
+        run_reads(warp_tasks(regridded, options), options, progress=progress, what="tiles")
     # Records on one grid share masks: compute each (geometry, window) mask once.
     masks: dict[tuple[Any, ...], np.ndarray] = {}
     for pair in pairs:
@@ -239,8 +242,14 @@ def read_aois(
     return pairs, stacked
 
 
-def stack_outputs(pairs: list[PairRead], bands: list[str], *, copy: bool = False) -> np.ndarray:
-    """One ``[pair, band, y, x]`` array; unless ``copy``, the pairs' outputs become its slices.
+def stack_outputs(
+    pairs: list[PairRead], bands: list[str], *, copy: bool = False
+) -> np.ndarray | None:
+    """One ``[pair, band, y, x]`` array.
+
+    Unless ``copy``, the pairs' (unread) outputs become its slices, so the read
+    writes straight into it; None when the bands' dtypes differ (then stack a
+    copy, converted, once they are read).
 
     Raises
     ------
@@ -253,12 +262,14 @@ def stack_outputs(pairs: list[PairRead], bands: list[str], *, copy: bool = False
             f"the windows have different shapes {sorted(shapes)}, so they do not stack into one "
             "array; use get_xarray or get_gdf, or pass geometries of one size in one CRS"
         )
-    dtype = np.result_type(*(r.data.dtype for p in pairs for r in p.bands.values()))
-    out = np.empty((len(pairs), len(bands), *shapes.pop()), dtype=dtype)
+    dtypes = {r.data.dtype for p in pairs for r in p.bands.values()}
+    if not copy and len(dtypes) > 1:
+        return None
+    out = np.empty((len(pairs), len(bands), *shapes.pop()), dtype=np.result_type(*dtypes))
     for i, pair in enumerate(pairs):
         for j, band in enumerate(bands):
             r = pair.bands[band]
-            if copy or r.data.dtype != dtype:
+            if copy:
                 out[i, j] = r.data
             else:
                 r.data = out[i, j]  # the read writes straight into the stacked array

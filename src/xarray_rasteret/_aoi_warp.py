@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -30,7 +31,7 @@ from .geo.crs import as_crs
 from .geo.grid import RasterGrid
 from .geo.target import default_resolution, target_grid
 
-__all__ = ["warp_pairs"]
+__all__ = ["Regridded", "regrid_pairs", "warp_tasks"]
 
 
 def _crs_label(crs: pyproj.CRS) -> str:
@@ -38,27 +39,31 @@ def _crs_label(crs: pyproj.CRS) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
-def warp_pairs(
-    pairs: list[Any], aois: AOIs, target_crs: Any, options: ReadOptions | None
-) -> list[tuple[list[ReadTask], Callable[[], None] | None]]:
-    """Re-plan ``pairs`` (from ``plan_pairs``) onto ``target_crs``, in place.
+@dataclass
+class Regridded:
+    """One (pair, band) put on a grid of the target CRS (its output not yet read)."""
 
-    Returns
-    -------
-    list of (tasks, resample)
-        Per pair and band, its read tasks and the function that resamples
-        them into the pair's output once they are read (None for a record on
-        the target grid's lattice: its window is read straight into the output).
+    pair: Any
+    band: str
+    grid: RasterGrid
+    source_grid: RasterGrid
+
+
+def regrid_pairs(pairs: list[Any], aois: AOIs, target_crs: Any) -> list[Regridded]:
+    """Put every band of ``pairs`` (from ``plan_pairs``) on a grid of ``target_crs``, in place.
+
+    Each pair's geometry and CRS label become the target CRS's, and each band's
+    output an unread ``np.empty`` array on the grid around the geometry (it may
+    then be replaced by a slice of a stacked array, before :func:`warp_tasks`).
     """
     from ._aoi_read import BandRead
 
     dst = as_crs(target_crs)
     label = _crs_label(dst)
-    options = options or ReadOptions()
     by_geometry: dict[int, list[Any]] = defaultdict(list)
     for pair in pairs:
         by_geometry[pair.geometry_index].append(pair)
-    groups: list[tuple[list[ReadTask], Callable[[], None] | None]] = []
+    out: list[Regridded] = []
     for gi, group in by_geometry.items():
         geom = to_crs([aois.geometries[gi]], aois.crs, dst)[0]
         for band in group[0].bands:
@@ -72,25 +77,39 @@ def warp_pairs(
             offset = (round(-grid.transform.f / ry), round(grid.transform.c / rx))
             for pair, src_grid in zip(group, grids, strict=True):
                 old = pair.bands[band]
-                paste = _paste_offset(grid, src_grid)
-                if paste is not None:
-                    # On the grid's lattice: the record's window is read straight into
-                    # the output, as without target_crs (fill outside the image).
-                    data = np.empty(grid.shape, old.source.dtype)
-                    (ro, co), (h, w) = paste, grid.shape
-                    window = Window(-ro, h - ro, -co, w - co)
-                    groups.append(([ReadTask(old.source, 0, window, data, fill=old.fill)], None))
-                else:
-                    array = MosaicArray([[Member(old.source, 0)]], grid, old.source.dtype,
-                                        old.fill, "nearest", options)
-                    out, box, jobs, ts, _ = array.plan((slice(None),) * 3)
-                    groups.append((ts, partial(array.assemble, out, box, jobs)))
-                    data = out[0]
+                data = np.empty(grid.shape, old.source.dtype)
                 pair.bands[band] = BandRead(
                     old.source, old.window, grid.transform, data, old.fill, lattice, offset
                 )
+                out.append(Regridded(pair, band, grid, src_grid))
         for pair in group:
             pair.geometry, pair.crs = geom, label
+    return out
+
+
+def warp_tasks(
+    regridded: list[Regridded], options: ReadOptions | None
+) -> list[tuple[list[ReadTask], Callable[[], None] | None]]:
+    """The read tasks of each regridded (pair, band) and the function resampling them.
+
+    Both write into the band's current output. A record on the grid's lattice
+    is read straight into it (function None); any other is planned as a
+    one-member :class:`~xarray_rasteret._warp_array.MosaicArray` and resampled.
+    """
+    options = options or ReadOptions()
+    groups: list[tuple[list[ReadTask], Callable[[], None] | None]] = []
+    for item in regridded:
+        r = item.pair.bands[item.band]
+        paste = _paste_offset(item.grid, item.source_grid)
+        if paste is not None:
+            (ro, co), (h, w) = paste, item.grid.shape
+            window = Window(-ro, h - ro, -co, w - co)
+            groups.append(([ReadTask(r.source, 0, window, r.data, fill=r.fill)], None))
+            continue
+        array = MosaicArray([[Member(r.source, 0)]], item.grid, r.source.dtype, r.fill,
+                            "nearest", options)
+        out, box, jobs, ts, _ = array.plan((slice(None),) * 3, out=r.data[None])
+        groups.append((ts, partial(array.assemble, out, box, jobs)))
     return groups
 
 

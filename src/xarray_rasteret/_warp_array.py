@@ -168,9 +168,12 @@ class MosaicArray(OuterIndexedArray):
         return None if win is None else (Window(*win), part)
 
     def plan(
-        self, key: tuple[Any, ...]
+        self, key: tuple[Any, ...], out: np.ndarray | None = None
     ) -> tuple[np.ndarray, Window, list[list[_Job]], list[ReadTask], tuple[Any, ...]]:
         """Allocate the output of ``key`` and list what each time step reads (no I/O).
+
+        ``out``, if given, is used (and filled) as the output: an array of the
+        key's bounding box, ``(time, y, x)``.
 
         Returns
         -------
@@ -184,7 +187,13 @@ class MosaicArray(OuterIndexedArray):
         y0, y1, ytake = _axis_window(ykey, self.shape[1])
         x0, x1, xtake = _axis_window(xkey, self.shape[2])
         dst = Window(y0, y1, x0, x1)
-        out = np.full((np.size(times), y1 - y0, x1 - x0), self.fill, dtype=self.dtype)
+        shape = (np.size(times), y1 - y0, x1 - x0)
+        if out is None:
+            out = np.full(shape, self.fill, dtype=self.dtype)
+        elif out.shape != shape:
+            raise ValueError(f"out has shape {out.shape}, the key needs {shape}")
+        else:
+            out[...] = self.fill
         jobs: list[list[_Job]] = []
         tasks: list[ReadTask] = []
         for t in np.atleast_1d(times):
