@@ -574,3 +574,24 @@ def test_read_then_propagates_errors_of_the_functions(tmp_path):
 
     with pytest.raises(ValueError, match="resampling failed"):
         asyncio.run(_fetch.read_then([([t], boom)]))
+
+
+def test_read_then_counts_a_task_listed_twice_once(tmp_path):
+    import asyncio
+
+    from xarray_rasteret import _fetch
+    from xarray_rasteret._types import Window
+
+    path = tmp_path / "twice.tif"
+    write_tiff(path, dtype="uint8", width=64, height=64, compress="DEFLATE")
+    src = xrr.build([str(path)]).sources("band_1")[0]
+    t = _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0)
+    ran = []
+
+    async def main():
+        await asyncio.wait_for(_fetch.read_then([([t, t], lambda: ran.append(1))]), 10)
+
+    asyncio.run(main())
+    assert ran == [1]
+    with rasterio.open(path) as r:
+        np.testing.assert_array_equal(t.out, r.read(1)[:8, :8])

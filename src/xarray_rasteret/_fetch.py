@@ -446,11 +446,13 @@ class TaskGroups:
     """
 
     def __init__(self, groups: Sequence[Sequence[ReadTask]], complete: Callable[[int], None]):
-        self._left = [len(tasks) for tasks in groups]
+        # Each distinct task counts once (read_into reports it done once).
+        distinct = [{id(task) for task in tasks} for tasks in groups]
+        self._left = [len(ids) for ids in distinct]
         self._groups_of: dict[int, list[int]] = defaultdict(list)
-        for g, tasks in enumerate(groups):
-            for task in tasks:
-                self._groups_of[id(task)].append(g)
+        for g, ids in enumerate(distinct):
+            for key in ids:
+                self._groups_of[key].append(g)
         self._complete = complete
 
     def complete_empty(self) -> None:
