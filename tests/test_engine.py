@@ -53,6 +53,15 @@ def _group(href):
     return rid, band
 
 
+def _one_band(tmp_path, name, **kw):
+    """One single-band COG: its RasterSource and rasterio's pixels."""
+    path = tmp_path / name
+    write_tiff(path, **kw)
+    with rasterio.open(path) as r:
+        expected = r.read(1)
+    return xrr.build([str(path)]).sources("band_1")[0], expected
+
+
 @pytest.fixture
 def collection_path(tmp_path):
     """Three dated records on one grid, the second shifted; user columns kept."""
@@ -448,12 +457,8 @@ def test_late_reader_of_a_partly_decoded_tile_fetches_it_itself(tmp_path, monkey
     from xarray_rasteret import _fetch
     from xarray_rasteret._types import Window
 
-    path = tmp_path / "big_tiles.tif"
-    write_tiff(path, dtype="uint16", width=512, height=512, blockxsize=512, blockysize=512,
-               compress="DEFLATE", predictor=2)
-    with rasterio.open(path) as r:
-        expected = r.read(1)
-    src = xrr.build([str(path)]).sources("band_1")[0]
+    src, expected = _one_band(tmp_path, "big_tiles.tif", dtype="uint16", width=512, height=512,
+                              blockxsize=512, blockysize=512, compress="DEFLATE", predictor=2)
     started, release = threading.Event(), threading.Event()
     decode = _fetch._decode
 
@@ -522,12 +527,8 @@ def test_read_then_runs_each_group_once_its_own_tasks_are_read(tmp_path):
     from xarray_rasteret import _fetch
     from xarray_rasteret._types import Window
 
-    path = tmp_path / "groups.tif"
-    write_tiff(path, dtype="uint16", width=512, height=512, blockxsize=128, blockysize=128,
-               compress="DEFLATE", predictor=2)
-    with rasterio.open(path) as r:
-        expected = r.read(1)
-    src = xrr.build([str(path)]).sources("band_1")[0]
+    src, expected = _one_band(tmp_path, "groups.tif", dtype="uint16", width=512, height=512,
+                              blockxsize=128, blockysize=128, compress="DEFLATE", predictor=2)
 
     def task(r0, r1, c0, c1):
         return _fetch.ReadTask(src, 0, Window(r0, r1, c0, c1),
@@ -564,9 +565,8 @@ def test_read_then_propagates_errors_of_the_functions(tmp_path):
     from xarray_rasteret import _fetch
     from xarray_rasteret._types import Window
 
-    path = tmp_path / "err.tif"
-    write_tiff(path, dtype="uint8", width=64, height=64, compress="DEFLATE")
-    src = xrr.build([str(path)]).sources("band_1")[0]
+    src, _ = _one_band(tmp_path, "err.tif", dtype="uint8", width=64, height=64,
+                       compress="DEFLATE")
     t = _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0)
 
     def boom():
@@ -582,9 +582,8 @@ def test_read_then_counts_a_task_listed_twice_once(tmp_path):
     from xarray_rasteret import _fetch
     from xarray_rasteret._types import Window
 
-    path = tmp_path / "twice.tif"
-    write_tiff(path, dtype="uint8", width=64, height=64, compress="DEFLATE")
-    src = xrr.build([str(path)]).sources("band_1")[0]
+    src, expected = _one_band(tmp_path, "twice.tif", dtype="uint8", width=64, height=64,
+                              compress="DEFLATE")
     t = _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0)
     ran = []
 
@@ -593,5 +592,4 @@ def test_read_then_counts_a_task_listed_twice_once(tmp_path):
 
     asyncio.run(main())
     assert ran == [1]
-    with rasterio.open(path) as r:
-        np.testing.assert_array_equal(t.out, r.read(1)[:8, :8])
+    np.testing.assert_array_equal(t.out, expected[:8, :8])

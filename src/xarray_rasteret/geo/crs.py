@@ -14,7 +14,7 @@ from typing import Any
 
 from pyproj import CRS, Transformer
 
-__all__ = ["as_crs", "projection", "transformer"]
+__all__ = ["as_crs", "cache_key", "projection", "transformer"]
 
 
 @lru_cache(maxsize=256)
@@ -45,15 +45,23 @@ def as_crs(value: Any) -> CRS:
     return CRS.from_user_input(value)
 
 
-def _key(value: Any) -> Any:
-    """A cache key for a CRS: strings and codes as given (their hash is cached), else the CRS."""
-    return value if isinstance(value, (str, int)) else as_crs(value)
+def cache_key(crs: Any) -> Any:
+    """A hashable stand-in for ``crs`` in caches.
+
+    None, strings and codes are kept as given (their hash is cached); anything
+    else (a dict, a rasterio CRS) becomes its :class:`pyproj.CRS`.
+    """
+    return crs if crs is None or isinstance(crs, (str, int)) else as_crs(crs)
 
 
 @lru_cache(maxsize=64)
-def _projection(src: Any, dst: Any) -> Transformer | None:
-    s, d = as_crs(src), as_crs(dst)
-    return None if s == d else Transformer.from_crs(s, d, always_xy=True)
+def _transformer(src: Any, dst: Any) -> Transformer:
+    return Transformer.from_crs(as_crs(src), as_crs(dst), always_xy=True)
+
+
+@lru_cache(maxsize=64)
+def _equal(src: Any, dst: Any) -> bool:
+    return bool(as_crs(src) == as_crs(dst))
 
 
 def transformer(src: Any, dst: Any) -> Transformer:
@@ -69,28 +77,10 @@ def transformer(src: Any, dst: Any) -> Transformer:
     pyproj.Transformer
         A no-op transformer when the CRSs are equal.
     """
-    proj = _projection(_key(src), _key(dst))
-    if proj is None:
-        return _identity(_key(src))
-    return proj
-
-
-@lru_cache(maxsize=16)
-def _identity(crs: Any) -> Transformer:
-    c = as_crs(crs)
-    return Transformer.from_crs(c, c, always_xy=True)
+    return _transformer(cache_key(src), cache_key(dst))
 
 
 def projection(src: Any, dst: Any) -> Transformer | None:
-    """Like :func:`transformer`, but None when the CRSs are equal (nothing to transform).
-
-    Parameters
-    ----------
-    src, dst : Any
-        Source and target CRS (anything :func:`as_crs` accepts).
-
-    Returns
-    -------
-    pyproj.Transformer or None
-    """
-    return _projection(_key(src), _key(dst))
+    """:func:`transformer`, or None when the CRSs are equal (nothing to transform)."""
+    src, dst = cache_key(src), cache_key(dst)
+    return None if _equal(src, dst) else _transformer(src, dst)

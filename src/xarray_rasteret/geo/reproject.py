@@ -63,6 +63,7 @@ from ._kernels import (
     _valid_mask,
     _write,
 )
+from .crs import cache_key
 
 __all__ = [
     "Resampling",
@@ -260,24 +261,20 @@ def kernel_scales(
     tuple of float or None
         ``(x_scale, y_scale)``, or None when the grids do not overlap.
     """
-    args = (
+    # Every chunk of a warp and every AOI on one grid asks for the same scales.
+    return _cached_kernel_scales(
         (int(dst_shape[0]), int(dst_shape[1])),
         Affine(*dst_transform[:6]),
-        dst_crs,
+        cache_key(dst_crs),
         Affine(*src_transform[:6]),
-        src_crs,
+        cache_key(src_crs),
         (int(src_shape[0]), int(src_shape[1])),
         resampling,
     )
-    try:
-        hash(args)
-    except TypeError:  # a CRS given as a dict, say
-        return _grid_kernel_scales(*args)
-    # Every chunk of a warp and every AOI on one grid asks for the same scales.
-    return _cached_grid_kernel_scales(*args)
 
 
-def _grid_kernel_scales(
+@lru_cache(maxsize=1024)
+def _cached_kernel_scales(
     dst_shape: tuple[int, int],
     dst_transform: Affine,
     dst_crs: Any,
@@ -288,9 +285,6 @@ def _grid_kernel_scales(
 ) -> tuple[float, float] | None:
     tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
     return _kernel_scales(tr, dst_shape, src_shape, resampling)
-
-
-_cached_grid_kernel_scales = lru_cache(maxsize=1024)(_grid_kernel_scales)
 
 
 def _kernel_scales(
