@@ -13,6 +13,7 @@ from rasterio.warp import Resampling as RioResampling  # noqa: E402
 from rasterio.warp import reproject as rio_reproject  # noqa: E402
 from rasterio.warp import transform_bounds  # noqa: E402
 
+from xarray_rasteret.geo._positions import PositionCache, positions  # noqa: E402
 from xarray_rasteret.geo.reproject import (  # noqa: E402
     kernel_scales,
     reproject,
@@ -147,6 +148,47 @@ def test_matches_gdal(kind, grid_name, method, record_property):
         assert stats["close_pct"] >= 95.0
     # Measured: identical masks everywhere; allow a thin band at the edges.
     assert stats["mask_diff"] <= 0.001 * mine.size
+
+
+@pytest.mark.parametrize("method", ["nearest", "bilinear"])
+def test_records_on_one_grid_share_positions(method):
+    """A second record on the same grids reuses the first's positions, with GDAL's pixels."""
+    first, nodata = make_data("uint16")
+    second = np.ascontiguousarray(first[::-1, ::-1])  # other pixels, same grid
+    grid = grids()["utm33"]
+    positions.clear()
+    ours(first, nodata, grid, method)
+    kept = len(positions)
+    assert kept > 0
+    reused = ours(second, nodata, grid, method)
+    assert len(positions) == kept  # every block was found
+    positions.clear()
+    assert np.array_equal(reused, ours(second, nodata, grid, method))
+    stats = agreement(gdal(second, nodata, grid, method), reused, nodata)
+    assert stats[("equal_pct" if method == "nearest" else "close_pct")] >= 99.5
+    assert stats["mask_diff"] <= 0.001 * reused.size
+
+
+def test_position_cache_is_bounded_and_read_only():
+    cache = PositionCache(max_bytes=3000)
+    computed = []
+
+    def compute(n):
+        computed.append(n)
+        return (np.zeros(n, np.uint8),)
+
+    for key in ("a", "b", "c"):
+        (value,) = cache.get(key, lambda k=key: compute(1000))
+        assert not value.flags.writeable
+    assert cache.nbytes == 3000 and len(cache) == 3
+    cache.get("a", lambda: compute(1000))  # a hit: "a" becomes the most recent
+    cache.get("d", lambda: compute(1000))  # evicts "b", the least recently used
+    assert len(computed) == 4 and cache.nbytes == 3000
+    cache.get("b", lambda: compute(1000))
+    cache.get("a", lambda: compute(1000))
+    assert len(computed) == 5  # "b" was computed again, "a" was still there
+    (big,) = cache.get("e", lambda: compute(5000))  # larger than the cache: not kept
+    assert big.size == 5000 and len(cache) == 3 and cache.nbytes == 3000
 
 
 def test_approximation_is_what_gdal_does():

@@ -44,7 +44,7 @@ transformer lives in :mod:`._approx` and the resampling kernels in
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Literal
 
 import numpy as np
@@ -63,6 +63,7 @@ from ._kernels import (
     _valid_mask,
     _write,
 )
+from ._positions import positions
 from .crs import cache_key
 
 __all__ = [
@@ -263,13 +264,26 @@ def kernel_scales(
     """
     # Every chunk of a warp and every AOI on one grid asks for the same scales.
     return _cached_kernel_scales(
+        *_pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs),
+        (int(src_shape[0]), int(src_shape[1])),
+        resampling,
+    )
+
+
+def _pair_key(
+    dst_shape: tuple[int, int],
+    dst_transform: Affine,
+    dst_crs: Any,
+    src_transform: Affine,
+    src_crs: Any,
+) -> tuple[tuple[int, int], Affine, Any, Affine, Any]:
+    """A hashable key of a (destination grid, source grid) pair, for caches."""
+    return (
         (int(dst_shape[0]), int(dst_shape[1])),
         Affine(*dst_transform[:6]),
         cache_key(dst_crs),
         Affine(*src_transform[:6]),
         cache_key(src_crs),
-        (int(src_shape[0]), int(src_shape[1])),
-        resampling,
     )
 
 
@@ -363,15 +377,28 @@ def source_window(
     """
     if resampling not in _RESAMPLINGS:
         raise ValueError(f"unknown resampling {resampling!r}; expected one of {_RESAMPLINGS}")
+    pair = _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
+    win = _check_window(dst_window, pair[0])
+    # The records of a time series on one grid ask for the same windows.
+    return _cached_source_window(*pair, (int(src_shape[0]), int(src_shape[1])), resampling, win)
+
+
+@lru_cache(maxsize=4096)
+def _cached_source_window(
+    dst_shape: tuple[int, int],
+    dst_transform: Affine,
+    dst_crs: Any,
+    src_transform: Affine,
+    src_crs: Any,
+    src_shape: tuple[int, int],
+    resampling: str,
+    win: Window4,
+) -> Window4 | None:
     tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
-    dst_shape = (int(dst_shape[0]), int(dst_shape[1]))
-    src_shape = (int(src_shape[0]), int(src_shape[1]))
-    win = _check_window(dst_window, dst_shape)
     if win[0] == win[1] or win[2] == win[3]:
         return None
-    scales = kernel_scales(
-        dst_shape, dst_transform, dst_crs, src_transform, src_crs, src_shape,
-        resampling=resampling,
+    scales = _cached_kernel_scales(
+        dst_shape, dst_transform, dst_crs, src_transform, src_crs, src_shape, resampling
     )
     if scales is None:
         return None
@@ -406,22 +433,58 @@ def _inside(sx: np.ndarray, sy: np.ndarray, h: int, w: int) -> np.ndarray:
     return inside
 
 
-def _paste_nearest(
-    target: np.ndarray,
-    src: np.ndarray,
-    valid: np.ndarray,
-    sx: np.ndarray,
-    sy: np.ndarray,
-    inside: np.ndarray,
-) -> None:
-    """Copy into ``target`` the valid source pixel containing each inside position.
+def _block_positions(
+    tr: _PixelTransformer,
+    xs_c: np.ndarray,
+    block: Window4,
+    window: tuple[int, int, int, int],
+    max_error: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source positions (in the source window) of a block of destination pixels, flattened.
 
-    ``sx``/``sy`` are the source positions of ``target``'s pixels, flattened,
-    and are overwritten. Positions outside the source are parked on pixel 0
-    and masked out, so the block is one gather and one masked copy, with few
-    temporaries and no float64 round trip of the values.
+    ``block`` is ``(row_start, row_stop, col_start, col_stop)`` on the
+    destination grid (``xs_c``: its column centres), ``window`` the source
+    window's ``(row offset, col offset, height, width)``. Returns ``(sx, sy,
+    inside)``, ``inside`` telling the positions within the window.
     """
-    h, w = src.shape
+    b0, b1, c0, c1 = block
+    off_r, off_c, h, w = window
+    rows = np.arange(b0, b1, dtype=np.float64) + 0.5
+    sxg, syg = _approx_rows(tr, xs_c, rows, max_error, c0, c1)
+    # In place: every fresh 0.5 MB temporary costs ~0.25 ms of page faults here.
+    sx = sxg.reshape(-1)
+    sx -= off_c
+    sy = syg.reshape(-1)
+    sy -= off_r
+    inside = _inside(sx, sy, h, w)
+    # GDAL retries positions just outside the source with the exact transform.
+    retry = ~inside & (sx > -1) & (sy > -1) & (sx < w + 1) & (sy < h + 1)
+    if retry.any():
+        idx = np.nonzero(retry)[0]
+        nw = c1 - c0
+        px = (idx % nw + c0).astype(np.float64) + 0.5
+        py = (idx // nw + b0).astype(np.float64) + 0.5
+        ex, ey = tr(px, py)
+        sx[idx] = ex - off_c
+        sy[idx] = ey - off_r
+        inside = _inside(sx, sy, h, w)
+    return sx, sy, inside
+
+
+def _nearest_index(
+    tr: _PixelTransformer,
+    xs_c: np.ndarray,
+    block: Window4,
+    window: tuple[int, int, int, int],
+    max_error: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat index (in the source window) of the pixel containing each position, and ``inside``.
+
+    Positions outside the window are parked on pixel 0 (masked by ``inside``),
+    so that pasting is one gather and one masked copy.
+    """
+    sx, sy, inside = _block_positions(tr, xs_c, block, window, max_error)
+    h, w = window[2], window[3]
     outside = ~inside
     sx += _EPS
     np.copyto(sx, 0.0, where=outside)
@@ -433,6 +496,13 @@ def _paste_nearest(
     col = sx.astype(np.intp)
     np.minimum(col, w - 1, out=col)
     lin += col
+    return lin, inside
+
+
+def _paste_index(
+    target: np.ndarray, src: np.ndarray, valid: np.ndarray, lin: np.ndarray, inside: np.ndarray
+) -> None:
+    """Copy into ``target`` the valid source pixels at flat indices ``lin`` where ``inside``."""
     take = valid.reshape(-1).take(lin)
     take &= inside
     values = src.reshape(-1).take(lin)
@@ -567,31 +637,20 @@ def reproject(
 
     xs_c = np.arange(dst_shape[1], dtype=np.float64) + 0.5
     block = max(1, (2 * _BLOCK_PIXELS) // max(1, out_shape[1]))
+    h, w = src.shape
+    pair = _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
+    nearest = resampling == "nearest"
     for b0 in range(r0, r1, block):
         b1 = min(r1, b0 + block)
-        rows = np.arange(b0, b1, dtype=np.float64) + 0.5
-        sxg, syg = _approx_rows(tr, xs_c, rows, max_error, c0, c1)
-        # In place: every fresh 0.5 MB temporary costs ~0.25 ms of page faults here.
-        sx = sxg.reshape(-1)
-        sx -= off_c
-        sy = syg.reshape(-1)
-        sy -= off_r
-        h, w = src.shape
-        inside = _inside(sx, sy, h, w)
-        # GDAL retries positions just outside the source with the exact transform.
-        retry = ~inside & (sx > -1) & (sy > -1) & (sx < w + 1) & (sy < h + 1)
-        if retry.any():
-            idx = np.nonzero(retry)[0]
-            nw = c1 - c0
-            px = (idx % nw + c0).astype(np.float64) + 0.5
-            py = (idx // nw + b0).astype(np.float64) + 0.5
-            ex, ey = tr(px, py)
-            sx[idx] = ex - off_c
-            sy[idx] = ey - off_r
-            inside = _inside(sx, sy, h, w)
-        if resampling == "nearest":
-            _paste_nearest(out[b0 - r0 : b1 - r0], src, valid, sx, sy, inside)
+        block_window, src_window = (b0, b1, c0, c1), (off_r, off_c, h, w)
+        # The same for every record on these grids: computed once (see _positions).
+        key = (pair, nearest, block_window, src_window, max_error)
+        args = (tr, xs_c, block_window, src_window, max_error)
+        if nearest:
+            lin, inside = positions.get(key, partial(_nearest_index, *args))
+            _paste_index(out[b0 - r0 : b1 - r0], src, valid, lin, inside)
             continue
+        sx, sy, inside = positions.get(key, partial(_block_positions, *args))
         sel = np.nonzero(inside)[0]
         cix = np.minimum((sx[sel] + _EPS).astype(np.int64), w - 1)
         ciy = np.minimum((sy[sel] + _EPS).astype(np.int64), h - 1)
