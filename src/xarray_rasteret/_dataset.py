@@ -17,7 +17,7 @@ from ._fetch import ReadOptions
 from ._types import RasterSource, Window
 from ._warp_array import Member, MosaicArray
 from .errors import AOIOutsideDataError, ReprojectionRequiredError
-from .geo.grid import RasterGrid, same_crs, union_grid
+from .geo.grid import RasterGrid, union_grid
 
 if TYPE_CHECKING:
     from .collection import Collection
@@ -354,15 +354,9 @@ def _warp_member(grid: RasterGrid, src: RasterSource, level: int) -> Member:
     g = _record_grid(src, level)
     if grid.is_aligned_with(g):
         return _aligned_member(grid, src, level)
-    import shapely
+    from .geo.target import grid_bounds_in
 
-    from .geo.aoi import bounds_in_crs
-
-    if same_crs(g.crs, grid.crs):
-        bounds = g.bounds
-    else:
-        bounds = bounds_in_crs(shapely.box(*g.bounds), g.crs, grid.crs)
-    w = grid.window_for_bounds(bounds)
+    w = grid.window_for_bounds(grid_bounds_in(g, grid.crs))
     m = _FOOTPRINT_MARGIN
     footprint = Window(w.row_start - m, w.row_stop + m, w.col_start - m, w.col_stop + m)
     return Member(src, level, None, footprint)

@@ -31,6 +31,7 @@ __all__ = [
     "as_resolution",
     "default_crs",
     "default_resolution",
+    "grid_bounds_in",
     "records_bounds",
     "target_grid",
 ]
@@ -164,8 +165,13 @@ def default_crs(crss: Sequence[str | None]) -> str:
     return groups[best]
 
 
-def _bounds_in(grid: RasterGrid, crs: Any) -> tuple[float, float, float, float]:
-    if same_crs(grid.crs, crs if isinstance(crs, str) else None):
+@lru_cache(maxsize=1024)
+def grid_bounds_in(grid: RasterGrid, crs: str | None) -> tuple[float, float, float, float]:
+    """Bounds of ``grid``'s extent in ``crs`` (WKT or code), on its densified outline.
+
+    Cached: the records of a time series share their grid.
+    """
+    if same_crs(grid.crs, crs):
         return grid.bounds
     import shapely
 
@@ -210,7 +216,7 @@ def _resolution_in(grid: RasterGrid, crs: str) -> tuple[float, float]:
     """One grid's part of :func:`default_resolution` (the same records recur per AOI)."""
     if same_crs(grid.crs, crs):
         return (abs(grid.transform.a), abs(grid.transform.e))
-    xmin, ymin, xmax, ymax = _bounds_in(grid, crs)
+    xmin, ymin, xmax, ymax = grid_bounds_in(grid, crs)
     size = math.hypot(xmax - xmin, ymax - ymin) / math.hypot(grid.width, grid.height)
     return (size, size)
 
@@ -231,7 +237,7 @@ def records_bounds(grids: Sequence[RasterGrid], crs: Any) -> tuple[float, float,
         ``(xmin, ymin, xmax, ymax)``.
     """
     target = crs if isinstance(crs, str) else _wkt(crs)
-    boxes = [_bounds_in(g, target) for g in grids]
+    boxes = [grid_bounds_in(g, target) for g in grids]
     return (
         min(b[0] for b in boxes),
         min(b[1] for b in boxes),
