@@ -593,3 +593,56 @@ def test_read_then_counts_a_task_listed_twice_once(tmp_path):
     asyncio.run(main())
     assert ran == [1]
     np.testing.assert_array_equal(t.out, expected[:8, :8])
+
+
+def test_read_then_plans_more_groups_while_the_first_are_read(tmp_path):
+    """``more`` runs while the first groups read; its groups are read too; tiles are counted."""
+    import asyncio
+    import threading
+
+    from xarray_rasteret import _fetch
+    from xarray_rasteret._types import Window
+
+    src, expected = _one_band(tmp_path, "more.tif", dtype="uint16", width=256, height=256,
+                              blockxsize=64, blockysize=64, compress="DEFLATE")
+
+    def task(r0, r1, c0, c1):
+        return _fetch.ReadTask(src, 0, Window(r0, r1, c0, c1),
+                               np.empty((r1 - r0, c1 - c0), np.uint16), 0)
+
+    first, second = task(0, 64, 0, 128), task(128, 256, 64, 256)
+    first_read = threading.Event()
+    ran, progress = [], []
+
+    def more():
+        # The first group's read does not wait for this function.
+        assert first_read.wait(10)
+        return [([second], lambda: ran.append("second"))]
+
+    groups = [([first], lambda: (ran.append("first"), first_read.set()))]
+    asyncio.run(_fetch.read_then(groups, on_tile=lambda d, t: progress.append((d, t)), more=more))
+    assert ran == ["first", "second"]
+    np.testing.assert_array_equal(first.out, expected[:64, :128])
+    np.testing.assert_array_equal(second.out, expected[128:, 64:])
+    assert sum(d for d, _ in progress) == 2 + 6 and progress[-1][1] == 8
+
+
+def test_read_then_stops_the_first_read_when_more_fails(tmp_path):
+    import asyncio
+
+    from xarray_rasteret import _fetch
+    from xarray_rasteret._types import Window
+
+    src, _ = _one_band(tmp_path, "more_err.tif", dtype="uint8", width=64, height=64,
+                       compress="DEFLATE")
+    t = _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0)
+
+    def more():
+        raise ValueError("planning failed")
+
+    async def main():
+        with pytest.raises(ValueError, match="planning failed"):
+            await asyncio.wait_for(_fetch.read_then([([t], None)], more=more), 10)
+        return [x for x in asyncio.all_tasks() if x is not asyncio.current_task()]
+
+    assert asyncio.run(main()) == []  # the first read was stopped, not left running

@@ -19,7 +19,7 @@ import pyproj
 import shapely
 from affine import Affine
 
-from ._fetch import ReadOptions, ReadTask, read_then
+from ._fetch import Group, ReadOptions, ReadTask, read_then
 from ._sync import sync
 from ._types import RasterSource, Window
 from .data_sources import DataSource
@@ -223,8 +223,10 @@ def read_aois(
         ]
         run_reads([(tasks, None)], options, progress=progress, what="tiles")
     else:
-        # Each pair is resampled as soon as its own tiles are in.
-        run_reads(warp_tasks(regridded, options), options, progress=progress, what="tiles")
+        # Records on the target grid's lattice are read while the others are
+        # planned; each of those is resampled as soon as its own tiles are in.
+        direct, plan_warps = warp_tasks(regridded, options)
+        run_reads(direct, options, progress=progress, what="tiles", more=plan_warps)
     # Records on one grid share masks: compute each (geometry, window) mask once.
     masks: dict[tuple[Any, ...], np.ndarray] = {}
     for pair in pairs:
@@ -277,15 +279,16 @@ def stack_outputs(
 
 
 def run_reads(
-    groups: Sequence[tuple[Sequence[ReadTask], Callable[[], None] | None]],
+    groups: Sequence[Group],
     options: ReadOptions | None,
     *,
     progress: bool,
     what: str,
+    more: Callable[[], Sequence[Group]] | None = None,
 ) -> None:
-    """Run ``(tasks, then)`` groups through :func:`read_then`, with an optional tqdm bar."""
+    """Run ``(tasks, then)`` groups (and ``more``) through :func:`read_then`, with a tqdm bar."""
     if not progress:
-        sync(read_then(groups, options))
+        sync(read_then(groups, options, more=more))
         return
     from tqdm.auto import tqdm
 
@@ -295,7 +298,7 @@ def run_reads(
             bar.total = total
             bar.update(done)
 
-        sync(read_then(groups, options, on_tile=on_tile))
+        sync(read_then(groups, options, on_tile=on_tile, more=more))
 
 
 def _total_bounds(aois: AOIs) -> tuple[float, ...]:

@@ -23,7 +23,7 @@ import numpy as np
 import pyproj
 from affine import Affine
 
-from ._fetch import ReadOptions, ReadTask
+from ._fetch import Group, ReadOptions, ReadTask
 from ._types import Window
 from ._warp_array import Member, MosaicArray
 from .geo.aoi import AOIs, to_crs
@@ -89,23 +89,34 @@ def regrid_pairs(pairs: list[Any], aois: AOIs, target_crs: Any) -> list[Regridde
 
 def warp_tasks(
     regridded: list[Regridded], options: ReadOptions | None
-) -> list[tuple[list[ReadTask], Callable[[], None] | None]]:
-    """The read tasks of each regridded (pair, band) and the function resampling them.
+) -> tuple[list[Group], Callable[[], list[Group]]]:
+    """The read tasks of each regridded (pair, band), and a function planning the rest.
 
     Both write into the band's current output. A record on the grid's lattice
-    is read straight into it (function None); any other is planned as a
-    one-member :class:`~xarray_rasteret._warp_array.MosaicArray` and resampled.
+    is read straight into it: those groups come first (function None). The
+    function returned plans every other record as a one-member
+    :class:`~xarray_rasteret._warp_array.MosaicArray` (source windows, no I/O)
+    and returns its groups: tasks and the function resampling them.
     """
     options = options or ReadOptions()
-    groups: list[tuple[list[ReadTask], Callable[[], None] | None]] = []
+    direct: list[Group] = []
+    warped: list[Regridded] = []
     for item in regridded:
         r = item.pair.bands[item.band]
         paste = _paste_offset(item.grid, item.source_grid)
-        if paste is not None:
-            (ro, co), (h, w) = paste, item.grid.shape
-            window = Window(-ro, h - ro, -co, w - co)
-            groups.append(([ReadTask(r.source, 0, window, r.data, fill=r.fill)], None))
+        if paste is None:
+            warped.append(item)
             continue
+        (ro, co), (h, w) = paste, item.grid.shape
+        window = Window(-ro, h - ro, -co, w - co)
+        direct.append(([ReadTask(r.source, 0, window, r.data, fill=r.fill)], None))
+    return direct, partial(_plan_warps, warped, options)
+
+
+def _plan_warps(warped: list[Regridded], options: ReadOptions) -> list[Group]:
+    groups: list[Group] = []
+    for item in warped:
+        r = item.pair.bands[item.band]
         array = MosaicArray([[Member(r.source, 0)]], item.grid, r.source.dtype, r.fill,
                             "nearest", options)
         out, box, jobs, ts, _ = array.plan((slice(None),) * 3, out=r.data[None])

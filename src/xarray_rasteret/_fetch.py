@@ -28,7 +28,7 @@ from ._types import RasterSource, TileEncoding, TileLayout, Window
 from .errors import TruncatedFileError
 from .storage import CountingStore, resolve_store
 
-__all__ = ["ReadOptions", "ReadTask", "TaskGroups", "read_into", "read_then"]
+__all__ = ["Group", "ReadOptions", "ReadTask", "TaskGroups", "read_into", "read_then"]
 
 
 @dataclass(frozen=True)
@@ -469,11 +469,16 @@ class TaskGroups:
                 self._complete(g)
 
 
+Group = tuple[Sequence[ReadTask], Callable[[], None] | None]
+"""Read tasks and the function to run once they are read (None: nothing to run)."""
+
+
 async def read_then(
-    groups: Sequence[tuple[Sequence[ReadTask], Callable[[], None] | None]],
+    groups: Sequence[Group],
     options: ReadOptions | None = None,
     *,
     on_tile: Callable[[int, int], None] | None = None,
+    more: Callable[[], Sequence[Group]] | None = None,
 ) -> None:
     """Read the tasks of every group in one :func:`read_into`, then run each group's function.
 
@@ -485,8 +490,44 @@ async def read_then(
     groups
         ``(tasks, then)`` pairs; ``then`` may be None (nothing to run).
     options, on_tile
-        As for :func:`read_into`.
+        As for :func:`read_into` (with ``more``, ``total`` counts the tiles of
+        both reads once the second is planned).
+    more
+        A function returning further groups (planning them, say), run in a
+        decode thread while ``groups`` are read, so that their requests are not
+        held back by it; its groups are then read the same way.
     """
+    if more is None:
+        await _read_groups(groups, options, on_tile)
+        return
+    totals = [0, 0]
+
+    def counter(i: int) -> Callable[[int, int], None] | None:
+        if on_tile is None:
+            return None
+
+        def count(done: int, total: int) -> None:
+            totals[i] = total
+            on_tile(done, sum(totals))
+
+        return count
+
+    first = asyncio.ensure_future(_read_groups(groups, options, counter(0)))
+    try:
+        later = await asyncio.get_running_loop().run_in_executor(_decode_pool(), more)
+        await _read_groups(later, options, counter(1))
+    except BaseException:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        raise
+    await first
+
+
+async def _read_groups(
+    groups: Sequence[Group],
+    options: ReadOptions | None,
+    on_tile: Callable[[int, int], None] | None,
+) -> None:
     loop = asyncio.get_running_loop()
     pool = _decode_pool()
     started: list[asyncio.Future[None]] = []
