@@ -406,9 +406,9 @@ def test_merged_reads_decode_each_tile_once_and_survive_a_cancelled_caller(
     decoded = []
     decode = _fetch._decode
 
-    def counting_decode(job, data, rows_needed):
+    def counting_decode(job, data, rows_needed, **kw):
         decoded.append((job.source.href, job.row, job.col))
-        return decode(job, data, rows_needed)
+        return decode(job, data, rows_needed, **kw)
 
     monkeypatch.setattr(_fetch, "_decode", counting_decode)
     windows = [ds.B04.isel(time=1, y=slice(40 + 10 * i, 90 + 10 * i), x=slice(0, 120))
@@ -462,10 +462,10 @@ def test_late_reader_of_a_partly_decoded_tile_fetches_it_itself(tmp_path, monkey
     started, release = threading.Event(), threading.Event()
     decode = _fetch._decode
 
-    def slow_decode(job, data, rows_needed):
+    def slow_decode(job, data, rows_needed, **kw):
         started.set()
         release.wait(10)
-        return decode(job, data, rows_needed)
+        return decode(job, data, rows_needed, **kw)
 
     monkeypatch.setattr(_fetch, "_decode", slow_decode)
     top = _fetch.ReadTask(src, 0, Window(0, 10, 0, 512), np.empty((10, 512), np.uint16), 0)
@@ -485,6 +485,47 @@ def test_late_reader_of_a_partly_decoded_tile_fetches_it_itself(tmp_path, monkey
     np.testing.assert_array_equal(top.out, expected[:10])
     np.testing.assert_array_equal(low.out, expected[400:])
     assert stats.requests == 2  # the late read fetched the tile again
+
+
+def test_a_reader_joining_a_tile_decoding_into_scratch_fetches_it_itself(tmp_path, monkeypatch):
+    """A tile nobody waited for is decoded into a reused buffer; a late joiner refetches it."""
+    import asyncio
+    import threading
+
+    from xarray_rasteret import _fetch
+    from xarray_rasteret._types import Window
+
+    src, expected = _one_band(tmp_path, "scratch.tif", dtype="uint16", width=256, height=256,
+                              blockxsize=256, blockysize=256, compress="DEFLATE", predictor=2)
+    started, release = threading.Event(), threading.Event()
+    decode = _fetch._decode
+    scratch_flags = []
+
+    def slow_decode(job, data, rows_needed, **kw):
+        scratch_flags.append(kw.get("scratch", False))
+        started.set()
+        release.wait(10)
+        return decode(job, data, rows_needed, **kw)
+
+    monkeypatch.setattr(_fetch, "_decode", slow_decode)
+    a = _fetch.ReadTask(src, 0, Window(0, 256, 0, 256), np.empty((256, 256), np.uint16), 0)
+    b = _fetch.ReadTask(src, 0, Window(0, 256, 0, 256), np.empty((256, 256), np.uint16), 0)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        first = asyncio.create_task(_fetch.read_into([a]))
+        await loop.run_in_executor(None, started.wait, 10)  # decoding, nobody waiting
+        second = asyncio.create_task(_fetch.read_into([b]))
+        await asyncio.sleep(0.05)  # the second read finds the tile in flight and waits
+        release.set()
+        await asyncio.gather(first, second)
+
+    with xrr.track() as stats:
+        asyncio.run(main())
+    assert scratch_flags[0] is True
+    np.testing.assert_array_equal(a.out, expected)
+    np.testing.assert_array_equal(b.out, expected)
+    assert stats.requests == 2  # the tile decoded into scratch was not handed over
 
 
 def test_pointwise_isel_reads_only_the_tiles_of_the_points(tmp_path):

@@ -21,7 +21,13 @@ import numpy as np
 from ._types import TileEncoding
 from .errors import RasteretError, TileDecodeError, UnsupportedTiffError
 
-__all__ = ["COMPRESSION_NAMES", "TileDecodeError", "check_supported", "decode_tile"]
+__all__ = [
+    "COMPRESSION_NAMES",
+    "TileDecodeError",
+    "check_supported",
+    "decode_tile",
+    "decodes_into",
+]
 
 
 
@@ -205,6 +211,11 @@ def check_supported(encoding: TileEncoding) -> None:
                 )
     elif comp == 34712 and dtype.kind not in "ui":
         raise _unsupported(encoding, f"JPEG 2000 with {dtype} samples")
+
+
+def decodes_into(encoding: TileEncoding) -> bool:
+    """Whether :func:`decode_tile` decompresses straight into ``out`` (no copy) for ``encoding``."""
+    return encoding.compression in _BYTE_CODECS
 
 
 def decode_tile(

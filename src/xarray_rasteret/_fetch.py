@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._decode import check_supported, decode_tile
+from ._decode import check_supported, decode_tile, decodes_into
 from ._plan import TileRef, coalesce, tiles_for_window
 from ._types import RasterSource, TileEncoding, TileLayout, Window
 from .errors import TruncatedFileError
@@ -103,9 +103,11 @@ class _Shared:
     The result is ``(tile, rows)``: the first ``rows`` rows are decoded.
     """
 
-    future: asyncio.Future[tuple[np.ndarray, int]]
+    future: asyncio.Future[tuple[np.ndarray | None, int]]
     rows: int
     """Rows wanted by the reads sharing the tile so far (decoding stops there)."""
+    waiters: int = 0
+    """Reads waiting for the tile (none: it is decoded into a scratch buffer, not kept)."""
 
 
 class _Abandoned(Exception):
@@ -138,6 +140,7 @@ def _claim_shared(
                 own.append(job)
             else:
                 entry.rows = max(entry.rows, job.rows_wanted())
+                entry.waiters += 1
                 waits.append((entry, job))
         if own:
             by_href[href] = own
@@ -149,7 +152,7 @@ def _claim_shared(
 def _forget(
     registry: dict[tuple[str, int, int], _Shared],
     key: tuple[str, int, int],
-    fut: asyncio.Future[tuple[np.ndarray, int]],
+    fut: asyncio.Future[tuple[np.ndarray | None, int]],
 ) -> None:
     entry = registry.get(key)
     if entry is not None and entry.future is fut:
@@ -245,25 +248,54 @@ def _fill_uncovered(task: ReadTask, layout: TileLayout, tiles: list[TileRef]) ->
             out[tr0:tr1, tc0:tc1] = fill
 
 
-def _decode_and_paste(job: _TileJob, data: memoryview) -> tuple[np.ndarray, int]:
-    """Decode the rows of the tile any sharing read wants; paste this read's windows."""
+def _decode_and_paste(job: _TileJob, data: memoryview) -> tuple[np.ndarray | None, int]:
+    """Decode the rows of the tile any sharing read wants; paste this read's windows.
+
+    Returns the tile and its decoded rows for the reads waiting for it; when
+    none was waiting, the tile was decoded into this thread's scratch buffer
+    and ``(None, 0)`` is returned (a read that starts waiting now fetches the
+    tile itself, see wait_shared).
+    """
+    shared = job.shared
     # Reads that start waiting for this tile after this point and want more rows
     # fetch it themselves (see wait_shared).
-    rows = job.shared.rows if job.shared is not None else job.rows_wanted()
-    tile = _decode(job, data, rows)
+    rows = shared.rows if shared is not None else job.rows_wanted()
+    keep = shared is not None and shared.waiters > 0
+    tile = _decode(job, data, rows, scratch=not keep)
     _paste(job, tile)
-    return tile, rows
+    return (tile, rows) if keep else (None, 0)
 
 
-def _decode(job: _TileJob, data: memoryview, rows_needed: int) -> np.ndarray:
+# Each decode thread decodes tiles nobody keeps into one reused buffer: a fresh
+# multi-megabyte array per tile costs a page fault per 4 KiB page.
+_scratch = threading.local()
+_SCRATCH_MAX = 16 * 2**20
+
+
+def _scratch_buffer(shape: tuple[int, int, int], dtype: np.dtype) -> np.ndarray | None:
+    nbytes = shape[0] * shape[1] * shape[2] * dtype.itemsize
+    if nbytes > _SCRATCH_MAX:
+        return None
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _scratch.buf = np.empty(nbytes, np.uint8)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def _decode(job: _TileJob, data: memoryview, rows_needed: int, scratch: bool = False) -> np.ndarray:
     src = job.source
     layout = src.levels[job.level]
     th, tw = layout.tile_height, layout.tile_width
     top = job.row * th
     # Strips are stored with only the rows they hold; tiles are always full size.
     rows = th if layout.tiled else min(th, layout.height - top)
+    enc = src.encoding
+    out = None
+    if scratch and decodes_into(enc):
+        samples = 1 if enc.planar else enc.samples_per_pixel
+        out = _scratch_buffer((rows, tw, samples), np.dtype(enc.dtype).newbyteorder("="))
     try:
-        tile = decode_tile(data, src.encoding, rows, tw, rows_needed=rows_needed)
+        tile = decode_tile(data, enc, rows, tw, out=out, rows_needed=rows_needed)
     except Exception as e:
         e.add_note(f"while decoding tile (row {job.row}, col {job.col}) of {src.href}")
         raise
@@ -385,10 +417,11 @@ async def read_into(
         try:
             tile, rows = await asyncio.shield(entry.future)
         except _Abandoned:
-            rows = 0
-        if rows < job.rows_wanted():
+            tile, rows = None, 0
+        if tile is None or rows < job.rows_wanted():
             # The other read stopped first, or decoded fewer rows than this one
-            # wants (it had started decoding when this read joined): fetch here.
+            # wants or none to keep (it had started decoding when this read
+            # joined): fetch here.
             job.shared = None
             inner, path = resolve_store(
                 job.source.href, storage_options=options.storage_options,
