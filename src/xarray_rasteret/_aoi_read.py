@@ -10,6 +10,7 @@ geometry are set to nodata (rasterio ``geometry_mask`` semantics).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from .data_sources import DataSource
 from .data_sources import infer as infer_source
 from .errors import AOIOutsideDataError
 from .geo.aoi import AOIs, to_crs
+from .geo.crs import as_crs
 from .geo.grid import RasterGrid
 from .geo.rasterize import geometry_mask
 
@@ -147,15 +149,22 @@ def plan_pairs(
     tree = shapely.STRtree(footprints)
     g_idx, r_idx = tree.query(in_crs84, predicate="intersects")
     per_band = band_sources(collection, assets, source)
-    cache: dict[tuple[int, str | None], shapely.Geometry] = {}
+    firsts = next(iter(per_band.values()))
+    hits = sorted(zip(g_idx.tolist(), r_idx.tolist(), strict=True))
+    # Each geometry in each records' CRS, every geometry of a CRS in one transformation.
+    wanted: dict[str | None, set[int]] = defaultdict(set)
+    for gi, ri in hits:
+        wanted[firsts[ri].crs].add(gi)
+    in_crs: dict[tuple[int, str | None], shapely.Geometry] = {}
+    for crs, indices in wanted.items():
+        order = sorted(indices)
+        dst = as_crs(crs) if crs else aois.crs
+        moved = to_crs([aois.geometries[gi] for gi in order], aois.crs, dst)
+        in_crs.update(((gi, crs), g) for gi, g in zip(order, moved, strict=True))
     pairs = []
-    for gi, ri in sorted(zip(g_idx.tolist(), r_idx.tolist(), strict=True)):
-        first = next(iter(per_band.values()))[ri]
-        key = (gi, first.crs)
-        if key not in cache:
-            dst = pyproj.CRS.from_user_input(first.crs) if first.crs else aois.crs
-            cache[key] = to_crs([aois.geometries[gi]], aois.crs, dst)[0]
-        geom = cache[key]
+    for gi, ri in hits:
+        first = firsts[ri]
+        geom = in_crs[(gi, first.crs)]
         reads = {}
         for band, sources in per_band.items():
             src = sources[ri]
