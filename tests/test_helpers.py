@@ -109,6 +109,47 @@ def test_get_gdf_equals_rasterio_mask(multi_crs, all_touched):
     assert gdf.crs.to_epsg() == 4326
 
 
+@pytest.mark.parametrize("all_touched", [False, True])
+def test_boxes_with_fractional_pixel_edges_mask_like_rasterio(multi_crs, all_touched):
+    """Boxes in one records' CRS: edge pixels are kept or masked by their centres (or touch)."""
+    from xarray_rasteret import _aoi_read
+
+    t = next(s for s in multi_crs.sources("B04") if s.crs == "EPSG:32633").transform
+    cx, cy = ZONES[32633][0].transform(*CENTRE)
+    cx, cy = t.c + round((cx - t.c) / t.a) * t.a, t.f + round((cy - t.f) / t.e) * t.e
+    # Edges 0.05 to 0.9 pixel past pixel edges (not on them: the round trip through
+    # degrees of the reference moves an edge on a pixel edge to either side).
+    boxes = [shapely.box(cx + f * t.a, cy - 20 * t.a - f * t.a, cx + (30 + f) * t.a, cy + f * t.a)
+             for f in (0.05, 0.1, 0.2, 0.3, 0.6, 0.9)]
+    masks = []
+    mask = _aoi_read.geometry_mask
+
+    def counting(*args, **kw):
+        masks.append(1)
+        return mask(*args, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_aoi_read, "geometry_mask", counting)
+        gdf = get_gdf(multi_crs, geometries=boxes, bands=["B04"], geometry_crs="EPSG:32633",
+                      all_touched=all_touched)
+    hrefs = {s.href.rsplit("/", 1)[-1]: s.href for s in multi_crs.sources("B04")}
+    to_4326 = pyproj.Transformer.from_crs(32633, 4326, always_xy=True)
+    utm33 = {s.href.rsplit("/", 1)[-1].split("_")[0] for s in multi_crs.sources("B04")
+             if s.crs == "EPSG:32633"}
+    for row in gdf.itertuples():
+        if row.record_id not in utm33:
+            continue  # not a box in that CRS: test_get_gdf_equals_rasterio_mask's case
+        box = boxes[row.geometry_index]
+        # In degrees: _rasterio_masked brings it back to the file's CRS.
+        geom = shp_transform(to_4326.transform, box)
+        expected, _ = _rasterio_masked(hrefs[f"{row.record_id}_B04.tif"], geom, all_touched)
+        np.testing.assert_array_equal(row.B04, expected)
+    assert len(gdf) == len(boxes) * 3
+    # Boxes covering their window but for under a quarter pixel skip the mask
+    # (f = 0.05, 0.1, 0.2 on the two scenes of a grid).
+    assert len(masks) < len(gdf)
+
+
 def test_get_numpy_shapes_and_ragged_error(multi_crs):
     aoi = _aois(1)[0]
     one = get_numpy(multi_crs, geometries=aoi, bands=["B04"], id="s0")

@@ -131,10 +131,12 @@ def band_sources(
     return per_band
 
 
-def _window_in(grid: RasterGrid, geom: shapely.Geometry) -> Window | None:
+def _place(grid: RasterGrid, geom: shapely.Geometry) -> tuple[Window, Affine] | None:
+    """The window of ``grid`` covering ``geom`` and its transform; None if they miss."""
     if geom.is_empty:
         return None
-    return grid.clip(grid.window_for_bounds(geom.bounds))
+    window = grid.clip(grid.window_for_bounds(geom.bounds))
+    return None if window is None else (window, grid.crop(window).transform)
 
 
 def plan_pairs(
@@ -161,6 +163,8 @@ def plan_pairs(
         dst = as_crs(crs) if crs else aois.crs
         moved = to_crs([aois.geometries[gi] for gi in order], aois.crs, dst)
         in_crs.update(((gi, crs), g) for gi, g in zip(order, moved, strict=True))
+    # The records of a time series share their grid: one window per (geometry, grid).
+    placed: dict[tuple[Any, ...], tuple[Window, Affine] | None] = {}
     pairs = []
     for gi, ri in hits:
         first = firsts[ri]
@@ -168,13 +172,16 @@ def plan_pairs(
         reads = {}
         for band, sources in per_band.items():
             src = sources[ri]
-            grid = RasterGrid(src.crs, src.transform, src.levels[0].width, src.levels[0].height)
-            window = _window_in(grid, geom)
-            if window is None:
+            size = (src.levels[0].width, src.levels[0].height)
+            key = (gi, src.crs, src.transform, size)
+            if key not in placed:
+                placed[key] = _place(RasterGrid(src.crs, src.transform, *size), geom)
+            found = placed[key]
+            if found is None:
                 break
+            window, transform = found
             fill = src.nodata if src.nodata is not None else 0
             data = np.empty(window.shape, dtype=src.dtype)  # the read writes every pixel
-            transform = grid.crop(window).transform
             reads[band] = BandRead(
                 src, window, transform, data, fill, src.transform,
                 (window.row_start, window.col_start),
@@ -236,21 +243,39 @@ def read_aois(
         # planned; each of those is resampled as soon as its own tiles are in.
         direct, plan_warps = warp_tasks(regridded, options)
         run_reads(direct, options, progress=progress, what="tiles", more=plan_warps)
-    # Records on one grid share masks: compute each (geometry, window) mask once.
-    masks: dict[tuple[Any, ...], np.ndarray] = {}
+    # Records on one grid share masks: compute each (geometry, window) mask once,
+    # and remember the windows the geometry covers whole (nothing to mask).
+    masks: dict[tuple[Any, ...], np.ndarray | None] = {}
     for pair in pairs:
         for r in pair.bands.values():
-            key = (pair.geometry_index, pair.crs, tuple(r.transform)[:6], r.data.shape)
-            outside = masks.get(key)
-            if outside is None:
-                outside = masks[key] = geometry_mask(
-                    [pair.geometry], out_shape=r.data.shape, transform=r.transform,
-                    all_touched=all_touched,
-                )
-            r.data[outside] = r.fill
+            key = (pair.geometry_index, pair.crs, r.transform, r.data.shape)
+            if key not in masks:
+                masks[key] = _outside_mask(pair.geometry, r.transform, r.data.shape, all_touched)
+            outside = masks[key]
+            if outside is not None:
+                r.data[outside] = r.fill
     if stack and stacked is None:
         stacked = stack_outputs(pairs, list(assets), copy=True)
     return pairs, stacked
+
+
+def _outside_mask(
+    geom: shapely.Geometry, transform: Affine, shape: tuple[int, ...], all_touched: bool
+) -> np.ndarray | None:
+    """The pixels of a window outside ``geom``; None when there are none.
+
+    A geometry covering the window shrunk by a quarter pixel on each side (a
+    bounding box, typically) covers every pixel centre and touches every
+    pixel: no mask to compute.
+    """
+    h, w = shape[-2], shape[-1]
+    t = transform
+    x0, x1 = sorted((t.c + 0.25 * t.a, t.c + (w - 0.25) * t.a))
+    y0, y1 = sorted((t.f + 0.25 * t.e, t.f + (h - 0.25) * t.e))
+    if shapely.covers(geom, shapely.box(x0, y0, x1, y1)):
+        return None
+    mask = geometry_mask([geom], out_shape=(h, w), transform=t, all_touched=all_touched)
+    return mask if mask.any() else None
 
 
 def stack_outputs(
