@@ -157,8 +157,9 @@ def _execute(job: Job) -> RunResult:
         if job.tool in OURS:
             import xarray_rasteret as xrr
 
-            from .ours import PHASES
+            from .ours import PHASES, prepare
 
+            prepare(scenario, m, options)
             PHASES.clear()
             t0 = time.perf_counter()
             with xrr.track() as stats:
