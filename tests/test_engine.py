@@ -62,6 +62,16 @@ def _one_band(tmp_path, name, **kw):
     return xrr.build([str(path)]).sources("band_1")[0], expected
 
 
+def _corner_task(tmp_path, name):
+    """A task reading the top-left 8 x 8 of a small uint8 COG, and rasterio's pixels."""
+    from xarray_rasteret import _fetch
+    from xarray_rasteret._types import Window
+
+    src, expected = _one_band(tmp_path, name, dtype="uint8", width=64, height=64,
+                              compress="DEFLATE")
+    return _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0), expected
+
+
 @pytest.fixture
 def collection_path(tmp_path):
     """Three dated records on one grid, the second shifted; user columns kept."""
@@ -449,83 +459,71 @@ def test_a_failed_merged_read_fails_its_callers_clearly(collection_path):
         assert "r1_B04.tif" in str(r)
 
 
-def test_late_reader_of_a_partly_decoded_tile_fetches_it_itself(tmp_path, monkeypatch):
-    """A read joining a shared tile after its decode stopped at fewer rows gets its own."""
+def _join_while_decoding(monkeypatch, first, second):
+    """Read ``first``; once its tile is decoding (held), read ``second``, then release.
+
+    Returns the requests made and, per decode, whether it used the scratch buffer.
+    """
     import asyncio
     import threading
 
+    from xarray_rasteret import _fetch
+
+    started, release = threading.Event(), threading.Event()
+    decode = _fetch._decode
+    scratch = []
+
+    def slow_decode(job, data, rows_needed, **kw):
+        scratch.append(kw.get("scratch", False))
+        started.set()
+        release.wait(10)
+        return decode(job, data, rows_needed, **kw)
+
+    monkeypatch.setattr(_fetch, "_decode", slow_decode)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        one = asyncio.create_task(_fetch.read_into([first]))
+        await loop.run_in_executor(None, started.wait, 10)  # the first decode has begun
+        two = asyncio.create_task(_fetch.read_into([second]))
+        await asyncio.sleep(0.05)  # the second read finds the tile in flight and waits
+        release.set()
+        await asyncio.gather(one, two)
+
+    with xrr.track() as stats:
+        asyncio.run(main())
+    return stats.requests, scratch
+
+
+def test_late_reader_of_a_partly_decoded_tile_fetches_it_itself(tmp_path, monkeypatch):
+    """A read joining a shared tile after its decode stopped at fewer rows gets its own."""
     from xarray_rasteret import _fetch
     from xarray_rasteret._types import Window
 
     src, expected = _one_band(tmp_path, "big_tiles.tif", dtype="uint16", width=512, height=512,
                               blockxsize=512, blockysize=512, compress="DEFLATE", predictor=2)
-    started, release = threading.Event(), threading.Event()
-    decode = _fetch._decode
-
-    def slow_decode(job, data, rows_needed, **kw):
-        started.set()
-        release.wait(10)
-        return decode(job, data, rows_needed, **kw)
-
-    monkeypatch.setattr(_fetch, "_decode", slow_decode)
     top = _fetch.ReadTask(src, 0, Window(0, 10, 0, 512), np.empty((10, 512), np.uint16), 0)
     low = _fetch.ReadTask(src, 0, Window(400, 512, 0, 512), np.empty((112, 512), np.uint16), 0)
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        first = asyncio.create_task(_fetch.read_into([top]))
-        await loop.run_in_executor(None, started.wait, 10)  # decoding the top 10 rows
-        second = asyncio.create_task(_fetch.read_into([low]))
-        await asyncio.sleep(0.05)  # the second read finds the tile in flight and waits
-        release.set()
-        await asyncio.gather(first, second)
-
-    with xrr.track() as stats:
-        asyncio.run(main())
+    requests, _ = _join_while_decoding(monkeypatch, top, low)
     np.testing.assert_array_equal(top.out, expected[:10])
     np.testing.assert_array_equal(low.out, expected[400:])
-    assert stats.requests == 2  # the late read fetched the tile again
+    assert requests == 2  # the late read fetched the tile again
 
 
 def test_a_reader_joining_a_tile_decoding_into_scratch_fetches_it_itself(tmp_path, monkeypatch):
     """A tile nobody waited for is decoded into a reused buffer; a late joiner refetches it."""
-    import asyncio
-    import threading
-
     from xarray_rasteret import _fetch
     from xarray_rasteret._types import Window
 
     src, expected = _one_band(tmp_path, "scratch.tif", dtype="uint16", width=256, height=256,
                               blockxsize=256, blockysize=256, compress="DEFLATE", predictor=2)
-    started, release = threading.Event(), threading.Event()
-    decode = _fetch._decode
-    scratch_flags = []
-
-    def slow_decode(job, data, rows_needed, **kw):
-        scratch_flags.append(kw.get("scratch", False))
-        started.set()
-        release.wait(10)
-        return decode(job, data, rows_needed, **kw)
-
-    monkeypatch.setattr(_fetch, "_decode", slow_decode)
     a = _fetch.ReadTask(src, 0, Window(0, 256, 0, 256), np.empty((256, 256), np.uint16), 0)
     b = _fetch.ReadTask(src, 0, Window(0, 256, 0, 256), np.empty((256, 256), np.uint16), 0)
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        first = asyncio.create_task(_fetch.read_into([a]))
-        await loop.run_in_executor(None, started.wait, 10)  # decoding, nobody waiting
-        second = asyncio.create_task(_fetch.read_into([b]))
-        await asyncio.sleep(0.05)  # the second read finds the tile in flight and waits
-        release.set()
-        await asyncio.gather(first, second)
-
-    with xrr.track() as stats:
-        asyncio.run(main())
-    assert scratch_flags[0] is True
+    requests, scratch = _join_while_decoding(monkeypatch, a, b)
+    assert scratch[0] is True
     np.testing.assert_array_equal(a.out, expected)
     np.testing.assert_array_equal(b.out, expected)
-    assert stats.requests == 2  # the tile decoded into scratch was not handed over
+    assert requests == 2  # the tile decoded into scratch was not handed over
 
 
 def test_pointwise_isel_reads_only_the_tiles_of_the_points(tmp_path):
@@ -604,11 +602,8 @@ def test_read_then_propagates_errors_of_the_functions(tmp_path):
     import asyncio
 
     from xarray_rasteret import _fetch
-    from xarray_rasteret._types import Window
 
-    src, _ = _one_band(tmp_path, "err.tif", dtype="uint8", width=64, height=64,
-                       compress="DEFLATE")
-    t = _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0)
+    t, _ = _corner_task(tmp_path, "err.tif")
 
     def boom():
         raise ValueError("resampling failed")
@@ -621,11 +616,8 @@ def test_read_then_counts_a_task_listed_twice_once(tmp_path):
     import asyncio
 
     from xarray_rasteret import _fetch
-    from xarray_rasteret._types import Window
 
-    src, expected = _one_band(tmp_path, "twice.tif", dtype="uint8", width=64, height=64,
-                              compress="DEFLATE")
-    t = _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0)
+    t, expected = _corner_task(tmp_path, "twice.tif")
     ran = []
 
     async def main():
@@ -672,11 +664,8 @@ def test_read_then_stops_the_first_read_when_more_fails(tmp_path):
     import asyncio
 
     from xarray_rasteret import _fetch
-    from xarray_rasteret._types import Window
 
-    src, _ = _one_band(tmp_path, "more_err.tif", dtype="uint8", width=64, height=64,
-                       compress="DEFLATE")
-    t = _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0)
+    t, _ = _corner_task(tmp_path, "more_err.tif")
 
     def more():
         raise ValueError("planning failed")

@@ -264,10 +264,14 @@ def kernel_scales(
     """
     # Every chunk of a warp and every AOI on one grid asks for the same scales.
     return _cached_kernel_scales(
-        *_pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs),
+        _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs),
         (int(src_shape[0]), int(src_shape[1])),
         resampling,
     )
+
+
+_PairKey = tuple[tuple[int, int], Affine, Any, Affine, Any]
+"""``(dst_shape, dst_transform, dst_crs key, src_transform, src_crs key)``."""
 
 
 def _pair_key(
@@ -276,7 +280,7 @@ def _pair_key(
     dst_crs: Any,
     src_transform: Affine,
     src_crs: Any,
-) -> tuple[tuple[int, int], Affine, Any, Affine, Any]:
+) -> _PairKey:
     """A hashable key of a (destination grid, source grid) pair, for caches."""
     return (
         (int(dst_shape[0]), int(dst_shape[1])),
@@ -287,18 +291,16 @@ def _pair_key(
     )
 
 
+def _transformer_of(pair: _PairKey) -> _PixelTransformer:
+    _, dst_transform, dst_crs, src_transform, src_crs = pair
+    return _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
+
+
 @lru_cache(maxsize=1024)
 def _cached_kernel_scales(
-    dst_shape: tuple[int, int],
-    dst_transform: Affine,
-    dst_crs: Any,
-    src_transform: Affine,
-    src_crs: Any,
-    src_shape: tuple[int, int],
-    resampling: str,
+    pair: _PairKey, src_shape: tuple[int, int], resampling: str
 ) -> tuple[float, float] | None:
-    tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
-    return _kernel_scales(tr, dst_shape, src_shape, resampling)
+    return _kernel_scales(_transformer_of(pair), pair[0], src_shape, resampling)
 
 
 def _kernel_scales(
@@ -380,26 +382,17 @@ def source_window(
     pair = _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
     win = _check_window(dst_window, pair[0])
     # The records of a time series on one grid ask for the same windows.
-    return _cached_source_window(*pair, (int(src_shape[0]), int(src_shape[1])), resampling, win)
+    return _cached_source_window(pair, (int(src_shape[0]), int(src_shape[1])), resampling, win)
 
 
 @lru_cache(maxsize=4096)
 def _cached_source_window(
-    dst_shape: tuple[int, int],
-    dst_transform: Affine,
-    dst_crs: Any,
-    src_transform: Affine,
-    src_crs: Any,
-    src_shape: tuple[int, int],
-    resampling: str,
-    win: Window4,
+    pair: _PairKey, src_shape: tuple[int, int], resampling: str, win: Window4
 ) -> Window4 | None:
-    tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
     if win[0] == win[1] or win[2] == win[3]:
         return None
-    scales = _cached_kernel_scales(
-        dst_shape, dst_transform, dst_crs, src_transform, src_crs, src_shape, resampling
-    )
+    tr = _transformer_of(pair)
+    scales = _cached_kernel_scales(pair, src_shape, resampling)
     if scales is None:
         return None
     b = _sampled_bounds(tr, win, dense=True)
