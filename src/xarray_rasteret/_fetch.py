@@ -267,9 +267,11 @@ def _decode_and_paste(job: _TileJob, data: memoryview) -> tuple[np.ndarray | Non
 
 
 # Each decode thread decodes tiles nobody keeps into one reused buffer: a fresh
-# multi-megabyte array per tile costs a page fault per 4 KiB page.
+# multi-megabyte array per tile costs a page fault per 4 KiB page. Tiles larger
+# than this are decoded into fresh arrays, so a pool of many threads keeps at
+# most this much each (1024 x 1024 float32 tiles fit).
 _scratch = threading.local()
-_SCRATCH_MAX = 16 * 2**20
+_SCRATCH_MAX = 4 * 2**20
 
 
 def _scratch_buffer(shape: tuple[int, int, int], dtype: np.dtype) -> np.ndarray | None:
