@@ -495,35 +495,32 @@ def _join_while_decoding(monkeypatch, first, second):
     return stats.requests, scratch
 
 
-def test_late_reader_of_a_partly_decoded_tile_fetches_it_itself(tmp_path, monkeypatch):
-    """A read joining a shared tile after its decode stopped at fewer rows gets its own."""
+@pytest.mark.parametrize(
+    ("size", "first", "second"),
+    [
+        # The first read decodes only the top 10 rows; the late one wants the bottom.
+        (512, (0, 10, 0, 512), (400, 512, 0, 512)),
+        # Same window: the tile, decoded into scratch while nobody waited, is not kept.
+        (256, (0, 256, 0, 256), (0, 256, 0, 256)),
+    ],
+    ids=["fewer rows decoded", "decoded into scratch"],
+)
+def test_a_late_reader_of_a_tile_being_decoded_fetches_it_itself(
+    tmp_path, monkeypatch, size, first, second
+):
+    """A read joining a shared tile after its decode began, unable to use it, gets its own."""
     from xarray_rasteret import _fetch
     from xarray_rasteret._types import Window
 
-    src, expected = _one_band(tmp_path, "big_tiles.tif", dtype="uint16", width=512, height=512,
-                              blockxsize=512, blockysize=512, compress="DEFLATE", predictor=2)
-    top = _fetch.ReadTask(src, 0, Window(0, 10, 0, 512), np.empty((10, 512), np.uint16), 0)
-    low = _fetch.ReadTask(src, 0, Window(400, 512, 0, 512), np.empty((112, 512), np.uint16), 0)
-    requests, _ = _join_while_decoding(monkeypatch, top, low)
-    np.testing.assert_array_equal(top.out, expected[:10])
-    np.testing.assert_array_equal(low.out, expected[400:])
+    src, expected = _one_band(tmp_path, "late.tif", dtype="uint16", width=size, height=size,
+                              blockxsize=size, blockysize=size, compress="DEFLATE", predictor=2)
+    tasks = [_fetch.ReadTask(src, 0, Window(*w), np.empty((w[1] - w[0], w[3] - w[2]), np.uint16), 0)
+             for w in (first, second)]
+    requests, scratch = _join_while_decoding(monkeypatch, *tasks)
+    assert scratch[0] is True  # nobody waited when the first decode began
+    for task, (r0, r1, c0, c1) in zip(tasks, (first, second), strict=True):
+        np.testing.assert_array_equal(task.out, expected[r0:r1, c0:c1])
     assert requests == 2  # the late read fetched the tile again
-
-
-def test_a_reader_joining_a_tile_decoding_into_scratch_fetches_it_itself(tmp_path, monkeypatch):
-    """A tile nobody waited for is decoded into a reused buffer; a late joiner refetches it."""
-    from xarray_rasteret import _fetch
-    from xarray_rasteret._types import Window
-
-    src, expected = _one_band(tmp_path, "scratch.tif", dtype="uint16", width=256, height=256,
-                              blockxsize=256, blockysize=256, compress="DEFLATE", predictor=2)
-    a = _fetch.ReadTask(src, 0, Window(0, 256, 0, 256), np.empty((256, 256), np.uint16), 0)
-    b = _fetch.ReadTask(src, 0, Window(0, 256, 0, 256), np.empty((256, 256), np.uint16), 0)
-    requests, scratch = _join_while_decoding(monkeypatch, a, b)
-    assert scratch[0] is True
-    np.testing.assert_array_equal(a.out, expected)
-    np.testing.assert_array_equal(b.out, expected)
-    assert requests == 2  # the tile decoded into scratch was not handed over
 
 
 def test_pointwise_isel_reads_only_the_tiles_of_the_points(tmp_path):

@@ -592,11 +592,9 @@ def reproject(
     if src_shape is None:
         src_shape = (off_r + src.shape[0], off_c + src.shape[1])
     src_shape = (int(src_shape[0]), int(src_shape[1]))
-    tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
-    scales = kernel_scales(
-        dst_shape, dst_transform, dst_crs, src_transform, src_crs, src_shape,
-        resampling=resampling,
-    )
+    pair = _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
+    tr = _transformer_of(pair)
+    scales = _cached_kernel_scales(pair, src_shape, resampling)
     if scales is None:
         return out
     xscale, yscale = scales
@@ -631,7 +629,6 @@ def reproject(
     xs_c = np.arange(dst_shape[1], dtype=np.float64) + 0.5
     block = max(1, (2 * _BLOCK_PIXELS) // max(1, out_shape[1]))
     h, w = src.shape
-    pair = _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
     nearest = resampling == "nearest"
     for b0 in range(r0, r1, block):
         b1 = min(r1, b0 + block)
