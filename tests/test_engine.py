@@ -673,3 +673,19 @@ def test_read_then_stops_the_first_read_when_more_fails(tmp_path):
         return [x for x in asyncio.all_tasks() if x is not asyncio.current_task()]
 
     assert asyncio.run(main()) == []  # the first read was stopped, not left running
+
+
+def test_mosaic_plan_rejects_an_output_of_the_wrong_shape(tmp_path):
+    from xarray_rasteret._fetch import ReadOptions
+    from xarray_rasteret._warp_array import Member, MosaicArray
+    from xarray_rasteret.geo.grid import RasterGrid
+
+    src, _ = _one_band(tmp_path, "plan_out.tif", dtype="uint8", width=64, height=64,
+                       compress="DEFLATE")
+    grid = RasterGrid(src.crs, src.transform, 64, 64)
+    array = MosaicArray([[Member(src, 0, (0, 0))]], grid, np.dtype("uint8"), 0, "nearest",
+                        ReadOptions())
+    with pytest.raises(ValueError, match=r"out has shape \(1, 8, 8\), the key needs \(1, 64, 64\)"):
+        array.plan((slice(None),) * 3, out=np.empty((1, 8, 8), np.uint8))
+    out = np.empty((1, 64, 64), np.uint8)
+    assert array.plan((slice(None),) * 3, out=out)[0] is out
