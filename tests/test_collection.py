@@ -122,6 +122,24 @@ def test_roundtrip_parquet(files: dict[str, str], tmp_path: Path) -> None:
     assert back.crs == ["EPSG:32633", "EPSG:32634", "EPSG:32633", "EPSG:32633", "EPSG:32633"]
 
 
+def test_load_reads_only_the_bands_asked_for(files: dict[str, str], tmp_path: Path) -> None:
+    c = build([files[k] for k in ("a", "b", "planar")])
+    path = tmp_path / "c.parquet"
+    c.to_parquet(path)
+    one = load(path, bands=["band_3"])
+    assert one.bands == ["band_3"]
+    assert [n for n in one.table.column_names if n.endswith("_metadata")] == ["band_3_metadata"]
+    assert one.ids == c.ids and one.crs == c.crs
+    (want,) = c.filter(id="planar").sources("band_3")
+    (got,) = one.filter(id="planar").sources("band_3")
+    assert_sources_equal(want, got)
+    # An unknown band reads every band, so its error lists them all.
+    every = load(path, bands=["band_3", "nir"])
+    assert every.bands == c.bands
+    with pytest.raises(BandNotFoundError, match=r"'nir'.*\['band_1', 'band_2', 'band_3'\]"):
+        every.sources("nir")
+
+
 def test_geopandas_reads_it(coll: Collection, tmp_path: Path) -> None:
     import geopandas as gpd
 
@@ -366,6 +384,9 @@ def test_rasteret_04_table_loads(files: dict[str, str], tmp_path: Path) -> None:
     )
     assert not g.levels[0].tile_offsets[:n].any()
     assert coll.filter(time=("2024-01-03", "2024-01-03")).ids == ["scene-1"]
+    only = load(tmp_path / "coll", bands=["green"])
+    assert only.bands == ["green"] and "year" in only.user_columns()
+    assert only.sources("green")[0].encoding == green.encoding
 
 
 def test_transform_variants() -> None:

@@ -305,7 +305,10 @@ def test_record_without_band_metadata(collection_path, tmp_path):
     xrr.Collection(table).to_parquet(broken)
     with pytest.raises(MissingMetadataError, match=r"B08"):
         xr.open_dataset(broken, engine="rasteret", bands=["B08"])
-    assert xr.open_dataset(broken, engine="rasteret", bands=["B04"]).sizes["time"] == 3
+    ds = xr.open_dataset(broken, engine="rasteret", bands=["B04"])
+    assert ds.sizes["time"] == 3
+    # Only the bands asked for are loaded from the index.
+    assert ds.encoding["rasteret_collection"].bands == ["B04"]
 
 
 def test_unsupported_codec_is_a_clear_error(collection_path, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from .backend import TIFF_SUFFIXES
@@ -13,7 +14,11 @@ __all__ = ["as_collection"]
 
 
 def as_collection(
-    obj: Any, *, storage_options: dict[str, Any] | None = None, backend: Any = None
+    obj: Any,
+    *,
+    bands: Sequence[str] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    backend: Any = None,
 ) -> Collection:
     """Return ``obj`` as a Collection: a Collection as is, a GeoTIFF as a one-record one.
 
@@ -22,6 +27,9 @@ def as_collection(
     obj
         A Collection; the path/URL of a collection Parquet file or a GeoTIFF; or a
         Dataset opened with the rasteret engine (its collection, after selection).
+    bands
+        For a collection file: read only these bands' metadata (see
+        :func:`~xarray_rasteret.load`). A Collection or Dataset is returned whole.
     storage_options, backend
         How to reach remote objects.
 
@@ -48,4 +56,4 @@ def as_collection(
         return build([obj], storage_options=storage_options, backend=backend)
     from .collection import load
 
-    return load(obj, storage_options=storage_options, backend=backend)
+    return load(obj, bands=bands, storage_options=storage_options, backend=backend)

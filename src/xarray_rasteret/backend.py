@@ -165,10 +165,11 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             backend=backend,
             check_unchanged=check_unchanged,
         )
-        collection = as_collection(
-            filename_or_obj, storage_options=options.storage_options, backend=backend
-        )
         wanted = tuple(bands) if bands is not None else None
+        collection = as_collection(
+            filename_or_obj, bands=wanted, storage_options=options.storage_options,
+            backend=backend,
+        )
         if drop_variables is not None:
             drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables)
             wanted = tuple(b for b in (wanted or collection.bands) if b not in drop)

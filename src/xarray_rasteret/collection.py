@@ -514,6 +514,7 @@ def footprint_crs84(
 def load(
     path: str | os.PathLike[str],
     *,
+    bands: Sequence[str] | None = None,
     storage_options: dict[str, Any] | None = None,
     backend: Any = None,
 ) -> Collection:
@@ -524,6 +525,12 @@ def load(
     path
         A Parquet file or a directory of them (hive-partitioned, as rasteret
         writes), a ``file://`` URL, or an ``http(s)://``/``s3://`` URL of one file.
+    bands
+        Read the header metadata of these bands only (the other bands'
+        ``{band}_metadata`` columns, most of a collection's bytes, are not
+        decoded; the collection then has these bands). Default: every band.
+        If one of them has no metadata column, every band is read, so that
+        using it raises an error listing the bands there are.
     storage_options
         Options for a remote store.
     backend
@@ -538,6 +545,8 @@ def load(
     >>> coll = xr_rt.load("s2.parquet")  # doctest: +SKIP
     >>> len(coll), coll.bands  # doctest: +SKIP
     (120, ['B02', 'B03', 'B04'])
+    >>> xr_rt.load("s2.parquet", bands=["B04"]).bands  # doctest: +SKIP
+    ['B04']
     """
     import pyarrow.parquet as pq
 
@@ -548,17 +557,19 @@ def load(
 
         local = local_path(target)
         if os.path.isdir(local):  # a partitioned dataset (rasteret writes year=/month=)
-            return Collection(pq.read_table(local), name=name)
+            dataset = pq.ParquetDataset(local)
+            columns = _columns_for(dataset.schema.names, bands)
+            return Collection(dataset.read(columns=columns), name=name)
         # One file: ParquetFile skips loading pyarrow's dataset machinery (~50 ms cold),
         # and a buffer skips resolving a filesystem for the path (~11 ms cold). Not a
         # memory map: rewriting the file would change (or, truncated, crash) the table.
         with open(local, "rb") as f:
             data = f.read()
-        return Collection(_read_parquet(pq.ParquetFile(pa.BufferReader(data))), name=name)
+        return Collection(_read_parquet(pq.ParquetFile(pa.BufferReader(data)), bands), name=name)
     from ._sync import sync
 
     data = sync(_read_object(target, storage_options, backend))
-    return Collection(_read_parquet(pq.ParquetFile(pa.BufferReader(data))), name=name)
+    return Collection(_read_parquet(pq.ParquetFile(pa.BufferReader(data)), bands), name=name)
 
 
 _THREADED_ROWS = 4096
@@ -566,8 +577,19 @@ _THREADED_ROWS = 4096
 smaller ones, starting that pool costs more (~7 ms) than the decode itself."""
 
 
-def _read_parquet(file: Any) -> pa.Table:
-    return file.read(use_threads=file.metadata.num_rows > _THREADED_ROWS)
+def _read_parquet(file: Any, bands: Sequence[str] | None) -> pa.Table:
+    columns = _columns_for(file.schema_arrow.names, bands)
+    return file.read(columns=columns, use_threads=file.metadata.num_rows > _THREADED_ROWS)
+
+
+def _columns_for(names: Sequence[str], bands: Sequence[str] | None) -> list[str] | None:
+    """The columns to read for ``bands``: all but the other bands' metadata (None: all)."""
+    if bands is None:
+        return None
+    wanted = {band + _METADATA_SUFFIX for band in bands}
+    if not wanted <= set(names):
+        return None  # an unknown band: read all, so its error lists every band
+    return [n for n in names if n in wanted or not n.endswith(_METADATA_SUFFIX)]
 
 
 async def _read_object(href: str, storage_options: dict[str, Any] | None, backend: Any) -> bytes:
