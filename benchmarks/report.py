@@ -62,6 +62,7 @@ class Row:
     error: str | None = None
     open_seconds: list[float] = field(default_factory=list)
     known: str | None = None
+    server_cpu: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -190,19 +191,20 @@ def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
     lines += ["", "## All runs", ""]
     lines.append(
         "| scenario | tool | median s | min s | max s | runs | requests | MB at server "
-        "| peak RSS MB | added RSS MB | pixels vs reference | note |"
+        "| server CPU s | peak RSS MB | added RSS MB | pixels vs reference | note |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for sec in sections:
         for row in sec.rows.values():
             note = _status(row)
             if not row.ok:
                 lines.append(
-                    f"| {sec.label} | {row.tool} | - | - | - | 0 | - | - | - | - | - | {note} |"
+                    f"| {sec.label} | {row.tool} | - | - | - | 0 | - | - | - | - | - | - | {note} |"
                 )
                 continue
             req = statistics.median(row.requests) if row.requests else float("nan")
             mb = statistics.median(row.bytes) / 1e6 if row.bytes else float("nan")
+            cpu = statistics.median(row.server_cpu) if row.server_cpu else float("nan")
             pix = (
                 "reference"
                 if row.tool == sec.reference
@@ -221,7 +223,8 @@ def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
             lines.append(
                 f"| {sec.label} | {row.tool} | {row.median:.3f} | {min(row.seconds):.3f} | "
                 f"{max(row.seconds):.3f} | {len(row.seconds)} | {_f(req, 0)} | {_f(mb, 1)} | "
-                f"{_f(row.rss_peak_mb, 0)} | {_f(row.rss_added_mb, 0)} | {pix} | {note} |"
+                f"{_f(cpu, 3)} | {_f(row.rss_peak_mb, 0)} | {_f(row.rss_added_mb, 0)} | "
+                f"{pix} | {note} |"
             )
     lines += ["", "## Scenarios", ""]
     lines += [f"- **{s.label}**: {s.description}" for s in sections]

@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 spent = 0.0
                 for i in range(repeats):
                     srv.reset(mode)
+                    cpu_before = srv.cpu_seconds()
                     job = Job(
                         tool,
                         base,
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                             print(f"  {label:12s} {tool:17s} n/a ({res.na})")
                         break
                     counts = srv.counts(mode)
+                    row.server_cpu.append(srv.cpu_seconds() - cpu_before)
                     row.seconds.append(res.seconds)
                     row.requests.append(counts.requests)
                     row.bytes.append(counts.bytes)
@@ -234,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         "data": f"{len(m.main)} + {len(m.next)} scenes of {spec.size}x{spec.size}, 3 bands, "
         f"{len(m.aois)} AOIs, {len(m.points)} points ({'quick' if a.quick else 'full'} mode)",
         "server": f"loopback HTTP range server, {a.latency_ms:g} ms per request; "
-        f"measured bandwidth {bandwidth / 1e6:.0f} MB/s",
+        f"measured bandwidth {bandwidth / 1e6:.0f} MB/s; it shares the cores with the tools "
+        "(server CPU: what the serving process used during a run, on the same cores)",
         "runs": f"up to {repeats} per tool (fewer once a tool's runs exceed {budget:g} s), "
         "each in a fresh process (cold)",
         "memory": "peak RSS = VmHWM of the run's process; "

@@ -158,6 +158,13 @@ class Servers:
         """Counters of ``which`` since the last reset."""
         return self._ask("counts", which)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the serving process has used so far, seconds."""
+        import psutil
+
+        proc = psutil.Process(self._proc.pid)
+        return sum(t.user + t.system for t in (p.cpu_times() for p in (proc, *proc.children())))
+
     def set_latency(self, seconds: float) -> None:
         """Change the injected latency of both servers."""
         self._ask("latency", seconds)

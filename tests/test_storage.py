@@ -458,6 +458,23 @@ def test_s3_profile_credentials(
     assert run(store.get_range_async(path, start=0, end=32)) == storage_blob[:32]
 
 
+def test_s3_clients_share_botocore_models(s3_server: Any, storage_blob: bytes) -> None:
+    from aiobotocore.session import AioSession
+
+    from xarray_rasteret.storage.s3 import _share_data_loader
+
+    first = _share_data_loader(AioSession()).get_component("data_loader")
+    assert _share_data_loader(AioSession()).get_component("data_loader") is first
+    # Stores of other options, each read on fresh event loops (a client per loop).
+    s3_server.upload(NAME, storage_blob)
+    for extra in ({}, {"max_connections": 8}):
+        options = {**s3_server.storage_options, **extra}
+        store, path = resolve_store(f"s3://{s3_server.bucket}/{NAME}", storage_options=options)
+        for start in (0, 100):
+            got = run(store.get_range_async(path, start=start, end=start + 16))
+            assert got == storage_blob[start : start + 16]
+
+
 def _dead_port() -> int:
     import socket
 
