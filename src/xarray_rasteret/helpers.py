@@ -364,7 +364,8 @@ def sample_points(
     unmatched = np.setdiff1d(np.arange(len(aois.geometries)), p_idx)
     table = points_table(col, aois, samples, band_list, per_band, unmatched)
     user: dict[str, Any] = {}
-    _add_user_columns(user, aois, table.column("point_index").to_pylist())
+    if aois.attributes is not None:
+        _add_user_columns(user, aois, table.column("point_index").to_pylist())
     for name, vals in user.items():
         key = name if name not in table.column_names else f"{name}_user"
         table = table.append_column(key, pa.array(vals))
