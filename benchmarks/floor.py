@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from affine import Affine
@@ -29,7 +29,7 @@ from affine import Affine
 from .data import Manifest
 from .scenarios import Scenario, Unit, pixel_indices
 
-__all__ = ["Floor", "compute_floor", "measure_bandwidth"]
+__all__ = ["Floor", "compute_floor", "decode_floor_tile", "measure_bandwidth"]
 
 
 @dataclass
@@ -42,6 +42,10 @@ class Floor:
     transfer: float
     decode: float
     cores: int
+    ranges: list[tuple[str, int, int]] = field(default_factory=list, repr=False)
+    """The byte ranges the floor counts: (file relative to the data root, offset, length)."""
+    shape: tuple[int, int] | None = None
+    """The tile shape to decode the ranges as (None for Build: header bytes, nothing to decode)."""
 
     @property
     def seconds(self) -> float:
@@ -132,17 +136,26 @@ def _needed_tiles(unit: Unit, m: Manifest, th: int, tw: int, nx: int) -> set[int
     raise ValueError(unit.kind)
 
 
-def _decode_seconds(blobs: list[bytes], shape: tuple[int, int], repeats: int) -> float:
+def decode_floor_tile(blob: bytes, out: np.ndarray) -> None:
+    """Decode one stored tile into ``out`` (uint16, the tile's shape) the fastest way here.
+
+    ``imagecodecs.deflate_decode`` (libdeflate), then ``imagecodecs.delta_decode``
+    undoing predictor 2.
+    """
     import imagecodecs
 
+    raw = imagecodecs.deflate_decode(blob, out=out.nbytes)
+    arr = np.frombuffer(raw, np.uint16).reshape(out.shape)
+    imagecodecs.delta_decode(arr, axis=-1, out=out)
+
+
+def _decode_seconds(blobs: list[bytes], shape: tuple[int, int], repeats: int) -> float:
     best = float("inf")
     out = np.empty(shape, np.uint16)
     for _ in range(repeats):
         t0 = time.perf_counter()
         for b in blobs:
-            raw = imagecodecs.deflate_decode(b, out=out.nbytes)
-            arr = np.frombuffer(raw, np.uint16).reshape(shape)
-            imagecodecs.delta_decode(arr, axis=-1, out=out)
+            decode_floor_tile(b, out)
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -152,6 +165,7 @@ def compute_floor(scenario: Scenario, m: Manifest, latency: float, bandwidth: fl
     cores = os.cpu_count() or 1
     total_bytes = 0
     blobs: list[bytes] = []
+    ranges: list[tuple[str, int, int]] = []
     shape = (1024, 1024)
     ntiles = 0
     for unit in scenario.units:
@@ -159,7 +173,9 @@ def compute_floor(scenario: Scenario, m: Manifest, latency: float, bandwidth: fl
         off, cnt, th, tw, nx = _tile_index(path)
         shape = (th, tw)
         if unit.kind == "profile":
-            total_bytes += _header_bytes(path)
+            header = _header_bytes(path)
+            ranges.append((unit.file, 0, header))
+            total_bytes += header
             continue
         tiles = sorted(_needed_tiles(unit, m, th, tw, nx))
         ntiles += len(tiles)
@@ -167,6 +183,16 @@ def compute_floor(scenario: Scenario, m: Manifest, latency: float, bandwidth: fl
             for t in tiles:
                 f.seek(int(off[t]))
                 blobs.append(f.read(int(cnt[t])))
+                ranges.append((unit.file, int(off[t]), int(cnt[t])))
                 total_bytes += int(cnt[t])
     decode = _decode_seconds(blobs, shape, 3 if len(blobs) < 64 else 1) if blobs else 0.0
-    return Floor(ntiles, total_bytes, latency, total_bytes / bandwidth, decode, cores)
+    return Floor(
+        ntiles,
+        total_bytes,
+        latency,
+        total_bytes / bandwidth,
+        decode,
+        cores,
+        ranges,
+        shape if blobs else None,
+    )

@@ -43,6 +43,16 @@ In S3 that is rasterio's ``WarpedVRT`` with an exact transform (``tolerance=1e-9
 exact nearest-neighbour picks, with no approximation of the projection.
 """
 
+BARE_NOTE = (
+    "not a tool: the floor's work done for real by a minimal client in the harness's "
+    "warm process (benchmarks/bare.py): one raw HTTP/1.1 Range GET per floor tile (per file "
+    "for Build: its header bytes), each on a new connection, all at once, each body "
+    "decoded as it arrives by the floor's decoder in a pool of one thread per core; no "
+    "index, planning or output array. Its excess over the floor is the environment "
+    "(connection setup, the Python server on the same cores, many streams at once); a "
+    "tool's excess over it is the tool's own work"
+)
+
 POOL_TARGETS = {"S1": 2.5, "S2": 10.0, "S3": 4.0, "S4": 3.0, "S5": 3.5}
 
 
@@ -88,6 +98,8 @@ class Section:
     output_mb: float = 0.0
     reference: str | None = None
     """The tool whose pixels the others were compared with."""
+    bare: Row | None = None
+    """The bare pipeline's runs (:mod:`.bare`): the floor's work done by a minimal client."""
 
     def best_ours(self) -> Row | None:
         """The faster of our tools that ran."""
@@ -151,10 +163,10 @@ def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
     lines += ["", "## Summary", ""]
     lines.append(
         "| scenario | floor s (RTT + transfer + decode/cores) | floor tiles / MB "
-        "| xarray-rasteret s "
-        "| x floor | speed-up vs rasterio | vs rasterio-pool | vs rioxarray | targets |"
+        "| bare pipeline s (x floor) | xarray-rasteret s "
+        "| x floor | x bare | speed-up vs rasterio | vs rasterio-pool | vs rioxarray | targets |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for sec in sections:
         fl = sec.floor
         ours = sec.best_ours()
@@ -167,11 +179,16 @@ def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
             )
         )
         ft = "-" if fl is None else f"{fl.tiles} / {fl.bytes / 1e6:.1f}"
+        bare = sec.bare if sec.bare is not None and sec.bare.ok else None
+        bs = "-"
+        if bare is not None:
+            bs = f"{bare.median:.3f}" + ("" if fl is None else f" ({bare.median / fl.seconds:.2f})")
         if ours is None:
-            os_, xf = "n/a", "-"
+            os_, xf, xb = "n/a", "-", "-"
         else:
             os_ = f"{ours.median:.3f} ({ours.tool})"
             xf = "-" if fl is None else f"{ours.median / fl.seconds:.2f}"
+            xb = "-" if bare is None else f"{ours.median / bare.median:.2f}"
         ratios = []
         for p in PEERS:
             r = sec.rows.get(p)
@@ -184,7 +201,7 @@ def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
             for d, ok in check_targets(sec)
         )
         lines.append(
-            f"| {sec.label} | {fs} | {ft} | {os_} | {xf} | "
+            f"| {sec.label} | {fs} | {ft} | {bs} | {os_} | {xf} | {xb} | "
             + " | ".join(ratios)
             + f" | {targets} |"
         )
@@ -195,7 +212,8 @@ def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
     )
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for sec in sections:
-        for row in sec.rows.values():
+        rows = list(sec.rows.values()) + ([sec.bare] if sec.bare is not None else [])
+        for row in rows:
             note = _status(row)
             if not row.ok:
                 lines.append(
@@ -227,6 +245,9 @@ def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
                 f"{pix} | {note} |"
             )
     lines += ["", "## Scenarios", ""]
+    lines += [
+        f"- **bare pipeline**: {BARE_NOTE}",
+    ]
     lines += [f"- **{s.label}**: {s.description}" for s in sections]
     known = {r.known for s in sections for r in s.rows.values() if r.known and r.mismatches}
     if known:
@@ -264,6 +285,15 @@ def render_png(sections: list[Section], path: Path) -> None:
                 colors="k",
                 linestyles="dashed",
                 label="physical floor" if i == 0 else None,
+            )
+        if s.bare is not None and s.bare.ok:
+            ax.hlines(
+                s.bare.median,
+                i - 0.45,
+                i + 0.45,
+                colors="tab:gray",
+                linestyles="dotted",
+                label="bare pipeline" if not any(x.bare for x in sections[:i]) else None,
             )
     ax.set_xticks(range(len(sections)), [s.label for s in sections])
     ax.set_yscale("log")

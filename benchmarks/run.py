@@ -2,7 +2,8 @@
 
 Steps: generate the data (cached), serve it (HTTP range server and moto S3 in
 a child process, with per-request latency), build the collection from the
-served URLs, compute each scenario's physical floor, run every tool in a
+served URLs, compute each scenario's physical floor and run its bare pipeline
+(the floor's requests and decodes by a minimal client), run every tool in a
 fresh process per run, compare pixels, and write
 ``benchmarks/results/results.md`` and ``results.png``.
 """
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .bare import bare_seconds
 from .data import CACHE, Manifest, Spec, ensure_data, stac_items
-from .floor import compute_floor, measure_bandwidth
+from .floor import Floor, compute_floor, measure_bandwidth
 from .report import (
     KNOWN_DIFFERENCES,
     OURS,
@@ -113,6 +115,23 @@ def _check_pixels(scenario: str, sec: Section, arrays: dict[str, np.ndarray]) ->
     return "; ".join(said)
 
 
+def _run_bare(srv: Servers, mode: str, floor: Floor, repeats: int) -> Row:
+    """The bare pipeline of ``floor`` (:mod:`.bare`), counted like a tool's runs."""
+    row = Row("bare pipeline")
+    if mode != "http":
+        row.na = "moto refuses the unsigned requests of the minimal client"
+        return row
+    for _ in range(repeats):
+        srv.reset(mode)
+        cpu_before = srv.cpu_seconds()
+        row.seconds += bare_seconds(srv.http_url, floor, repeats=1)
+        counts = srv.counts(mode)
+        row.server_cpu.append(srv.cpu_seconds() - cpu_before)
+        row.requests.append(counts.requests)
+        row.bytes.append(counts.bytes)
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; return the process exit code (1 if pixels differ or a tool failed)."""
     a = _args(argv)
@@ -165,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
                 files=len(scenario.units),
                 output_mb=scenario.empty().nbytes / 2**20,
             )
+            if base != "M":
+                sec.bare = _run_bare(srv, mode, floor, repeats)
+                if sec.bare.ok:
+                    print(f"  {label:12s} {'bare pipeline':17s} {sec.bare.median:8.3f} s")
             arrays: dict[str, np.ndarray] = {}
             base_url = srv.http_url if mode == "http" else f"s3://{BUCKET}/"
             for tool in tools:

@@ -49,6 +49,7 @@ PRELOAD = [
     "xarray_rasteret.geo.reproject",
     "xarray_rasteret.geo.overviews",
     "xarray_rasteret.geo._inputs",
+    "xarray_rasteret.geo.geotiff",  # imported by the first header parse (build)
     # Codec modules imagecodecs loads on first use, and pyarrow's pandas metadata reader.
     "imagecodecs._deflate",
     "imagecodecs._zlib",
