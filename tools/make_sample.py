@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 from rasterio.warp import transform_geom
 
@@ -20,7 +19,11 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "xarray_rasteret" / "data" /
 SIZE, RES, X0, Y0, EPSG = 512, 10.0, 600_000.0, 5_000_020.0, 32633
 
 
+COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
 def field(seed: int, base: float, amp: float) -> np.ndarray:
+    """A smooth uint16 field with a little noise, seeded."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
     smooth = np.sin(3 * xx + seed) * np.cos(2 * yy - seed) + 0.5 * np.sin(9 * xx * yy)
@@ -29,6 +32,7 @@ def field(seed: int, base: float, amp: float) -> np.ndarray:
 
 
 def main() -> None:
+    """Write the sample's COGs and its STAC items into ``OUT``."""
     OUT.mkdir(parents=True, exist_ok=True)
     transform = from_origin(X0, Y0, RES, RES)
     features = []
@@ -46,7 +50,7 @@ def main() -> None:
                 compress="DEFLATE", predictor=2, blocksize=256, overview_resampling="average",
             ) as dst:
                 dst.write(data, 1)
-            assets[band] = {"href": f"./{name}", "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"]}
+            assets[band] = {"href": f"./{name}", "type": COG_TYPE, "roles": ["data"]}
         bounds = (X0, Y0 - SIZE * RES, X0 + SIZE * RES, Y0)
         poly = {"type": "Polygon", "coordinates": [[
             (bounds[0], bounds[1]), (bounds[2], bounds[1]), (bounds[2], bounds[3]),
@@ -64,7 +68,8 @@ def main() -> None:
             },
             "assets": assets, "links": [],
         })
-    (OUT / "items.json").write_text(json.dumps({"type": "FeatureCollection", "features": features}, indent=1))
+    collection = {"type": "FeatureCollection", "features": features}
+    (OUT / "items.json").write_text(json.dumps(collection, indent=1))
 
 
 if __name__ == "__main__":
