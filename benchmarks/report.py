@@ -276,25 +276,19 @@ def render_png(sections: list[Section], path: Path) -> None:
                 lo.append(r.median - min(r.seconds))
                 hi.append(max(r.seconds) - r.median)
         ax.bar(xs, ys, width, yerr=[lo, hi], label=tool, capsize=2)
+    labelled: set[str] = set()
     for i, s in enumerate(sections):
-        if s.floor is not None:
-            ax.hlines(
-                s.floor.seconds,
-                i - 0.45,
-                i + 0.45,
-                colors="k",
-                linestyles="dashed",
-                label="physical floor" if i == 0 else None,
-            )
-        if s.bare is not None and s.bare.ok:
-            ax.hlines(
-                s.bare.median,
-                i - 0.45,
-                i + 0.45,
-                colors="tab:gray",
-                linestyles="dotted",
-                label="bare pipeline" if not any(x.bare for x in sections[:i]) else None,
-            )
+        bare = s.bare.median if s.bare and s.bare.ok else None
+        marks = [
+            (s.floor.seconds if s.floor else None, "k", "dashed", "physical floor"),
+            (bare, "tab:gray", "dotted", "bare pipeline"),
+        ]
+        for y, color, style, name in marks:
+            if y is None:
+                continue
+            label = None if name in labelled else name
+            labelled.add(name)
+            ax.hlines(y, i - 0.45, i + 0.45, colors=color, linestyles=style, label=label)
     ax.set_xticks(range(len(sections)), [s.label for s in sections])
     ax.set_yscale("log")
     ax.set_ylabel("seconds (median, min-max bars)")
