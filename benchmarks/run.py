@@ -16,7 +16,10 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -115,6 +118,21 @@ def _check_pixels(scenario: str, sec: Section, arrays: dict[str, np.ndarray]) ->
     return "; ".join(said)
 
 
+T = TypeVar("T")
+
+
+def _counted(srv: Servers, mode: str, row: Row, run: Callable[[], T]) -> T:
+    """``run()``, with the server's requests, bytes and CPU during it added to ``row``."""
+    srv.reset(mode)
+    cpu_before = srv.cpu_seconds()
+    result = run()
+    counts = srv.counts(mode)
+    row.server_cpu.append(srv.cpu_seconds() - cpu_before)
+    row.requests.append(counts.requests)
+    row.bytes.append(counts.bytes)
+    return result
+
+
 def _run_bare(srv: Servers, mode: str, floor: Floor, repeats: int) -> Row:
     """The bare pipeline of ``floor`` (:mod:`.bare`), counted like a tool's runs."""
     row = Row("bare pipeline")
@@ -122,13 +140,7 @@ def _run_bare(srv: Servers, mode: str, floor: Floor, repeats: int) -> Row:
         row.na = "moto refuses the unsigned requests of the minimal client"
         return row
     for _ in range(repeats):
-        srv.reset(mode)
-        cpu_before = srv.cpu_seconds()
-        row.seconds += bare_seconds(srv.http_url, floor, repeats=1)
-        counts = srv.counts(mode)
-        row.server_cpu.append(srv.cpu_seconds() - cpu_before)
-        row.requests.append(counts.requests)
-        row.bytes.append(counts.bytes)
+        row.seconds += _counted(srv, mode, row, lambda: bare_seconds(srv.http_url, floor, 1))
     return row
 
 
@@ -200,8 +212,6 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 spent = 0.0
                 for i in range(repeats):
-                    srv.reset(mode)
-                    cpu_before = srv.cpu_seconds()
                     job = Job(
                         tool,
                         base,
@@ -213,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                         a.max_concurrent,
                         return_array=(i == 0),
                     )
-                    res = run_in_fresh_process(job)
+                    res = _counted(srv, mode, row, partial(run_in_fresh_process, job))
                     if res.na or res.error:
                         row.na, row.error = res.na, res.error
                         if res.error:
@@ -225,11 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                         else:
                             print(f"  {label:12s} {tool:17s} n/a ({res.na})")
                         break
-                    counts = srv.counts(mode)
-                    row.server_cpu.append(srv.cpu_seconds() - cpu_before)
                     row.seconds.append(res.seconds)
-                    row.requests.append(counts.requests)
-                    row.bytes.append(counts.bytes)
                     row.rss_peak_mb = np.nanmax([row.rss_peak_mb, res.rss_peak_mb])
                     row.rss_added_mb = np.nanmax([row.rss_added_mb, res.rss_added_mb])
                     if "open" in res.extra:

@@ -189,9 +189,7 @@ def points_table(
         "point_index": pa.array(point_index),
         "x": pa.array(xy[point_index, 0]),
         "y": pa.array(xy[point_index, 1]),
-        "point_crs": pa.array([aois.crs.to_string()], pa.string()).take(
-            pa.array(np.zeros(len(point_index), np.int64))
-        ),
+        "point_crs": pa.repeat(pa.scalar(aois.crs.to_string(), pa.string()), len(point_index)),
         "record_id": strings(ids, s.record_index),
         "datetime": pa.array(
             np.concatenate([times[s.record_index], np.full(n_un, np.datetime64("NaT"), "M8[us]")]),

@@ -174,10 +174,15 @@ def get_gdf(
     return gpd.GeoDataFrame(columns, geometry=geoms, crs=aois.crs)
 
 
-def _add_user_columns(columns: dict[str, Any], aois: AOIs, index: list[int]) -> None:
+def _add_user_columns(
+    columns: dict[str, Any], aois: AOIs, index: Sequence[int] | pa.ChunkedArray
+) -> None:
+    """Add the user's attribute columns of the geometries at ``index`` (one row each)."""
     if aois.attributes is None:
         return
-    taken = aois.attributes.take(pa.array(index, pa.int64())) if index else aois.attributes
+    if not isinstance(index, pa.ChunkedArray):
+        index = pa.array(index, pa.int64())
+    taken = aois.attributes.take(index)
     for name in taken.column_names:
         key = name if name not in columns and name != "geometry" else f"{name}_user"
         columns[key] = taken.column(name).to_pylist()
@@ -364,8 +369,7 @@ def sample_points(
     unmatched = np.setdiff1d(np.arange(len(aois.geometries)), p_idx)
     table = points_table(col, aois, samples, band_list, per_band, unmatched)
     user: dict[str, Any] = {}
-    if aois.attributes is not None:
-        _add_user_columns(user, aois, table.column("point_index").to_pylist())
+    _add_user_columns(user, aois, table.column("point_index"))
     for name, vals in user.items():
         key = name if name not in table.column_names else f"{name}_user"
         table = table.append_column(key, pa.array(vals))
