@@ -226,7 +226,7 @@ def test_faults_are_retried_and_bytes_exact(
         seed=7,
     )
     # About 39% of attempts fail, so 12 attempts still lost one of 300 ranges
-    # about once in 250 runs (0.39**12 * 300); with 30 it is about 1e-10.
+    # about once in 280 runs (0.39**12 * 300); with 30 it is about 1e-10.
     store = HTTPStore(timeout=0.3, max_attempts=30, **FAST)
     rng = random.Random(3)
     n = len(storage_blob)
