@@ -660,6 +660,37 @@ def test_read_then_plans_more_groups_while_the_first_are_read(tmp_path):
     assert sum(d for d, _ in progress) == 2 + 6 and progress[-1][1] == 8
 
 
+def test_read_then_runs_a_staged_first_step_while_the_tiles_travel(tmp_path):
+    """A Staged function's first step starts with the read; its second runs after both."""
+    import asyncio
+    import threading
+
+    from xarray_rasteret import _fetch
+
+    t, expected = _corner_task(tmp_path, "staged.tif")
+    order = []
+    first_done = threading.Event()
+
+    def first():
+        order.append(("first", t.out is not None))
+        first_done.set()
+
+    def then():
+        order.append(("then", first_done.is_set(), np.array_equal(t.out, expected[:8, :8])))
+
+    asyncio.run(_fetch.read_then([([t], _fetch.Staged(first, then))]))
+    assert order == [("first", True), ("then", True, True)]
+
+    def boom():
+        raise ValueError("positions failed")
+
+    with pytest.raises(ValueError, match="positions failed"):
+        asyncio.run(_fetch.read_then([([t], _fetch.Staged(boom, then))]))
+    ran = []
+    _fetch.Staged(lambda: ran.append(1), lambda: ran.append(2))()  # called directly: both
+    assert ran == [1, 2]
+
+
 def test_read_then_stops_the_first_read_when_more_fails(tmp_path):
     import asyncio
 

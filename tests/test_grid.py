@@ -69,3 +69,19 @@ def test_crs_objects_and_transformers_are_made_once():
     assert projection(32633, "EPSG:4326") is not None
     # Equal CRSs give a no-op transformer, not an error.
     assert transformer(4326, "EPSG:4326").transform(1.5, 2.5) == (1.5, 2.5)
+
+
+def test_every_spelling_of_one_crs_shares_one_cache_key_and_transformer():
+    from pyproj import CRS
+
+    from xarray_rasteret.geo.crs import cache_key, transformer
+
+    wkt = CRS.from_epsg(32634).to_wkt()
+    spellings = ["EPSG:32634", "epsg:32634", 32634, wkt, CRS.from_epsg(32634), CRS.from_wkt(wkt)]
+    assert {cache_key(s) for s in spellings} == {"EPSG:32634"}
+    assert len({id(transformer("EPSG:32633", s)) for s in spellings}) == 1
+    # A CRS that names no EPSG code keeps its own definition as key.
+    custom = "+proj=utm +zone=34 +ellps=GRS80 +units=m +no_defs"
+    assert cache_key(custom) == custom and cache_key(None) is None
+    x, y = transformer(custom, "EPSG:32634").transform(500000.0, 0.0)
+    assert abs(x - 500000.0) < 1e-6 and abs(y) < 1e-6

@@ -150,3 +150,31 @@ def test_mosaic_dataset_pickles(two_zone_day):
                          groupby="solar_day")
     again = pickle.loads(pickle.dumps(ds))
     np.testing.assert_array_equal(again.band_1.values, ds.band_1.values)
+
+
+def test_warped_positions_are_computed_ahead_within_a_budget(two_zone_day, monkeypatch):
+    """Source positions are computed while tiles travel when the budget allows; same pixels."""
+    from xarray_rasteret import _fetch, _warp_array
+    from xarray_rasteret.geo._positions import positions
+
+    col, _ = two_zone_day
+    kw = dict(engine="rasteret", crs="EPSG:4326", resolution=1e-4, resampling="bilinear",
+              groupby="solar_day")
+    staged = []
+    plain_staged = _warp_array.MosaicArray.staged
+
+    def spy(self, then, jobs, budget):
+        fn = plain_staged(self, then, jobs, budget)
+        staged.append(isinstance(fn, _fetch.Staged))
+        return fn
+
+    monkeypatch.setattr(_warp_array.MosaicArray, "staged", spy)
+    positions.clear()
+    ahead = xr.open_dataset(col, **kw).band_1.values
+    assert staged == [True] and len(positions) > 0
+    monkeypatch.setattr(_warp_array.PositionBudget, "__init__",
+                        lambda self, limit=None: setattr(self, "left", 0))
+    positions.clear()
+    late = xr.open_dataset(col, **kw).band_1.values
+    assert staged == [True, False]
+    np.testing.assert_array_equal(ahead, late)

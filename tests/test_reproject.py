@@ -169,6 +169,72 @@ def test_records_on_one_grid_share_positions(method):
     assert stats["mask_diff"] <= 0.001 * reused.size
 
 
+@pytest.mark.parametrize("method", ["nearest", "bilinear", "average"])
+def test_positions_prepared_before_the_pixels_are_the_ones_reproject_uses(method):
+    """prepare_positions fills the cache that the matching reproject call then only reads."""
+    from xarray_rasteret.geo.reproject import position_bytes, prepare_positions
+
+    src, nodata = make_data("uint16")
+    crs, transform, shape = grids()["utm33"]
+    window = (5, shape[0] - 7, 3, shape[1] - 2)
+    part = src[10:, 20:]  # a source window, as the engine reads it
+    positions.clear()
+    prepare_positions(
+        src_transform=SRC_T, src_crs=SRC_CRS, src_window=(10, N, 20, N), src_shape=(N, N),
+        dst_shape=shape, dst_transform=transform, dst_crs=crs, dst_window=window,
+        resampling=method,
+    )
+    kept = len(positions)
+    assert positions.nbytes == position_bytes(window, method)
+    assert (kept > 0) == (method != "average")  # average computes footprints as it goes
+    got = ours(part, nodata, grids()["utm33"], method, src_window_offset=(10, 20),
+               src_shape=(N, N), dst_window=window)
+    assert len(positions) == kept  # every block was found, none computed again
+    positions.clear()
+    fresh = ours(part, nodata, grids()["utm33"], method, src_window_offset=(10, 20),
+                 src_shape=(N, N), dst_window=window)
+    assert np.array_equal(got, fresh)
+
+
+def test_position_cache_computes_a_key_once_while_threads_wait():
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = PositionCache(max_bytes=10_000)
+    calls = []
+    started = threading.Event()
+
+    def slow():
+        calls.append(1)
+        started.set()
+        time.sleep(0.2)
+        return (np.arange(10),)
+
+    def failing():
+        started.set()
+        time.sleep(0.2)
+        raise RuntimeError("positions failed")
+
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(cache.get, "k", slow)
+        assert started.wait(5)
+        waiters = [pool.submit(cache.get, "k", slow) for _ in range(3)]
+        values = [f.result(5)[0] for f in [first, *waiters]]
+    assert len(calls) == 1 and all(v is values[0] for v in values)
+    # An exception reaches the threads that waited for it, and nothing is kept.
+    started.clear()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(cache.get, "bad", failing)
+        assert started.wait(5)
+        waiter = pool.submit(cache.get, "bad", slow)
+        for f in (first, waiter):
+            with pytest.raises(RuntimeError, match="positions failed"):
+                f.result(5)
+    assert len(cache) == 1
+    assert cache.get("bad", lambda: (np.zeros(3),))[0].size == 3  # computed anew
+
+
 def test_position_cache_is_bounded_and_read_only():
     cache = PositionCache(max_bytes=3000)
     computed = []

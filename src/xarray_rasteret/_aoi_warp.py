@@ -25,7 +25,7 @@ from affine import Affine
 
 from ._fetch import Group, ReadOptions, ReadTask
 from ._types import Window
-from ._warp_array import Member, MosaicArray
+from ._warp_array import Member, MosaicArray, PositionBudget
 from .geo.aoi import AOIs, to_crs
 from .geo.crs import as_crs
 from .geo.grid import RasterGrid
@@ -115,12 +115,13 @@ def warp_tasks(
 
 def _plan_warps(warped: list[Regridded], options: ReadOptions) -> list[Group]:
     groups: list[Group] = []
+    budget = PositionBudget()
     for item in warped:
         r = item.pair.bands[item.band]
         array = MosaicArray([[Member(r.source, 0)]], item.grid, r.source.dtype, r.fill,
                             "nearest", options)
         out, box, jobs, ts, _ = array.plan((slice(None),) * 3, out=r.data[None])
-        groups.append((ts, partial(array.assemble, out, box, jobs)))
+        groups.append((ts, array.staged(partial(array.assemble, out, box, jobs), jobs, budget)))
     return groups
 
 

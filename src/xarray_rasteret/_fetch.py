@@ -28,7 +28,7 @@ from ._types import RasterSource, TileEncoding, TileLayout, Window
 from .errors import TruncatedFileError
 from .storage import CountingStore, resolve_store
 
-__all__ = ["Group", "ReadOptions", "ReadTask", "TaskGroups", "read_into", "read_then"]
+__all__ = ["Group", "ReadOptions", "ReadTask", "Staged", "TaskGroups", "read_into", "read_then"]
 
 
 @dataclass(frozen=True)
@@ -504,8 +504,27 @@ class TaskGroups:
                 self._complete(g)
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A group's function in two steps: one that needs no pixels, then one that does.
+
+    :func:`read_then` runs ``first`` in a decode thread as soon as the read
+    starts, while its requests are in flight (the CPU is idle then), and
+    ``then`` once both ``first`` and the group's tasks are done. Called
+    directly, it runs both.
+    """
+
+    first: Callable[[], None]
+    then: Callable[[], None]
+
+    def __call__(self) -> None:
+        self.first()
+        self.then()
+
+
 Group = tuple[Sequence[ReadTask], Callable[[], None] | None]
-"""Read tasks and the function to run once they are read (None: nothing to run)."""
+"""Read tasks and the function to run once they are read (None: nothing to run;
+a :class:`Staged` function starts its first step when the read starts)."""
 
 
 async def read_then(
@@ -565,11 +584,22 @@ async def _read_groups(
 ) -> None:
     loop = asyncio.get_running_loop()
     pool = _decode_pool()
+    firsts = {
+        g: loop.run_in_executor(pool, fn.first)
+        for g, (_, fn) in enumerate(groups)
+        if isinstance(fn, Staged)
+    }
     started: list[asyncio.Future[None]] = []
+
+    async def after_first(g: int, then: Callable[[], None]) -> None:
+        await firsts[g]
+        await loop.run_in_executor(pool, then)
 
     def start(g: int) -> None:
         then = groups[g][1]
-        if then is not None:
+        if isinstance(then, Staged):
+            started.append(asyncio.ensure_future(after_first(g, then.then)))
+        elif then is not None:
             started.append(loop.run_in_executor(pool, then))
 
     tracker = TaskGroups([tasks for tasks, _ in groups], start)
@@ -580,7 +610,7 @@ async def _read_groups(
             on_done=tracker.task_done,
         )
     except BaseException:
-        await asyncio.gather(*started, return_exceptions=True)
+        await asyncio.gather(*started, *firsts.values(), return_exceptions=True)
         raise
     await asyncio.gather(*started)
 

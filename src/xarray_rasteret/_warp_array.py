@@ -22,7 +22,7 @@ metadata and pickles.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 
 from ._array import OuterIndexedArray, _axis_window, select
-from ._fetch import ReadOptions, ReadTask, read_then
+from ._fetch import ReadOptions, ReadTask, Staged, read_then
 from ._types import RasterSource, Window
+from .geo._positions import positions
 from .geo.grid import RasterGrid
 
-__all__ = ["Member", "MosaicArray"]
+__all__ = ["Member", "MosaicArray", "PositionBudget"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,29 @@ def _intersect(a: Window, b: Window) -> Window | None:
 
 def _shift(w: Window, rows: int, cols: int) -> Window:
     return Window(w.row_start - rows, w.row_stop - rows, w.col_start - cols, w.col_stop - cols)
+
+
+def _window4(w: Window) -> tuple[int, int, int, int]:
+    return (w.row_start, w.row_stop, w.col_start, w.col_stop)
+
+
+class PositionBudget:
+    """Bytes of source positions one read may compute ahead of its pixels.
+
+    Positions computed ahead wait in the warper's shared cache until their
+    pixels arrive; this keeps one read's share of it at half, so none is
+    dropped before it is used.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.left = positions.max_bytes // 2 if limit is None else limit
+
+    def take(self, nbytes: int) -> bool:
+        """Reserve ``nbytes``; False (nothing reserved) when they do not fit."""
+        if nbytes > self.left:
+            return False
+        self.left -= nbytes
+        return True
 
 
 def _valid(values: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -222,14 +246,15 @@ class MosaicArray(OuterIndexedArray):
     async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
         out, dst, jobs, tasks, post = self.plan(key)
         # Each time step is resampled (numpy work that releases the GIL) in a
-        # decode thread as soon as its own members are read.
+        # decode thread as soon as its own members are read; the source
+        # positions of its warped members are computed while the tiles travel.
+        budget = PositionBudget()
         groups = []
         first = 0
         for i, step in enumerate(jobs):
             if step:
-                groups.append(
-                    (tasks[first : first + len(step)], partial(self._assemble, out[i], dst, step))
-                )
+                assemble = self.staged(partial(self._assemble, out[i], dst, step), [step], budget)
+                groups.append((tasks[first : first + len(step)], assemble))
                 first += len(step)
         await read_then(groups, self.options)
         return select(out, post)
@@ -239,6 +264,43 @@ class MosaicArray(OuterIndexedArray):
         for i, step in enumerate(jobs):
             if step:
                 self._assemble(out[i], dst, step)
+
+    def staged(
+        self, then: Callable[[], None], jobs: Sequence[Sequence[_Job]], budget: PositionBudget
+    ) -> Callable[[], None]:
+        """``then`` (which resamples ``jobs``), preceded by their source positions if they fit.
+
+        Returns a :class:`~xarray_rasteret._fetch.Staged` whose first step
+        computes the warped members' positions (no pixels needed), when
+        ``budget`` has room for them; else ``then`` alone, which computes them
+        as it goes.
+        """
+        from .geo.reproject import position_bytes
+
+        warped = [job for step in jobs for job in step if job.member.offset is None]
+        method: Any = self.resampling
+        need = sum(position_bytes(_window4(job.part), method) for job in warped)
+        if not warped or not budget.take(need):
+            return then
+        return Staged(partial(self._prepare, warped), then)
+
+    def _prepare(self, warped: Sequence[_Job]) -> None:
+        from .geo.reproject import prepare_positions
+
+        for job in warped:
+            g = job.member.grid
+            w = job.window
+            prepare_positions(
+                src_transform=g.transform,
+                src_crs=g.crs,
+                src_window=(w.row_start, w.row_stop, w.col_start, w.col_stop),
+                src_shape=g.shape,
+                dst_shape=self.grid.shape,
+                dst_transform=self.grid.transform,
+                dst_crs=self.grid.crs,
+                dst_window=_window4(job.part),
+                resampling=self.resampling,  # type: ignore[arg-type]
+            )
 
     def _assemble(self, out: np.ndarray, dst: Window, step: Sequence[_Job]) -> None:
         """Merge the members of one time step into ``out``: first valid pixel wins."""
@@ -287,7 +349,7 @@ class MosaicArray(OuterIndexedArray):
             resampling=self.resampling,  # type: ignore[arg-type]
             src_window_offset=(job.window.row_start, job.window.col_start),
             src_shape=g.shape,
-            dst_window=(part.row_start, part.row_stop, part.col_start, part.col_stop),
+            dst_window=_window4(part),
         )
         valid = _valid(values, dst_nodata)
         if integer_without_nodata:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -34,6 +35,7 @@ class PositionCache:
         self.max_bytes = max_bytes
         self._items: OrderedDict[Hashable, tuple[np.ndarray, ...]] = OrderedDict()
         self._bytes = 0
+        self._pending: dict[Hashable, Future[tuple[np.ndarray, ...]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -49,27 +51,39 @@ class PositionCache:
     ) -> tuple[np.ndarray, ...]:
         """The arrays kept under ``key``, else ``compute()``'s, kept (made read-only).
 
-        Two threads missing the same key both compute it (the result is the
-        same); the lock is never held while computing.
+        A key is computed by one thread at a time: a thread missing a key that
+        another is computing waits for that result (or its exception) instead
+        of computing it again. The lock is never held while computing.
         """
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
                 return found
-        value = compute()
+            pending = self._pending.get(key)
+            if pending is None:
+                self._pending[key] = mine = Future()
+        if pending is not None:
+            return pending.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            with self._lock:
+                del self._pending[key]
+            mine.set_exception(exc)
+            raise
         for a in value:
             a.flags.writeable = False
         size = sum(a.nbytes for a in value)
-        if size > self.max_bytes:
-            return value
         with self._lock:
-            if key not in self._items:
+            del self._pending[key]
+            if size <= self.max_bytes and key not in self._items:
                 self._items[key] = value
                 self._bytes += size
             while self._bytes > self.max_bytes:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= sum(a.nbytes for a in old)
+        mine.set_result(value)
         return value
 
     def clear(self) -> None:

@@ -44,6 +44,7 @@ transformer lives in :mod:`._approx` and the resampling kernels in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from functools import lru_cache, partial
 from typing import Any, Literal
 
@@ -69,6 +70,8 @@ from .crs import cache_key
 __all__ = [
     "Resampling",
     "kernel_scales",
+    "position_bytes",
+    "prepare_positions",
     "reproject",
     "source_coords",
     "source_window",
@@ -77,6 +80,8 @@ __all__ = [
 Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode"]
 
 _RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
+# The methods whose source positions are kept in the position cache.
+_CACHED = ("nearest", "bilinear", "cubic")
 # Destination pixels processed at once by the footprint kernels.
 _BLOCK_PIXELS = 1 << 17
 
@@ -492,6 +497,90 @@ def _nearest_index(
     return lin, inside
 
 
+def _position_blocks(
+    pair: _PairKey,
+    window: Window4,
+    src_window: tuple[int, int, int, int],
+    nearest: bool,
+    max_error: float,
+) -> Iterator[tuple[int, int, Callable[[], tuple[np.ndarray, ...]]]]:
+    """The destination row blocks of ``window`` and, per block, a function giving its positions.
+
+    Each function returns what :func:`_nearest_index` (``nearest``) or
+    :func:`_block_positions` computes for the block and ``src_window``
+    (``(row offset, col offset, height, width)`` in the source), from the
+    shared cache: the same for every record on these grids, so computed once.
+    """
+    r0, r1, c0, c1 = window
+    tr = _transformer_of(pair)
+    xs_c = np.arange(pair[0][1], dtype=np.float64) + 0.5
+    block = max(1, (2 * _BLOCK_PIXELS) // max(1, c1 - c0))
+    compute = _nearest_index if nearest else _block_positions
+    for b0 in range(r0, r1, block):
+        b1 = min(r1, b0 + block)
+        block_window = (b0, b1, c0, c1)
+        key = (pair, nearest, block_window, src_window, max_error)
+        args = (tr, xs_c, block_window, src_window, max_error)
+        yield b0, b1, partial(positions.get, key, partial(compute, *args))
+
+
+def position_bytes(dst_window: Window4, resampling: Resampling) -> int:
+    """Bytes of the source positions :func:`prepare_positions` keeps for ``dst_window``.
+
+    Nearest keeps a flat index and a flag per destination pixel; bilinear and
+    cubic two float64 positions and a flag; average and mode keep none.
+    """
+    if resampling not in _CACHED:
+        return 0
+    r0, r1, c0, c1 = dst_window
+    per_pixel = np.dtype(np.intp).itemsize + 1 if resampling == "nearest" else 17
+    return (r1 - r0) * (c1 - c0) * per_pixel
+
+
+def prepare_positions(
+    *,
+    src_transform: Affine,
+    src_crs: Any,
+    src_window: Window4,
+    src_shape: tuple[int, int],
+    dst_shape: tuple[int, int],
+    dst_transform: Affine,
+    dst_crs: Any,
+    dst_window: Window4,
+    resampling: Resampling = "nearest",
+    max_error: float = 0.125,
+) -> None:
+    """Compute the source positions a :func:`reproject` call will need, before its pixels exist.
+
+    The positions depend only on the grids and windows, so they can be computed
+    while the source window is still being fetched; they are kept in the
+    warper's position cache, where the matching :func:`reproject` call finds
+    them. Average and mode compute their footprints as they go: nothing to do.
+
+    Parameters
+    ----------
+    src_transform, src_crs, src_shape
+        The full source image: transform, CRS, ``(height, width)``.
+    src_window
+        ``(row_start, row_stop, col_start, col_stop)`` of the source window the
+        :func:`reproject` call will get (its ``source``).
+    dst_shape, dst_transform, dst_crs, dst_window, resampling, max_error
+        As for :func:`reproject`.
+    """
+    if resampling not in _CACHED:
+        return
+    dst_shape = (int(dst_shape[0]), int(dst_shape[1]))
+    window = _check_window(dst_window, dst_shape)
+    pair = _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
+    size = (int(src_shape[0]), int(src_shape[1]))
+    if _cached_kernel_scales(pair, size, resampling) is None:
+        return
+    sr0, sr1, sc0, sc1 = src_window
+    src = (sr0, sc0, sr1 - sr0, sc1 - sc0)
+    for _, _, found in _position_blocks(pair, window, src, resampling == "nearest", max_error):
+        found()
+
+
 def _paste_index(
     target: np.ndarray, src: np.ndarray, valid: np.ndarray, lin: np.ndarray, inside: np.ndarray
 ) -> None:
@@ -626,21 +715,15 @@ def reproject(
             _write(out[b0 - r0 : b1 - r0], val, good, dtype, dst_nodata, avoid)
         return out
 
-    xs_c = np.arange(dst_shape[1], dtype=np.float64) + 0.5
-    block = max(1, (2 * _BLOCK_PIXELS) // max(1, out_shape[1]))
     h, w = src.shape
     nearest = resampling == "nearest"
-    for b0 in range(r0, r1, block):
-        b1 = min(r1, b0 + block)
-        block_window, src_window = (b0, b1, c0, c1), (off_r, off_c, h, w)
-        # The same for every record on these grids: computed once (see _positions).
-        key = (pair, nearest, block_window, src_window, max_error)
-        args = (tr, xs_c, block_window, src_window, max_error)
+    blocks = _position_blocks(pair, (r0, r1, c0, c1), (off_r, off_c, h, w), nearest, max_error)
+    for b0, b1, found in blocks:
         if nearest:
-            lin, inside = positions.get(key, partial(_nearest_index, *args))
+            lin, inside = found()
             _paste_index(out[b0 - r0 : b1 - r0], src, valid, lin, inside)
             continue
-        sx, sy, inside = positions.get(key, partial(_block_positions, *args))
+        sx, sy, inside = found()
         sel = np.nonzero(inside)[0]
         cix = np.minimum((sx[sel] + _EPS).astype(np.int64), w - 1)
         ciy = np.minimum((sy[sel] + _EPS).astype(np.int64), h - 1)
