@@ -163,8 +163,8 @@ def test_warped_positions_are_computed_ahead_within_a_budget(two_zone_day, monke
     staged = []
     plain_staged = _warp_array.MosaicArray.staged
 
-    def spy(self, then, jobs, budget):
-        fn = plain_staged(self, then, jobs, budget)
+    def spy(self, then, jobs, budget, **kw):
+        fn = plain_staged(self, then, jobs, budget, **kw)
         staged.append(isinstance(fn, _fetch.Staged))
         return fn
 

@@ -120,8 +120,10 @@ def _plan_warps(warped: list[Regridded], options: ReadOptions) -> list[Group]:
         r = item.pair.bands[item.band]
         array = MosaicArray([[Member(r.source, 0)]], item.grid, r.source.dtype, r.fill,
                             "nearest", options)
-        out, box, jobs, ts, _ = array.plan((slice(None),) * 3, out=r.data[None])
-        groups.append((ts, array.staged(partial(array.assemble, out, box, jobs), jobs, budget)))
+        # The output's pages are first touched (filled) while the tiles travel.
+        out, box, jobs, ts, _ = array.plan((slice(None),) * 3, out=r.data[None], fill_out=False)
+        assemble = partial(array.assemble, out, box, jobs)
+        groups.append((ts, array.staged(assemble, jobs, budget, unfilled=out)))
     return groups
 
 

@@ -86,6 +86,11 @@ def _shift(w: Window, rows: int, cols: int) -> Window:
     return Window(w.row_start - rows, w.row_stop - rows, w.col_start - cols, w.col_stop - cols)
 
 
+def _run_each(functions: Sequence[Callable[[], None]]) -> None:
+    for f in functions:
+        f()
+
+
 def _window4(w: Window) -> tuple[int, int, int, int]:
     return (w.row_start, w.row_stop, w.col_start, w.col_stop)
 
@@ -192,12 +197,14 @@ class MosaicArray(OuterIndexedArray):
         return None if win is None else (Window(*win), part)
 
     def plan(
-        self, key: tuple[Any, ...], out: np.ndarray | None = None
+        self, key: tuple[Any, ...], out: np.ndarray | None = None, *, fill_out: bool = True
     ) -> tuple[np.ndarray, Window, list[list[_Job]], list[ReadTask], tuple[Any, ...]]:
         """Allocate the output of ``key`` and list what each time step reads (no I/O).
 
-        ``out``, if given, is used (and filled) as the output: an array of the
-        key's bounding box, ``(time, y, x)``.
+        ``out``, if given, is used as the output: an array of the key's
+        bounding box, ``(time, y, x)``; it is filled with the fill value unless
+        ``fill_out`` is False (then the caller fills it before assembling, see
+        :meth:`staged`).
 
         Returns
         -------
@@ -216,7 +223,7 @@ class MosaicArray(OuterIndexedArray):
             out = np.full(shape, self.fill, dtype=self.dtype)
         elif out.shape != shape:
             raise ValueError(f"out has shape {out.shape}, the key needs {shape}")
-        else:
+        elif fill_out:
             out[...] = self.fill
         jobs: list[list[_Job]] = []
         tasks: list[ReadTask] = []
@@ -229,10 +236,11 @@ class MosaicArray(OuterIndexedArray):
                         continue
                     w, part = found
                     nodata = m.source.nodata
-                    buf = np.full(w.shape, nodata if nodata is not None else 0,
-                                  dtype=m.source.dtype)
+                    # Unfilled: the read writes every pixel (sparse tiles as nodata).
+                    buf = np.empty(w.shape, dtype=m.source.dtype)
                     step.append(_Job(m, w, buf, part))
-                    tasks.append(ReadTask(m.source, m.level, w, buf))
+                    fill = nodata if nodata is not None else 0
+                    tasks.append(ReadTask(m.source, m.level, w, buf, fill=fill))
             jobs.append(step)
         post = (
             0 if np.ndim(times) == 0 else slice(None),
@@ -266,23 +274,34 @@ class MosaicArray(OuterIndexedArray):
                 self._assemble(out[i], dst, step)
 
     def staged(
-        self, then: Callable[[], None], jobs: Sequence[Sequence[_Job]], budget: PositionBudget
+        self,
+        then: Callable[[], None],
+        jobs: Sequence[Sequence[_Job]],
+        budget: PositionBudget,
+        unfilled: np.ndarray | None = None,
     ) -> Callable[[], None]:
-        """``then`` (which resamples ``jobs``), preceded by their source positions if they fit.
+        """``then`` (which resamples ``jobs``), preceded by the work that needs no pixels.
 
-        Returns a :class:`~xarray_rasteret._fetch.Staged` whose first step
-        computes the warped members' positions (no pixels needed), when
-        ``budget`` has room for them; else ``then`` alone, which computes them
-        as it goes.
+        Returns a :class:`~xarray_rasteret._fetch.Staged` whose first step,
+        run while the tiles travel, sets ``unfilled`` (an output planned with
+        ``fill_out=False``) to the fill value, first touching its pages, and
+        computes the warped members' source positions when ``budget`` has room
+        for them (else ``then`` computes them as it goes); ``then`` alone when
+        there is nothing to do first.
         """
         from .geo.reproject import position_bytes
 
+        first: list[Callable[[], None]] = []
+        if unfilled is not None:
+            first.append(partial(np.copyto, unfilled, self.fill, casting="unsafe"))
         warped = [job for step in jobs for job in step if job.member.offset is None]
         method: Any = self.resampling
         need = sum(position_bytes(_window4(job.part), method) for job in warped)
-        if not warped or not budget.take(need):
+        if warped and budget.take(need):
+            first.append(partial(self._prepare, warped))
+        if not first:
             return then
-        return Staged(partial(self._prepare, warped), then)
+        return Staged(first[0] if len(first) == 1 else partial(_run_each, first), then)
 
     def _prepare(self, warped: Sequence[_Job]) -> None:
         from .geo.reproject import prepare_positions
