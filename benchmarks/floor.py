@@ -9,7 +9,7 @@
   ``BLOCK_OFFSET_*``/``BLOCK_SIZE_*`` metadata), independently of the library;
   for Build, the header bytes in front of the first tile of any level;
 * ``bandwidth``: measured on the loopback server without latency (the best of
-  a few whole-file GETs);
+  ten whole-file GETs: the first few are slower while the server warms up);
 * ``decode``: the time to decode those tiles here with the fastest decoder
   available, ``imagecodecs.deflate_decode`` (libdeflate) then
   ``imagecodecs.delta_decode`` (undoing predictor 2), best of a few runs,
@@ -53,7 +53,7 @@ class Floor:
         return self.latency + self.transfer + self.decode / self.cores
 
 
-def measure_bandwidth(url: str, repeats: int = 3) -> float:
+def measure_bandwidth(url: str, repeats: int = 10) -> float:
     """Bytes per second of whole-file GETs from ``url`` (best of ``repeats``)."""
     best = 0.0
     for _ in range(repeats):
