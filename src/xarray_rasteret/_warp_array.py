@@ -86,11 +86,6 @@ def _shift(w: Window, rows: int, cols: int) -> Window:
     return Window(w.row_start - rows, w.row_stop - rows, w.col_start - cols, w.col_stop - cols)
 
 
-def _run_each(functions: Sequence[Callable[[], None]]) -> None:
-    for f in functions:
-        f()
-
-
 def _window4(w: Window) -> tuple[int, int, int, int]:
     return (w.row_start, w.row_stop, w.col_start, w.col_stop)
 
@@ -291,28 +286,26 @@ class MosaicArray(OuterIndexedArray):
         """
         from .geo.reproject import position_bytes
 
-        first: list[Callable[[], None]] = []
-        if unfilled is not None:
-            first.append(partial(np.copyto, unfilled, self.fill, casting="unsafe"))
         warped = [job for step in jobs for job in step if job.member.offset is None]
         method: Any = self.resampling
         need = sum(position_bytes(_window4(job.part), method) for job in warped)
-        if warped and budget.take(need):
-            first.append(partial(self._prepare, warped))
-        if not first:
+        ahead = warped if warped and budget.take(need) else []
+        if unfilled is None and not ahead:
             return then
-        return Staged(first[0] if len(first) == 1 else partial(_run_each, first), then)
+        return Staged(partial(self._before_pixels, unfilled, ahead), then)
 
-    def _prepare(self, warped: Sequence[_Job]) -> None:
+    def _before_pixels(self, unfilled: np.ndarray | None, warped: Sequence[_Job]) -> None:
+        """Fill ``unfilled`` and compute the source positions of ``warped`` (no pixels needed)."""
         from .geo.reproject import prepare_positions
 
+        if unfilled is not None:
+            unfilled[...] = self.fill
         for job in warped:
             g = job.member.grid
-            w = job.window
             prepare_positions(
                 src_transform=g.transform,
                 src_crs=g.crs,
-                src_window=(w.row_start, w.row_stop, w.col_start, w.col_stop),
+                src_window=_window4(job.window),
                 src_shape=g.shape,
                 dst_shape=self.grid.shape,
                 dst_transform=self.grid.transform,

@@ -61,8 +61,8 @@ class PositionCache:
                 self._items.move_to_end(key)
                 return found
             pending = self._pending.get(key)
-            mine: Future[tuple[np.ndarray, ...]] = Future()
             if pending is None:
+                mine: Future[tuple[np.ndarray, ...]] = Future()
                 self._pending[key] = mine
         if pending is not None:
             return pending.result()
