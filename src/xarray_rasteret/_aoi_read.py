@@ -109,13 +109,9 @@ def _collection_ids(collection: Collection) -> list[str]:
 
 
 def _sample_hrefs(collection: Collection) -> list[str]:
-    hrefs: list[str] = []
-    for band in collection.bands[:1]:
-        try:
-            hrefs = [s.href for s in collection.sources(band)[:20]]
-        except Exception:  # missing metadata surfaces later with its own message
-            hrefs = []
-    return hrefs
+    """Up to 20 hrefs of the first band, to recognise the data source by."""
+    bands = collection.bands
+    return [h for h in collection.hrefs(bands[0])[:20] if h] if bands else []
 
 
 def band_sources(

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._decode import check_supported, decode_tile, decodes_into
+from ._pages import populate
 from ._plan import TileRef, coalesce, tiles_for_window
 from ._types import RasterSource, TileEncoding, TileLayout, Window
 from .errors import TruncatedFileError
@@ -440,11 +441,15 @@ async def read_into(
     try:
         async with asyncio.TaskGroup() as tg:
             _start_fetches(tg, by_href, options, fetch_range)
+            # First in the decode queue: the outputs' pages fault in while the
+            # requests travel, not in the first pastes (see _pages).
+            populating = loop.run_in_executor(pool, populate, [t.out for t in tasks])
             for entry, job in waits:
                 tg.create_task(wait_shared(entry, job))
     except BaseExceptionGroup as group:
         # The first failure is the story; the rest were cancelled or are its echoes.
         raise _first_leaf(group) from None
+    await populating
 
 
 def _completion_tracker(

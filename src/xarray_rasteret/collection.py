@@ -175,6 +175,14 @@ class Collection:
             return pc.struct_field(sub, name)
         return None
 
+    def hrefs(self, band: str) -> list[str | None]:
+        """The href of ``band`` in each record, in row order (None where a record has none).
+
+        Reads the ``assets`` column only: no header metadata is parsed.
+        """
+        found = self._asset_field(band, "href")
+        return [None] * len(self) if found is None else found.to_pylist()
+
     def sources(self, band: str) -> list[RasterSource]:
         """One :class:`~xarray_rasteret._types.RasterSource` per record for ``band``, in row order.
 
@@ -212,14 +220,8 @@ class Collection:
             )
         md = _combined(self.table.column(column))
         missing = md.is_null().to_numpy(zero_copy_only=False)
-        hrefs_arr = self._asset_field(band, "href")
-        if hrefs_arr is None:
-            missing_href = np.ones(len(self), bool)
-            hrefs: list[str | None] = [None] * len(self)
-        else:
-            missing_href = hrefs_arr.is_null().to_numpy(zero_copy_only=False)
-            hrefs = hrefs_arr.to_pylist()
-        bad = missing | missing_href
+        hrefs = self.hrefs(band)
+        bad = missing | np.array([h is None for h in hrefs], bool)
         if bad.any():
             i = int(np.argmax(bad))
             what = f"no {column!r}" if missing[i] else f"no href for band {band!r} in 'assets'"

@@ -316,10 +316,13 @@ def _average_or_mode(
 # --------------------------------------------------------------------------
 
 
-def _store(
-    values: np.ndarray, dtype: np.dtype, dst_nodata: float | None, avoid_nodata: bool
-) -> np.ndarray:
-    """Convert computed values to the output dtype as GDAL does."""
+def _store(values: np.ndarray, dtype: np.dtype, dst_nodata: float | None) -> np.ndarray:
+    """Convert resampled values to the output dtype as GDAL does.
+
+    Integers are clamped and rounded half up; one that lands on ``dst_nodata``
+    moves one step towards the type's range (GDAL's "avoid nodata" for computed
+    values), so valid data never reads as nodata.
+    """
     if dtype.kind == "f":
         return values.astype(dtype)
     if dtype.kind == "b":
@@ -330,7 +333,7 @@ def _store(
     rounded = np.floor(clamped + 0.5)
     rounded = np.minimum(rounded, hi)
     out = rounded.astype(dtype)
-    if avoid_nodata and dst_nodata is not None and not math.isnan(dst_nodata):
+    if dst_nodata is not None and not math.isnan(dst_nodata):
         hit = out.astype(np.float64) == float(dst_nodata)
         if hit.any():
             at_min = out == info.min
@@ -345,10 +348,9 @@ def _write(
     good: np.ndarray,
     dtype: np.dtype,
     dst_nodata: float | None,
-    avoid: bool,
 ) -> None:
     flat = target.reshape(-1)
     idx = np.nonzero(good)[0]
     if idx.size:
-        flat[idx] = _store(val[idx], dtype, dst_nodata, avoid)
+        flat[idx] = _store(val[idx], dtype, dst_nodata)
     target[...] = flat.reshape(target.shape)

@@ -582,12 +582,19 @@ def prepare_positions(
 
 
 def _paste_index(
-    target: np.ndarray, src: np.ndarray, valid: np.ndarray, lin: np.ndarray, inside: np.ndarray
+    target: np.ndarray,
+    src: np.ndarray,
+    nodata: float | None,
+    lin: np.ndarray,
+    inside: np.ndarray,
 ) -> None:
-    """Copy into ``target`` the valid source pixels at flat indices ``lin`` where ``inside``."""
-    take = valid.reshape(-1).take(lin)
-    take &= inside
+    """Copy into ``target`` the valid source pixels at flat indices ``lin`` where ``inside``.
+
+    Validity is tested on the gathered values only, not on the whole source.
+    """
     values = src.reshape(-1).take(lin)
+    take = _valid_mask(values, nodata)
+    take &= inside
     np.copyto(target, values.reshape(target.shape), where=take.reshape(target.shape))
 
 
@@ -687,9 +694,16 @@ def reproject(
     if scales is None:
         return out
     xscale, yscale = scales
+    h, w = src.shape
+    if resampling == "nearest":
+        blocks = _position_blocks(pair, (r0, r1, c0, c1), (off_r, off_c, h, w), True, max_error)
+        for b0, b1, found in blocks:
+            lin, inside = found()
+            _paste_index(out[b0 - r0 : b1 - r0], src, src_nodata, lin, inside)
+        return out
+
     valid = _valid_mask(src, src_nodata)
     samples = _Src(src, valid)
-    avoid = resampling != "nearest"
 
     if resampling in ("average", "mode"):
         mxm = 2 * max(1, math.ceil(1.0 / xscale))
@@ -712,17 +726,11 @@ def reproject(
                 resampling,
                 (mxm, mym),
             )
-            _write(out[b0 - r0 : b1 - r0], val, good, dtype, dst_nodata, avoid)
+            _write(out[b0 - r0 : b1 - r0], val, good, dtype, dst_nodata)
         return out
 
-    h, w = src.shape
-    nearest = resampling == "nearest"
-    blocks = _position_blocks(pair, (r0, r1, c0, c1), (off_r, off_c, h, w), nearest, max_error)
+    blocks = _position_blocks(pair, (r0, r1, c0, c1), (off_r, off_c, h, w), False, max_error)
     for b0, b1, found in blocks:
-        if nearest:
-            lin, inside = found()
-            _paste_index(out[b0 - r0 : b1 - r0], src, valid, lin, inside)
-            continue
         sx, sy, inside = found()
         sel = np.nonzero(inside)[0]
         cix = np.minimum((sx[sel] + _EPS).astype(np.int64), w - 1)
@@ -740,5 +748,5 @@ def reproject(
         good = np.zeros(sx.shape, dtype=bool)
         val[sel] = kv
         good[sel] = kg
-        _write(out[b0 - r0 : b1 - r0], val, good, dtype, dst_nodata, avoid)
+        _write(out[b0 - r0 : b1 - r0], val, good, dtype, dst_nodata)
     return out
