@@ -7,6 +7,7 @@ import pytest
 import rasterio
 import rasterio.merge
 import xarray as xr
+from affine import Affine
 
 from test_target_grid import agreement, collection, is_valid, rio_reproject, write_scene
 from xarray_rasteret._dataset import solar_day
@@ -162,19 +163,102 @@ def test_warped_positions_are_computed_ahead_within_a_budget(two_zone_day, monke
               groupby="solar_day")
     staged = []
     plain_staged = _warp_array.MosaicArray.staged
+    plain_before = _warp_array.MosaicArray._before_pixels
+    computed_ahead = []
 
     def spy(self, then, jobs, budget, **kw):
         fn = plain_staged(self, then, jobs, budget, **kw)
         staged.append(isinstance(fn, _fetch.Staged))
         return fn
 
+    def spy_before(self, unfilled, warped):
+        computed_ahead.append(len(warped))
+        return plain_before(self, unfilled, warped)
+
     monkeypatch.setattr(_warp_array.MosaicArray, "staged", spy)
+    monkeypatch.setattr(_warp_array.MosaicArray, "_before_pixels", spy_before)
     positions.clear()
     ahead = xr.open_dataset(col, **kw).band_1.values
-    assert staged == [True] and len(positions) > 0
+    assert staged == [True] and computed_ahead[0] > 0 and len(positions) > 0
     monkeypatch.setattr(_warp_array.PositionBudget, "__init__",
                         lambda self, limit=None: setattr(self, "left", 0))
     positions.clear()
     late = xr.open_dataset(col, **kw).band_1.values
-    assert staged == [True, False]
+    # Still staged (the output is filled first), but no positions computed ahead.
+    assert staged == [True, True] and computed_ahead[1] == 0
     np.testing.assert_array_equal(ahead, late)
+
+
+def test_a_lone_record_on_the_lattice_is_read_straight_into_the_output(same_grid, monkeypatch):
+    from xarray_rasteret import _warp_array
+
+    merged = []
+    plain = _warp_array.MosaicArray._assemble
+
+    def spy(self, out, dst, step):
+        merged.append([job.member.source.href.rsplit("/", 1)[-1] for job in step])
+        return plain(self, out, dst, step)
+
+    monkeypatch.setattr(_warp_array.MosaicArray, "_assemble", spy)
+    col = collection(list(same_grid.values()), [T1, T2, T3])
+    got = xr.open_dataset(col, engine="rasteret", groupby="solar_day").band_1.values
+    assert merged == [["a.tif", "b.tif"]]  # c, alone on its day, had no buffer and no merge
+    with rasterio.open(same_grid["c"]) as c:
+        bounds = xr.open_dataset(col, engine="rasteret", groupby="solar_day").rio.bounds()
+        exp, _ = rasterio.merge.merge([c], bounds=bounds)
+    assert np.count_nonzero(exp[0] == 0) > 0  # outside c and in its holes: the fill value
+    np.testing.assert_array_equal(got[1], exp[0])
+
+
+@pytest.mark.parametrize(("fill", "straight"), [(0, True), (7, False)])
+def test_a_record_is_read_straight_only_when_its_missing_values_are_the_fill(
+    same_grid, fill, straight
+):
+    """uint16, nodata 0: read straight with fill 0; merged (nodata becomes 7) with fill 7."""
+    from xarray_rasteret._fetch import ReadOptions
+    from xarray_rasteret._warp_array import Member, MosaicArray
+    from xarray_rasteret.geo.grid import RasterGrid
+
+    col = collection([same_grid["c"]], [T3])
+    src = col.sources("band_1")[0]
+    lv = src.levels[0]
+    # The output grid: the scene with a 5-pixel margin all round.
+    grid = RasterGrid(src.crs, src.transform @ Affine.translation(-5, -5),
+                      lv.width + 10, lv.height + 10)
+    member = Member(src, 0, (5, 5))
+    array = MosaicArray([[member]], grid, np.dtype("uint16"), fill, "nearest", ReadOptions())
+    assert array.reads_straight(member) is straight
+    got = array._getitem((slice(None),) * 3)
+    with rasterio.open(same_grid["c"]) as r:
+        stored = r.read(1)
+    exp = np.full((lv.height + 10, lv.width + 10), fill, np.uint16)
+    exp[5:-5, 5:-5] = np.where(stored == 0, fill, stored)
+    np.testing.assert_array_equal(got[0], exp)
+
+
+def test_reads_straight_needs_the_same_dtype_and_missing_values_equal_to_the_fill(same_grid):
+    from dataclasses import replace
+
+    from xarray_rasteret._fetch import ReadOptions
+    from xarray_rasteret._warp_array import Member, MosaicArray
+    from xarray_rasteret.geo.grid import RasterGrid
+
+    src = collection([same_grid["c"]], [T3]).sources("band_1")[0]
+    grid = RasterGrid(src.crs, src.transform, src.levels[0].width, src.levels[0].height)
+
+    def straight(dtype, fill, nodata, offset=(0, 0)):
+        encoding = replace(src.encoding, dtype=np.dtype(dtype).str)
+        member = Member(replace(src, encoding=encoding, nodata=nodata), 0, offset)
+        array = MosaicArray([[member]], grid, np.dtype(dtype), fill, "nearest", ReadOptions())
+        return array.reads_straight(member)
+
+    assert straight("uint16", 0, 0) and straight("uint16", 0, None)
+    assert not straight("uint16", 7, 0) and not straight("uint16", 7, None)
+    assert not straight("uint16", 0, 0, offset=None)  # resampled
+    assert straight("float32", np.nan, np.nan) and straight("float32", np.nan, None)
+    # NaN pixels are missing too: with a finite fill they would be kept as NaN.
+    assert not straight("float32", -9999.0, -9999.0) and not straight("float32", 0.0, None)
+    # Another dtype needs the merge's conversion.
+    member = Member(src, 0, (0, 0))
+    assert not MosaicArray([[member]], grid, np.dtype("int32"), 0, "nearest",
+                           ReadOptions()).reads_straight(member)

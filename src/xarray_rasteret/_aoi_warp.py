@@ -123,7 +123,7 @@ def _plan_warps(warped: list[Regridded], options: ReadOptions) -> list[Group]:
         # The output's pages are first touched (filled) while the tiles travel.
         out, box, jobs, ts, _ = array.plan((slice(None),) * 3, out=r.data[None], fill_out=False)
         assemble = partial(array.assemble, out, box, jobs)
-        groups.append((ts, array.staged(assemble, jobs, budget, unfilled=out)))
+        groups.append((ts[0], array.staged(assemble, jobs, budget, unfilled=out)))
     return groups
 
 

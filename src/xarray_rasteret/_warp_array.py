@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._array import OuterIndexedArray, _axis_window, select
-from ._fetch import ReadOptions, ReadTask, Staged, read_then
+from ._fetch import Group, ReadOptions, ReadTask, Staged, read_then
 from ._types import RasterSource, Window
 from .geo._positions import positions
 from .geo.grid import RasterGrid
@@ -191,22 +191,41 @@ class MosaicArray(OuterIndexedArray):
         )
         return None if win is None else (Window(*win), part)
 
+    def reads_straight(self, member: Member) -> bool:
+        """Whether ``member``, alone in its time step, can be read straight into the output.
+
+        True for a member on the output's lattice whose stored values the merge
+        would keep as they are: same dtype, and every value the merge treats as
+        missing (nodata, NaN) equal to the output's fill value. Its read then
+        writes the output, with the fill value outside the image and in sparse
+        tiles: no buffer, no merge.
+        """
+        if member.offset is None or np.dtype(member.source.dtype) != self.dtype:
+            return False
+        nodata, fill = member.source.nodata, self.fill
+        if self.dtype.kind == "f":
+            return math.isnan(fill) and (nodata is None or math.isnan(nodata))
+        return fill == (0 if nodata is None else nodata)
+
     def plan(
         self, key: tuple[Any, ...], out: np.ndarray | None = None, *, fill_out: bool = True
-    ) -> tuple[np.ndarray, Window, list[list[_Job]], list[ReadTask], tuple[Any, ...]]:
+    ) -> tuple[np.ndarray, Window, list[list[_Job]], list[list[ReadTask]], tuple[Any, ...]]:
         """Allocate the output of ``key`` and list what each time step reads (no I/O).
 
-        ``out``, if given, is used as the output: an array of the key's
-        bounding box, ``(time, y, x)``; it is filled with the fill value unless
-        ``fill_out`` is False (then the caller fills it before assembling, see
+        A time step whose only member :meth:`reads_straight` has one task
+        writing its whole output and no job. ``out``, if given, is used as the
+        output: an array of the key's bounding box, ``(time, y, x)``. Unless
+        ``fill_out`` is False, the steps not read straight are set to the fill
+        value; otherwise the caller fills them before assembling (see
         :meth:`staged`).
 
         Returns
         -------
         out, dst, jobs, tasks, post
-            The output (bounding box of the key, filled), its window on the
-            grid, per output step the members' jobs, the read tasks filling
-            the jobs' buffers, and the indexer giving the key's exact selection.
+            The output (bounding box of the key), its window on the grid, per
+            output step the members' jobs and the read tasks (one per job, in
+            order, or the one task of a step read straight), and the indexer
+            giving the key's exact selection.
         """
         tkey, ykey, xkey = key
         times = np.arange(self.shape[0])[tkey]
@@ -215,28 +234,34 @@ class MosaicArray(OuterIndexedArray):
         dst = Window(y0, y1, x0, x1)
         shape = (np.size(times), y1 - y0, x1 - x0)
         if out is None:
-            out = np.full(shape, self.fill, dtype=self.dtype)
+            out = np.empty(shape, dtype=self.dtype)
         elif out.shape != shape:
             raise ValueError(f"out has shape {out.shape}, the key needs {shape}")
-        elif fill_out:
-            out[...] = self.fill
         jobs: list[list[_Job]] = []
-        tasks: list[ReadTask] = []
-        for t in np.atleast_1d(times):
+        tasks: list[list[ReadTask]] = []
+        for i, t in enumerate(np.atleast_1d(times)):
             step: list[_Job] = []
+            step_tasks: list[ReadTask] = []
+            found = []
             if y1 > y0 and x1 > x0:
-                for m in self.steps[int(t)]:
-                    found = self.source_window(m, dst)
-                    if found is None:
-                        continue
-                    w, part = found
+                found = [(m, f) for m in self.steps[int(t)] if (f := self.source_window(m, dst))]
+            lone = found[0][0] if len(found) == 1 else None
+            if lone is not None and lone.offset is not None and self.reads_straight(lone):
+                ro, co = lone.offset
+                window = _shift(dst, ro, co)
+                step_tasks.append(ReadTask(lone.source, lone.level, window, out[i], self.fill))
+            else:
+                if fill_out:
+                    out[i] = self.fill
+                for m, (w, part) in found:
                     nodata = m.source.nodata
                     # Unfilled: the read writes every pixel (sparse tiles as nodata).
                     buf = np.empty(w.shape, dtype=m.source.dtype)
                     step.append(_Job(m, w, buf, part))
                     fill = nodata if nodata is not None else 0
-                    tasks.append(ReadTask(m.source, m.level, w, buf, fill=fill))
+                    step_tasks.append(ReadTask(m.source, m.level, w, buf, fill=fill))
             jobs.append(step)
+            tasks.append(step_tasks)
         post = (
             0 if np.ndim(times) == 0 else slice(None),
             ytake if ytake is not None else slice(None),
@@ -247,18 +272,22 @@ class MosaicArray(OuterIndexedArray):
     # -- reading -------------------------------------------------------------
 
     async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
-        out, dst, jobs, tasks, post = self.plan(key)
+        out, dst, jobs, tasks, post = self.plan(key, fill_out=False)
         # Each time step is resampled (numpy work that releases the GIL) in a
-        # decode thread as soon as its own members are read; the source
-        # positions of its warped members are computed while the tiles travel.
+        # decode thread as soon as its own members are read; its output is
+        # filled, and the source positions of its warped members computed,
+        # while the tiles travel.
         budget = PositionBudget()
-        groups = []
-        first = 0
-        for i, step in enumerate(jobs):
+        groups: list[Group] = []
+        for i, (step, step_tasks) in enumerate(zip(jobs, tasks, strict=True)):
             if step:
-                assemble = self.staged(partial(self._assemble, out[i], dst, step), [step], budget)
-                groups.append((tasks[first : first + len(step)], assemble))
-                first += len(step)
+                assemble = partial(self._assemble, out[i], dst, step)
+                staged = self.staged(assemble, [step], budget, unfilled=out[i])
+                groups.append((step_tasks, staged))
+            elif step_tasks:
+                groups.append((step_tasks, None))  # read straight into out[i]
+            else:
+                out[i] = self.fill  # nothing covers this step
         await read_then(groups, self.options)
         return select(out, post)
 
