@@ -201,11 +201,11 @@ def test_a_lone_record_on_the_lattice_is_read_straight_into_the_output(same_grid
 
     monkeypatch.setattr(_warp_array.MosaicArray, "_assemble", spy)
     col = collection(list(same_grid.values()), [T1, T2, T3])
-    got = xr.open_dataset(col, engine="rasteret", groupby="solar_day").band_1.values
+    ds = xr.open_dataset(col, engine="rasteret", groupby="solar_day")
+    got = ds.band_1.values
     assert merged == [["a.tif", "b.tif"]]  # c, alone on its day, had no buffer and no merge
     with rasterio.open(same_grid["c"]) as c:
-        bounds = xr.open_dataset(col, engine="rasteret", groupby="solar_day").rio.bounds()
-        exp, _ = rasterio.merge.merge([c], bounds=bounds)
+        exp, _ = rasterio.merge.merge([c], bounds=ds.rio.bounds())
     assert np.count_nonzero(exp[0] == 0) > 0  # outside c and in its holes: the fill value
     np.testing.assert_array_equal(got[1], exp[0])
 
