@@ -463,10 +463,10 @@ def test_s3_profile_credentials(
 def test_s3_clients_share_botocore_models(s3_server: Any, storage_blob: bytes) -> None:
     from aiobotocore.session import AioSession
 
-    from xarray_rasteret.storage.s3 import _share_data_loader
+    from xarray_rasteret.storage._s3_models import share_s3_models
 
-    first = _share_data_loader(AioSession()).get_component("data_loader")
-    assert _share_data_loader(AioSession()).get_component("data_loader") is first
+    first = share_s3_models(AioSession()).get_component("data_loader")
+    assert share_s3_models(AioSession()).get_component("data_loader") is first
     # Stores of other options, each read on fresh event loops (a client per loop).
     s3_server.upload(NAME, storage_blob)
     for extra in ({}, {"max_connections": 8}):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from typing import Any
 
 import aiohttp
@@ -23,6 +22,7 @@ from ._retry import (
     redact_url,
     retry_async,
 )
+from ._s3_models import share_s3_models
 
 __all__ = ["S3Store", "split_s3_path"]
 
@@ -64,27 +64,6 @@ _TRANSIENT_BOTO = (
     aiohttp.ClientPayloadError,
     asyncio.IncompleteReadError,
 )
-
-
-_loaders: dict[Any, Any] = {}
-_loaders_lock = threading.Lock()
-
-
-def _share_data_loader(session: Any) -> Any:
-    """``session``, with the process's botocore data loader for its data path.
-
-    A client's first creation decodes botocore's JSON service models (about
-    0.1 s); the loader keeps them, so the clients of later sessions (other
-    event loops, other options) are made in a few milliseconds.
-    """
-    key = session.get_config_variable("data_path")
-    with _loaders_lock:
-        loader = _loaders.get(key)
-        if loader is None:
-            _loaders[key] = session.get_component("data_loader")
-        else:
-            session.register_component("data_loader", loader)
-    return session
 
 
 def split_s3_path(path: str) -> tuple[str, str]:
@@ -194,7 +173,7 @@ class S3Store(PerLoopClient, RetriedStore):
             connect_timeout=self.policy.timeout or 60,
             read_timeout=self.policy.timeout or 60,
         )
-        session = _share_data_loader(AioSession(profile=self.profile))
+        session = share_s3_models(AioSession(profile=self.profile))
         kwargs: dict[str, Any] = {
             "region_name": self.region_name,
             "endpoint_url": self.endpoint_url,
