@@ -436,3 +436,31 @@ def test_bands_of_different_dtypes_stack_converted(tmp_path, target_crs):
         with rasterio.open(path) as src:
             expected = src.read(1, window=rasterio.windows.Window(50, 90, 80, 60))
         np.testing.assert_array_equal(arr[0, j], expected.astype(np.float32))
+
+
+def test_plan_gives_each_window_a_slice_of_one_array_per_shape(multi_crs):
+    from collections import defaultdict
+
+    from xarray_rasteret import _aoi_read
+    from xarray_rasteret.geo.aoi import normalize_geometries
+
+    aois = normalize_geometries(_aois(6), geometry_crs="EPSG:4326")
+    assets, source = _aoi_read.resolve_bands(multi_crs, ["B04", "B08"], None)
+    pairs = _aoi_read.plan_pairs(multi_crs, aois, assets, source)
+    reads = [r for p in pairs for r in p.bands.values()]
+    by_spec = defaultdict(list)
+    for r in reads:
+        by_spec[(r.data.shape, r.data.dtype)].append(r.data)
+    assert len(reads) == 2 * len(pairs) > 2 * len(by_spec)
+    for arrays in by_spec.values():
+        assert {id(a.base) for a in arrays} == {id(arrays[0].base)}
+        assert arrays[0].base.shape[0] == len(arrays)
+    for i, r in enumerate(reads):  # no two windows share memory
+        r.data[...] = i
+    assert all((r.data == i).all() for i, r in enumerate(reads))
+    for p in pairs:  # each window is its grid's window of the geometry, as before
+        for r in p.bands.values():
+            s = r.source
+            grid = RasterGrid(s.crs, s.transform, s.levels[0].width, s.levels[0].height)
+            assert r.window == grid.clip(grid.window_for_bounds(p.geometry.bounds))
+            assert r.transform == grid.crop(r.window).transform
