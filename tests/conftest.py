@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -53,6 +54,11 @@ class S3Fixture:
             "secret": S3Server.secret,
         }
 
+    @property
+    def gate(self) -> Any:
+        """The server's :class:`s3_gate.S3Gate` (signature checks, scripted answers)."""
+        return self.server.gate
+
     def upload(self, key: str, data: bytes, *, public: bool = False) -> str:
         """Put ``data`` at ``key`` in the test bucket; returns the ETag."""
         return self.server.upload(self.bucket, key, data, public=public)
@@ -76,6 +82,7 @@ def s3_server(_s3_server_session: S3Server, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never probe IMDS
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    _s3_server_session.gate.reset()
     return S3Fixture(_s3_server_session, _s3_server_session.endpoint_url, "test-bucket")
 
 

@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from s3_gate import S3Gate
+
 __all__ = ["Faults", "RangeHTTPServer", "S3Server", "ServerStats"]
 
 
@@ -308,22 +310,31 @@ class S3Server:
 
     The dummy credentials are passed to the helper client explicitly; set
     ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` only where a test needs them.
+    With ``gate=True`` (the default) requests pass :class:`s3_gate.S3Gate`
+    first (``self.gate``): signatures made with the dummy keys are checked,
+    and tests can script S3 error answers and bucket regions.
     """
 
     region = "us-east-1"
     key = "testing"
     secret = "testing"
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, gate: bool = True) -> None:
         from moto.server import ThreadedMotoServer
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.endpoint_url = ""
         self._client: Any = None
+        self._use_gate = gate
+        self.gate: S3Gate | None = None
 
     def start(self) -> S3Server:
         """Start moto in a thread."""
         self._server.start()
+        if self._use_gate:
+            wsgi = self._server._server  # the werkzeug server inside ThreadedMotoServer
+            self.gate = S3Gate(wsgi.app, {self.key: self.secret})
+            wsgi.app = self.gate
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         return self

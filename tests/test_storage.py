@@ -13,7 +13,6 @@ from typing import Any
 
 import obstore.store
 import pytest
-from botocore.exceptions import ClientError
 
 from xarray_rasteret._sync import sync
 from xarray_rasteret.errors import (
@@ -34,8 +33,7 @@ from xarray_rasteret.storage import (
     resolve_store,
     track,
 )
-from xarray_rasteret.storage._retry import RetryPolicy, TransientError
-from xarray_rasteret.storage.s3 import classify_client_error
+from xarray_rasteret.storage._retry import RetryPolicy
 
 NAME = "blob.bin"
 FAST = {"backoff": 0.001, "max_backoff": 0.01}  # retries without waiting in tests
@@ -460,23 +458,6 @@ def test_s3_profile_credentials(
     assert run(store.get_range_async(path, start=0, end=32)) == storage_blob[:32]
 
 
-def test_s3_clients_share_botocore_models(s3_server: Any, storage_blob: bytes) -> None:
-    from aiobotocore.session import AioSession
-
-    from xarray_rasteret.storage._s3_models import share_s3_models
-
-    first = share_s3_models(AioSession()).get_component("data_loader")
-    assert share_s3_models(AioSession()).get_component("data_loader") is first
-    # Stores of other options, each read on fresh event loops (a client per loop).
-    s3_server.upload(NAME, storage_blob)
-    for extra in ({}, {"max_connections": 8}):
-        options = {**s3_server.storage_options, **extra}
-        store, path = resolve_store(f"s3://{s3_server.bucket}/{NAME}", storage_options=options)
-        for start in (0, 100):
-            got = run(store.get_range_async(path, start=start, end=start + 16))
-            assert got == storage_blob[start : start + 16]
-
-
 def _dead_port() -> int:
     import socket
 
@@ -501,29 +482,151 @@ def test_refused_connections_are_retried_then_fail(kind: str, s3_server: Any) ->
     assert "a.tif" in str(info.value) and "Error" in str(info.value)
 
 
-def _client_error(code: str, status: int) -> ClientError:
-    response: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(response, "GetObject")
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (403, "AccessDenied", PermissionDeniedError),
+        (403, "InvalidAccessKeyId", PermissionDeniedError),
+        (400, "ExpiredToken", PermissionDeniedError),
+        (404, "NoSuchBucket", ObjectNotFoundError),
+        (416, "InvalidRange", TruncatedFileError),
+        (400, "InvalidArgument", ReadFailedError),
+    ],
+)
+def test_s3_error_answers_raise_named_errors(
+    s3_server: Any, storage_blob: bytes, status: int, code: str, expected: type
+) -> None:
+    s3_server.upload(NAME, storage_blob)
+    store = S3Store(**s3_server.storage_options, **FAST)
+    s3_server.gate.fail_next(1, status, code)
+    with track() as stats:
+        with pytest.raises(expected) as info:
+            run(store.get_range_async(f"{s3_server.bucket}/{NAME}", start=0, end=10))
+    assert stats.retries == 0
+    assert f"s3://{s3_server.bucket}/{NAME}" in str(info.value)
+    if expected is PermissionDeniedError:
+        assert code in str(info.value) and "requester_pays" in str(info.value)
+    if expected is ReadFailedError:
+        assert str(status) in str(info.value)
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, "SlowDown"), (500, "InternalError"),
+                                              (400, "RequestTimeout")])
+def test_s3_transient_answers_are_retried(
+    s3_server: Any, storage_blob: bytes, status: int, code: str
+) -> None:
+    s3_server.upload(NAME, storage_blob)
+    store = S3Store(**s3_server.storage_options, **FAST)
+    s3_server.gate.fail_next(2, status, code)
+    with track() as stats:
+        got = run(store.get_range_async(f"{s3_server.bucket}/{NAME}", start=100, end=5000))
+    assert got == storage_blob[100:5000]
+    assert stats.retries == 2
+
+
+def test_s3_requests_carry_valid_signatures(s3_server: Any, storage_blob: bytes) -> None:
+    # Keys whose encoding differs between the wire and a naive signature.
+    names = ["dir/a b+c.tif", "dir/ü=%?#.tif", "dir//x~y.tif"]
+    for name in names:
+        s3_server.upload(name, storage_blob)
+    options = {**s3_server.storage_options, "token": "session-token/+=", "requester_pays": True}
+    store = S3Store(**options)
+    for name in names:
+        path = f"{s3_server.bucket}/{name}"
+        assert run(store.get_range_async(path, start=5, end=900)) == storage_blob[5:900]
+        assert run(store.head_async(path))["size"] == len(storage_blob)
+    assert len(s3_server.gate.seen) == 2 * len(names)
+    for headers in s3_server.gate.seen:
+        assert headers["x-amz-request-payer"] == "requester"
+        assert headers["x-amz-security-token"] == "session-token/+="
+        signed = headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+        assert {"host", "x-amz-date", "x-amz-request-payer", "x-amz-security-token"} <= set(signed)
+
+
+def test_s3_gate_refuses_a_wrong_signature(s3_server: Any, storage_blob: bytes) -> None:
+    # The check is real: the right key with another secret is refused.
+    s3_server.upload(NAME, storage_blob)
+    store = S3Store(**{**s3_server.storage_options, "secret": "not-the-secret"}, **FAST)
+    with pytest.raises(PermissionDeniedError, match="SignatureDoesNotMatch"):
+        run(store.get_range_async(f"{s3_server.bucket}/{NAME}", start=0, end=10))
+
+
+def test_s3_bucket_in_another_region_is_followed(s3_server: Any, storage_blob: bytes) -> None:
+    s3_server.upload(NAME, storage_blob)
+    s3_server.gate.bucket_regions[s3_server.bucket] = "eu-central-1"
+    store = S3Store(endpoint_url=s3_server.endpoint_url, key="testing", secret="testing")
+    path = f"{s3_server.bucket}/{NAME}"
+
+    async def twice() -> list[bytes]:
+        return [await store.get_range_async(path, start=0, end=64) for _ in range(2)]
+
+    with track() as stats:
+        assert run(twice()) == [storage_blob[:64]] * 2
+    # One redirect for the first read; the second goes to the bucket's region at once.
+    regions = [h["authorization"].split("/")[2] for h in s3_server.gate.seen]
+    assert regions == ["us-east-1", "eu-central-1", "eu-central-1"]
+    assert stats.retries == 0
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "expected"),
+    ("bucket", "key", "region", "endpoint", "style"),
     [
-        ("SlowDown", 503, TransientError),
-        ("InternalError", 500, TransientError),
-        ("ServiceUnavailable", 503, TransientError),
-        ("NoSuchKey", 404, ObjectNotFoundError),
-        ("404", 404, ObjectNotFoundError),
-        ("AccessDenied", 403, PermissionDeniedError),
-        ("InvalidRange", 416, TruncatedFileError),
-        ("InvalidArgument", 400, ReadFailedError),
+        ("sentinel-cogs", "a b/c+d~e.tif", "us-west-2", None, "auto"),
+        ("my.dotted.bucket", "k/x.tif", "eu-central-1", None, "auto"),
+        ("sentinel-cogs", "k/x.tif", "eu-west-1", None, "path"),
+        ("bkt", "k/ü.tif", "us-east-1", "http://127.0.0.1:9000", "auto"),
+        ("bkt", "k/x.tif", "us-east-1", "https://minio.example:9000", "virtual"),
+        ("data", "k.tif", "cn-north-1", None, "auto"),
     ],
 )
-def test_s3_error_classification(code: str, status: int, expected: type) -> None:
-    error = classify_client_error(_client_error(code, status), "s3://b/k", "bytes 0-9")
-    assert isinstance(error, expected)
-    if expected is PermissionDeniedError:
-        assert "requester_pays" in str(error)
+def test_s3_object_urls_are_botocores(
+    bucket: str, key: str, region: str, endpoint: str | None, style: str
+) -> None:
+    import botocore.session
+    from botocore.config import Config
+
+    from xarray_rasteret.storage._s3_addressing import object_url
+
+    client = botocore.session.get_session().create_client(
+        "s3", region_name=region, endpoint_url=endpoint, aws_access_key_id="k",
+        aws_secret_access_key="s",
+        config=Config(s3={"addressing_style": style} if style != "auto" else {}),
+    )
+    sent: list[str] = []
+
+    def capture(request: Any, **_: Any) -> Any:
+        sent.append(request.url)
+        raise RuntimeError("captured")
+
+    client.meta.events.register("before-send.s3.GetObject", capture)
+    with pytest.raises(RuntimeError, match="captured"):
+        client.get_object(Bucket=bucket, Key=key, Range="bytes=0-9")
+    got = object_url(bucket, key, region=region, endpoint_url=endpoint, addressing_style=style)
+    assert got == sent[0].split("?")[0]
+
+
+def test_s3_without_credentials_says_how_to_give_them(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    store = S3Store(endpoint_url=s3_server.endpoint_url, **FAST)
+    with track() as stats:
+        with pytest.raises(PermissionDeniedError, match="no AWS credentials found.*anon=True"):
+            run(store.get_range_async(f"{s3_server.bucket}/{NAME}", start=0, end=10))
+    assert stats.retries == 0 and s3_server.gate.seen == []
+
+
+def test_s3_store_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="client_kwargs"):
+        S3Store(client_kwargs={"config": object()})
+    with pytest.raises(ValueError, match="key and secret"):
+        S3Store(key="only-the-key")
+    with pytest.raises(ValueError, match="addressing_style"):
+        S3Store(addressing_style="sideways")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="access point"):
+        arn = "arn:aws:s3:us-east-1:1:accesspoint/x/k"
+        run(S3Store(anon=True).get_range_async(arn, start=0, end=1))
 
 
 # --------------------------------------------------------------------------- routing

@@ -1,6 +1,6 @@
 """One network client per event loop, created lazily and closed with its loop.
 
-aiohttp sessions and aiobotocore clients are bound to the loop they were
+aiohttp sessions and refreshable credentials are bound to the loop they were
 created on. A store may be used from the background loop of
 :mod:`xarray_rasteret._sync` and from a caller's own loop (``async_getitem``),
 so it keeps one client per running loop. The client is closed

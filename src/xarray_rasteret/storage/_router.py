@@ -35,11 +35,12 @@ HTTP only: ``headers`` (dict of extra request headers, e.g. ``Authorization``).
 
 S3 only: ``anon`` (False; unsigned requests), ``profile``, ``region_name``,
 ``endpoint_url`` (S3-compatible services), ``key``, ``secret``, ``token``
-(explicit credentials), ``requester_pays`` (False), ``client_kwargs`` (dict of
-extra ``create_client`` keywords).
+(explicit credentials), ``requester_pays`` (False), ``addressing_style``
+(``"auto"``, ``"virtual"``, ``"path"``), ``client_kwargs`` (``{"verify": False}``
+or ``{"verify": ca_bundle_path}``).
 
 Routing: ``s3_urls_as_http`` (False): read ``https://`` S3 URLs with plain HTTP
-(public buckets behind a CDN, or when aiobotocore should not be used).
+(public buckets behind a CDN, or when no request should be signed).
 
 Options that do not apply to an href's store are ignored (one dict may serve a
 collection that mixes local, HTTP and S3 hrefs); unknown keys are an error.
@@ -73,6 +74,7 @@ _S3 = _COMMON | {
     "secret",
     "token",
     "requester_pays",
+    "addressing_style",
     "client_kwargs",
 }
 _ROUTING = {"s3_urls_as_http"}

@@ -22,12 +22,19 @@ from ._retry import (
     retry_async,
 )
 
-__all__ = ["HTTPStore"]
+__all__ = [
+    "TRANSIENT_AIOHTTP",
+    "HTTPStore",
+    "answer_error",
+    "describe_fault",
+    "open_session",
+    "range_answer",
+]
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
 
 # Faults of the connection or the body, all worth another attempt.
-_TRANSIENT_AIOHTTP = (
+TRANSIENT_AIOHTTP = (
     aiohttp.ClientConnectionError,  # refused, reset, server disconnected
     aiohttp.ClientPayloadError,  # body shorter than Content-Length, broken chunking
 )
@@ -54,6 +61,77 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return float(value) if value is not None else None
     except ValueError:  # an HTTP date: leave it to our own backoff
         return None
+
+
+def open_session(
+    max_connections: int, headers: Mapping[str, str] | None = None, ssl: Any = True
+) -> aiohttp.ClientSession:
+    """A pooled keep-alive session for byte ranges: no total timeout, bodies kept as sent.
+
+    Timeouts are applied per attempt by the retry loop; ``auto_decompress`` is
+    off because byte ranges must arrive exactly as stored.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=max_connections, limit_per_host=0, ttl_dns_cache=300, ssl=ssl
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers=dict(headers or {}),
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=False,
+    )
+
+
+async def range_answer(
+    resp: aiohttp.ClientResponse, start: int, end: int
+) -> tuple[bytes, int | None, str | None] | None:
+    """``(body, object size, etag)`` of a 206 or 200 answer to ``[start, end)``, else None.
+
+    A 200 means the server ignored the Range header: the whole object came
+    back and is sliced here. A body shorter than announced is a transient fault.
+    """
+    if resp.status == 206:
+        body = await resp.read()
+        first, last, total = _parse_content_range(resp.headers.get("Content-Range"))
+        if first is not None and first != start:
+            raise TransientError(f"server sent range starting at {first}")
+        want = (last + 1 - start) if last is not None else end - start
+        if len(body) != want:
+            raise TransientError(f"short read: {len(body)} of {want} bytes")
+        return body, total, normalize_etag(resp.headers.get("ETag"))
+    if resp.status == 200:
+        body = await resp.read()
+        length = resp.headers.get("Content-Length")
+        if length is not None and len(body) != int(length):
+            raise TransientError(f"short read: {len(body)} of {length} bytes")
+        return body[start:end], len(body), normalize_etag(resp.headers.get("ETag"))
+    return None
+
+
+def answer_error(
+    resp: aiohttp.ClientResponse, url: str, what: str, *, detail: str = "", s3: bool = False
+) -> Exception:
+    """The error to raise for an answer that is not 200/206 (or a :class:`TransientError`).
+
+    ``detail`` names the failure in the service's own words (an S3 error code).
+    """
+    status = resp.status
+    words = detail or (resp.reason or "")
+    if status == 416:
+        _, _, total = _parse_content_range(resp.headers.get("Content-Range"))
+        return TruncatedFileError(
+            f"{what} starts past the end of {redact_url(url)}"
+            + (f" ({total} bytes)" if total is not None else "")
+        )
+    if status in (404, 410):
+        return not_found(url)
+    if status in (401, 403):
+        return permission_denied(url, f"HTTP {status}" + (f" {detail}" if detail else ""), s3=s3)
+    if status == 429 or status >= 500:
+        return TransientError(f"HTTP {status} {words}".strip(), _retry_after(resp.headers))
+    return ReadFailedError(
+        f"reading {what} of {redact_url(url)} failed: HTTP {status} {words}".strip()
+    )
 
 
 class HTTPStore(PerLoopClient, RetriedStore):
@@ -104,16 +182,7 @@ class HTTPStore(PerLoopClient, RetriedStore):
     # -- session per loop -----------------------------------------------------------
 
     async def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300
-        )
-        # Timeouts are applied per attempt by the retry loop.
-        return aiohttp.ClientSession(
-            connector=connector,
-            headers=self.headers,
-            timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=False,  # byte ranges must arrive exactly as stored
-        )
+        return open_session(self.max_connections, self.headers)
 
     @staticmethod
     async def _close(session: aiohttp.ClientSession) -> None:
@@ -131,46 +200,15 @@ class HTTPStore(PerLoopClient, RetriedStore):
         headers = {"Range": f"bytes={start}-{end - 1}"}
         try:
             async with session.get(url, headers=headers, allow_redirects=True) as resp:
-                status = resp.status
-                if status == 206:
-                    body = await resp.read()
-                    first, last, total = _parse_content_range(resp.headers.get("Content-Range"))
-                    if first is not None and first != start:
-                        raise TransientError(f"server sent range starting at {first}")
-                    want = (last + 1 - start) if last is not None else end - start
-                    if len(body) != want:
-                        raise TransientError(f"short read: {len(body)} of {want} bytes")
-                    return body, total, normalize_etag(resp.headers.get("ETag"))
-                if status == 200:  # Range ignored: the whole object came back
-                    body = await resp.read()
-                    length = resp.headers.get("Content-Length")
-                    if length is not None and len(body) != int(length):
-                        raise TransientError(f"short read: {len(body)} of {length} bytes")
-                    return body[start:end], len(body), normalize_etag(resp.headers.get("ETag"))
+                got = await range_answer(resp, start, end)
+                if got is not None:
+                    return got
                 await resp.read()  # drain so the connection is reused
-                if status == 416:
-                    _, _, total = _parse_content_range(resp.headers.get("Content-Range"))
-                    raise TruncatedFileError(
-                        f"{describe_range(start, end)} starts past the end of "
-                        f"{redact_url(url)}" + (f" ({total} bytes)" if total is not None else "")
-                    )
-                if status == 404 or status == 410:
-                    raise not_found(url)
-                if status in (401, 403):
-                    raise permission_denied(url, f"HTTP {status}")
-                if status == 429 or status >= 500:
-                    raise TransientError(
-                        f"HTTP {status} {resp.reason or ''}".strip(), _retry_after(resp.headers)
-                    )
-                raise ReadFailedError(
-                    f"reading {describe_range(start, end)} of {redact_url(url)} failed: "
-                    f"HTTP {status} {resp.reason or ''}".strip()
-                )
-        except _TRANSIENT_AIOHTTP as e:
-            raise TransientError(f"{type(e).__name__}: {_safe(e, url)}") from None
+                raise answer_error(resp, url, describe_range(start, end))
+        except TRANSIENT_AIOHTTP as e:
+            raise TransientError(f"{type(e).__name__}: {describe_fault(e, url)}") from None
         except aiohttp.InvalidURL:
             raise ValueError(f"invalid URL: {redact_url(url)}") from None
-
 
     def _display(self, path: str) -> str:
         return path
@@ -193,22 +231,18 @@ class HTTPStore(PerLoopClient, RetriedStore):
                             return head_dict(path, total, etag)
                     elif resp.status == 200 and resp.content_length is not None:
                         return head_dict(path, resp.content_length, etag)
-                    elif resp.status in (404, 410):
-                        raise not_found(path)
-                    elif resp.status in (401, 403):
-                        raise permission_denied(path, f"HTTP {resp.status}")
-                    elif resp.status == 429 or resp.status >= 500:
-                        raise TransientError(f"HTTP {resp.status}", _retry_after(resp.headers))
+                    elif resp.status not in (200, 206, 416):
+                        raise answer_error(resp, path, "size and ETag")
                     raise ReadFailedError(
                         f"cannot tell the size of {redact_url(path)} (HTTP {resp.status})"
                     )
-            except _TRANSIENT_AIOHTTP as e:
-                raise TransientError(f"{type(e).__name__}: {_safe(e, path)}") from None
+            except TRANSIENT_AIOHTTP as e:
+                raise TransientError(f"{type(e).__name__}: {describe_fault(e, path)}") from None
 
         return await retry_async(attempt, self.policy, url=path, what="size and ETag")
 
 
-def _safe(error: BaseException, url: str) -> str:
+def describe_fault(error: BaseException, url: str) -> str:
     """Describe an aiohttp error without the raw URL it may embed (signed query strings)."""
     text = str(error).replace(url, redact_url(url))
     if redact_url(url) != url:  # aiohttp may print the URL in its own normalized form

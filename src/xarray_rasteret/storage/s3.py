@@ -1,15 +1,20 @@
-"""Byte ranges from S3 and S3-compatible services with aiobotocore."""
+"""Byte ranges from S3 and S3-compatible services: signed GETs over aiohttp.
+
+Credentials come from aiobotocore's chain and signatures from botocore
+(``_s3_auth``); URLs are built as botocore builds them (``_s3_addressing``).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import re
+import ssl
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import botocore.exceptions as bce
+from yarl import URL
 
-from ..errors import PermissionDeniedError, ReadFailedError, TruncatedFileError
+from ..errors import TruncatedFileError
 from ._checks import head_dict, normalize_etag
 from ._loops import PerLoopClient
 from ._ranged import RetriedStore
@@ -22,11 +27,13 @@ from ._retry import (
     redact_url,
     retry_async,
 )
-from ._s3_models import share_s3_models
+from ._s3_addressing import AddressingStyle, configured_endpoint, object_url
+from ._s3_auth import S3Signer, default_region, open_signer
+from .http import TRANSIENT_AIOHTTP, answer_error, describe_fault, open_session, range_answer
 
-__all__ = ["S3Store", "split_s3_path"]
+__all__ = ["S3Store", "classify_s3_error", "split_s3_path"]
 
-_CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
+_ERROR_CODE = re.compile(rb"<Code>\s*([^<\s]+)\s*</Code>")
 
 _TRANSIENT_CODES = {
     "SlowDown",
@@ -37,13 +44,8 @@ _TRANSIENT_CODES = {
     "ThrottlingException",
     "RequestLimitExceeded",
     "TooManyRequests",
-    "500",
-    "502",
-    "503",
-    "504",
-    "429",
 }
-_NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
+_NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "NotFound"}
 _DENIED_CODES = {
     "AccessDenied",
     "AllAccessDisabled",
@@ -53,17 +55,10 @@ _DENIED_CODES = {
     "InvalidToken",
     "TokenRefreshRequired",
     "AccountProblem",
-    "401",
-    "403",
 }
-_TRANSIENT_BOTO = (
-    bce.HTTPClientError,  # closed/reset connections, read timeouts, broken streams
-    bce.ConnectionError,  # cannot connect, connect timeouts
-    bce.IncompleteReadError,  # body shorter than Content-Length
-    aiohttp.ClientConnectionError,
-    aiohttp.ClientPayloadError,
-    asyncio.IncompleteReadError,
-)
+# Answers that carry ``x-amz-bucket-region`` when the bucket lives elsewhere.
+_WRONG_REGION = {301, 307, 400}
+_CLIENT_KEYS = {"verify"}
 
 
 def split_s3_path(path: str) -> tuple[str, str]:
@@ -81,28 +76,49 @@ def split_s3_path(path: str) -> tuple[str, str]:
     return bucket, key
 
 
-def classify_client_error(error: bce.ClientError, url: str, what: str) -> Exception:
-    """Map a botocore ``ClientError`` to the error to raise (or a :class:`TransientError`)."""
-    info = error.response.get("Error", {})
-    code = str(info.get("Code", ""))
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if code in _NOT_FOUND_CODES or status == 404:
+def error_code(body: bytes) -> str:
+    """The ``<Code>`` of an S3 error document ("" when there is none, as for HEAD)."""
+    m = _ERROR_CODE.search(body[:4096])
+    return m.group(1).decode("ascii", "replace") if m else ""
+
+
+def classify_s3_error(
+    resp: aiohttp.ClientResponse, code: str, url: str, what: str
+) -> Exception:
+    """The error to raise for an S3 answer other than 200/206 (or a :class:`TransientError`).
+
+    S3's error code decides where it is known (a ``SlowDown`` is worth another
+    attempt whatever its status); the HTTP status decides otherwise.
+    """
+    if code in _NOT_FOUND_CODES:
         return not_found(url)
-    if code in _DENIED_CODES or status in (401, 403):
-        return permission_denied(url, code or f"HTTP {status}", s3=True)
-    if code == "InvalidRange" or status == 416:
+    if code in _DENIED_CODES:
+        return permission_denied(url, code, s3=True)
+    if code in _TRANSIENT_CODES:
+        return TransientError(f"S3 {code}")
+    if code == "InvalidRange":
         return TruncatedFileError(f"{what} starts past the end of {redact_url(url)}")
-    if code in _TRANSIENT_CODES or status == 429 or (status is not None and status >= 500):
-        return TransientError(f"S3 {code or status}")
-    return ReadFailedError(f"reading {what} of {redact_url(url)} failed: S3 {code or status}")
+    return answer_error(resp, url, what, detail=code and f"S3 {code}", s3=True)
+
+
+@dataclass
+class _S3Client:
+    """What a store holds per event loop: the session, the signer, known bucket regions."""
+
+    session: aiohttp.ClientSession
+    signer: S3Signer
+    region: str
+    bucket_regions: dict[str, str] = field(default_factory=dict)
 
 
 class S3Store(PerLoopClient, RetriedStore):
     """Read byte ranges of S3 objects; paths are ``s3://bucket/key`` or ``bucket/key``.
 
-    One aiobotocore client (own connection pool, botocore's retries off: we
-    retry) is made lazily per event loop and closed when that loop shuts down.
-    The store holds only options, so it pickles for dask.
+    Each range is one signed ``GET`` with a ``Range`` header, sent over a pooled
+    aiohttp session made lazily per event loop (closed when that loop shuts
+    down). A bucket that answers from another region (``x-amz-bucket-region``)
+    is asked again there, and remembered. The store holds only options, so it
+    pickles for dask.
 
     Parameters
     ----------
@@ -111,21 +127,28 @@ class S3Store(PerLoopClient, RetriedStore):
     profile
         Named profile of the AWS config files.
     region_name
-        Region of the bucket(s); None lets botocore decide (and follow redirects).
+        Region of the bucket(s); None: ``AWS_DEFAULT_REGION``, the profile's
+        region, else us-east-1, and buckets elsewhere are followed.
     endpoint_url
-        An S3-compatible service (MinIO, Ceph, R2, moto), e.g. ``http://127.0.0.1:9000``.
+        An S3-compatible service (MinIO, Ceph, R2, moto), e.g.
+        ``http://127.0.0.1:9000``; None: ``AWS_ENDPOINT_URL_S3`` or
+        ``AWS_ENDPOINT_URL`` if set, else AWS.
     key, secret, token
-        Explicit credentials (otherwise the default chain: env, config, IMDS, ...).
+        Explicit credentials (otherwise the default chain: env, config, SSO, IMDS, ...).
     requester_pays
-        Send ``RequestPayer=requester`` (the reader's account pays the transfer).
+        Send ``x-amz-request-payer: requester`` (the reader's account pays the transfer).
     timeout
         Seconds one attempt may take, body included; a stalled attempt is retried.
     max_attempts, backoff, max_backoff
         Retry policy (see :class:`~xarray_rasteret.storage._retry.RetryPolicy`).
     max_connections
         Connection pool size per event loop.
+    addressing_style
+        ``"auto"`` (virtual-hosted on AWS where the bucket name allows, path
+        style on other endpoints), ``"virtual"`` or ``"path"``.
     client_kwargs
-        Further keywords for ``create_client`` (e.g. ``{"verify": False}``).
+        ``{"verify": False}`` to skip TLS verification, or ``{"verify": path}``
+        for a CA bundle.
     """
 
     def __init__(
@@ -144,10 +167,23 @@ class S3Store(PerLoopClient, RetriedStore):
         backoff: float = 0.1,
         max_backoff: float = 10.0,
         max_connections: int = 256,
+        addressing_style: AddressingStyle = "auto",
         client_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if anon and (key or secret or token or profile):
             raise ValueError("anon=True cannot be combined with key/secret/token/profile")
+        if bool(key) != bool(secret):
+            raise ValueError("key and secret go together: pass both, or neither for the chain")
+        unknown = set(client_kwargs or {}) - _CLIENT_KEYS
+        if unknown:
+            raise ValueError(
+                f"client_kwargs {sorted(unknown)} are not understood by the S3 store; "
+                f"it takes {sorted(_CLIENT_KEYS)}"
+            )
+        if addressing_style not in ("auto", "virtual", "path"):
+            raise ValueError(
+                f"addressing_style must be 'auto', 'virtual' or 'path', not {addressing_style!r}"
+            )
         self.anon = anon
         self.profile = profile
         self.region_name = region_name
@@ -156,41 +192,29 @@ class S3Store(PerLoopClient, RetriedStore):
         self.requester_pays = requester_pays
         self.policy = RetryPolicy(max_attempts, backoff, max_backoff, timeout)
         self.max_connections = max_connections
+        self.addressing_style = addressing_style
         self.client_kwargs = dict(client_kwargs or {})
         self._start_clients()
 
     # -- client per loop --------------------------------------------------------------
 
-    async def _open(self) -> Any:
-        from aiobotocore.config import AioConfig
-        from aiobotocore.session import AioSession
-        from botocore import UNSIGNED
+    def _ssl(self) -> Any:
+        verify = self.client_kwargs.get("verify", True)
+        if isinstance(verify, str):
+            return ssl.create_default_context(cafile=verify)
+        return bool(verify)
 
-        config = AioConfig(
-            signature_version=UNSIGNED if self.anon else None,
-            max_pool_connections=self.max_connections,
-            retries={"total_max_attempts": 1, "mode": "standard"},  # retried by us
-            connect_timeout=self.policy.timeout or 60,
-            read_timeout=self.policy.timeout or 60,
+    async def _open(self) -> _S3Client:
+        signer = await open_signer(
+            anon=self.anon, profile=self.profile, key=self._key, secret=self._secret,
+            token=self._token,
         )
-        session = share_s3_models(AioSession(profile=self.profile))
-        kwargs: dict[str, Any] = {
-            "region_name": self.region_name,
-            "endpoint_url": self.endpoint_url,
-            "config": config,
-            **self.client_kwargs,
-        }
-        if self._key or self._secret or self._token:
-            kwargs.update(
-                aws_access_key_id=self._key,
-                aws_secret_access_key=self._secret,
-                aws_session_token=self._token,
-            )
-        return await session.create_client("s3", **kwargs).__aenter__()
+        region = self.region_name or default_region(self.profile)
+        return _S3Client(open_session(self.max_connections, ssl=self._ssl()), signer, region)
 
     @staticmethod
-    async def _close(client: Any) -> None:
-        await client.close()
+    async def _close(client: _S3Client) -> None:
+        await client.session.close()
 
     def __repr__(self) -> str:
         creds = "anon" if self.anon else ("explicit" if self._key else "default chain")
@@ -201,53 +225,68 @@ class S3Store(PerLoopClient, RetriedStore):
 
     # -- one attempt ----------------------------------------------------------------
 
-    def _extra(self) -> dict[str, str]:
-        return {"RequestPayer": "requester"} if self.requester_pays else {}
+    async def _ask(self, method: str, path: str, what: str, headers: dict[str, str],
+                   read: Any) -> Any:
+        """Send one signed request and return ``await read(resp)`` for a 2xx answer.
 
-    async def _call(self, url: str, what: str, op: str, **params: Any) -> Any:
+        A bucket in another region is asked once more there; other answers
+        raise the error :func:`classify_s3_error` picks.
+        """
         client = await self._clients.get()
-        try:
-            return await getattr(client, op)(**params, **self._extra())
-        except bce.ClientError as e:
-            raise classify_client_error(e, url, what) from None
-        except bce.NoCredentialsError:
-            raise PermissionDeniedError(
-                f"no AWS credentials found to read {redact_url(url)}; pass anon=True for "
-                "public buckets, or key/secret, profile or the AWS_* environment variables"
-            ) from None
-        except _TRANSIENT_BOTO as e:
-            raise TransientError(f"{type(e).__name__}: {e}") from None
-
-    async def _fetch(self, path: str, start: int, end: int) -> tuple[bytes, int | None, str | None]:
         bucket, key = split_s3_path(path)
         url = f"s3://{bucket}/{key}"
-        what = describe_range(start, end)
-        resp = await self._call(
-            url, what, "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}"
-        )
-        try:
-            async with resp["Body"] as stream:
-                body = await stream.read()
-        except _TRANSIENT_BOTO as e:
-            raise TransientError(f"{type(e).__name__} while reading the body") from None
-        m = _CONTENT_RANGE_TOTAL.search(resp.get("ContentRange") or "")
-        total = int(m.group(1)) if m else None
-        want = (min(end, total) if total is not None else end) - start
-        if len(body) != want:
-            raise TransientError(f"short read: {len(body)} of {want} bytes")
-        return body, total, normalize_etag(resp.get("ETag"))
+        endpoint = self.endpoint_url or configured_endpoint()
+        if self.requester_pays:
+            headers = {**headers, "x-amz-request-payer": "requester"}
+        for _ in range(2):
+            region = client.bucket_regions.get(bucket, client.region)
+            target = object_url(
+                bucket, key, region=region, endpoint_url=endpoint,
+                addressing_style=self.addressing_style,
+            )
+            signed = await client.signer.headers(method, target, headers, region)
+            try:
+                async with client.session.request(
+                    method, URL(target, encoded=True), headers=signed, allow_redirects=False
+                ) as resp:
+                    if 200 <= resp.status < 300:
+                        return await read(resp)
+                    body = await resp.read()
+                    moved = resp.headers.get("x-amz-bucket-region")
+                    if resp.status in _WRONG_REGION and moved and moved != region:
+                        client.bucket_regions[bucket] = moved
+                        continue
+                    raise classify_s3_error(resp, error_code(body), url, what)
+            except TRANSIENT_AIOHTTP as e:
+                raise TransientError(f"{type(e).__name__}: {describe_fault(e, target)}") from None
+        raise TransientError(f"{url} moved between regions twice in one attempt")
 
+    async def _fetch(self, path: str, start: int, end: int) -> tuple[bytes, int | None, str | None]:
+        what = describe_range(start, end)
+
+        async def read(resp: aiohttp.ClientResponse) -> tuple[bytes, int | None, str | None]:
+            got = await range_answer(resp, start, end)
+            if got is None:  # another 2xx: not an answer to a range
+                raise answer_error(resp, self._display(path), what, s3=True)
+            return got
+
+        return await self._ask("GET", path, what, {"Range": f"bytes={start}-{end - 1}"}, read)
 
     def _display(self, path: str) -> str:
         return f"s3://{'/'.join(split_s3_path(path))}"
 
     async def head_async(self, path: str) -> dict[str, Any]:
-        """Return obspec-style ``path``/``size``/``e_tag`` of the object (``HeadObject``)."""
-        bucket, key = split_s3_path(path)
-        url = f"s3://{bucket}/{key}"
+        """Return obspec-style ``path``/``size``/``e_tag`` of the object (``HEAD``)."""
+
+        async def read(resp: aiohttp.ClientResponse) -> dict[str, Any]:
+            await resp.read()
+            length = resp.headers.get("Content-Length")
+            if length is None:
+                raise TransientError("HEAD answer without Content-Length")
+            return head_dict(path, int(length), normalize_etag(resp.headers.get("ETag")))
 
         async def attempt() -> dict[str, Any]:
-            head = await self._call(url, "HEAD", "head_object", Bucket=bucket, Key=key)
-            return head_dict(path, int(head["ContentLength"]), normalize_etag(head.get("ETag")))
+            return await self._ask("HEAD", path, "size and ETag", {}, read)
 
-        return await retry_async(attempt, self.policy, url=url, what="size and ETag")
+        return await retry_async(attempt, self.policy, url=self._display(path),
+                                 what="size and ETag")
