@@ -45,7 +45,8 @@ exact nearest-neighbour picks, with no approximation of the projection.
 
 BARE_NOTE = (
     "not a tool: the floor's work done for real by a minimal client in the harness's "
-    "warm process (benchmarks/bare.py): one raw HTTP/1.1 Range GET per floor tile (per file "
+    "warm process (benchmarks/bare.py): one raw HTTP/1.1 Range GET per floor tile (signed "
+    "over the S3 API; per file "
     "for Build: its header bytes), each on a new connection, all at once, each body "
     "decoded as it arrives by the floor's decoder in a pool of one thread per core; no "
     "index, planning or output array. Its excess over the floor is the environment "

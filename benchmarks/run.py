@@ -136,11 +136,12 @@ def _counted(srv: Servers, mode: str, row: Row, run: Callable[[], T]) -> T:
 def _run_bare(srv: Servers, mode: str, floor: Floor, repeats: int) -> Row:
     """The bare pipeline of ``floor`` (:mod:`.bare`), counted like a tool's runs."""
     row = Row("bare pipeline")
-    if mode != "http":
-        row.na = "moto refuses the unsigned requests of the minimal client"
-        return row
+    if mode == "http":
+        url, keys = srv.http_url, None
+    else:
+        url, keys = f"{srv.s3_endpoint}/{BUCKET}/", (srv.s3_key, srv.s3_secret, srv.s3_region)
     for _ in range(repeats):
-        row.seconds += _counted(srv, mode, row, lambda: bare_seconds(srv.http_url, floor, 1))
+        row.seconds += _counted(srv, mode, row, lambda: bare_seconds(url, floor, 1, keys))
     return row
 
 
