@@ -71,6 +71,32 @@ def test_crs_objects_and_transformers_are_made_once():
     assert transformer(4326, "EPSG:4326").transform(1.5, 2.5) == (1.5, 2.5)
 
 
+# Pairs of projections of one geodetic CRS (joined without PROJ's search) and of
+# different ones (searched): UTM north/south of WGS 84, Web Mercator, NAD83 in feet
+# and metres, ETRS89 LAEA against RGF93 Lambert and WGS 84.
+_PAIRS = [(32632, 32633), (32733, 32632), (32601, 32660), (3857, 32633), (2263, 26918),
+          (26918, 5070), (3035, 2154), (3035, 32633), (32633, 4326), (4326, 32633)]
+
+
+@pytest.mark.parametrize(("src", "dst"), _PAIRS)
+def test_transformers_are_the_ones_proj_picks(src, dst):
+    import numpy as np
+    from pyproj import Transformer
+
+    from xarray_rasteret.geo.crs import transformer
+
+    ours = transformer(f"EPSG:{src}", f"EPSG:{dst}")
+    proj = Transformer.from_crs(src, dst, always_xy=True)
+    assert ours.definition == proj.definition
+    # Points inside both CRSs' areas of use.
+    lon0, lat0, lon1, lat1 = proj.area_of_use.bounds if proj.area_of_use else (-180, -80, 180, 80)
+    to_src = Transformer.from_crs(4326, src, always_xy=True)
+    lon = np.linspace(lon0, lon1, 7)[1:-1]
+    lat = np.linspace(max(lat0, -80), min(lat1, 84), 7)[1:-1]
+    x, y = to_src.transform(*np.meshgrid(lon, lat))
+    np.testing.assert_array_equal(ours.transform(x, y), proj.transform(x, y))
+
+
 def test_every_spelling_of_one_crs_shares_one_cache_key_and_transformer():
     from pyproj import CRS
 

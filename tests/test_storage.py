@@ -617,6 +617,23 @@ def test_s3_without_credentials_says_how_to_give_them(
     assert stats.retries == 0 and s3_server.gate.seen == []
 
 
+def test_s3_tls_verification_follows_botocores_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import ssl
+
+    import certifi
+
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    assert S3Store()._ssl() is True
+    assert S3Store(client_kwargs={"verify": False})._ssl() is False
+    monkeypatch.setenv("AWS_CA_BUNDLE", certifi.where())
+    assert isinstance(S3Store()._ssl(), ssl.SSLContext)
+    assert S3Store(client_kwargs={"verify": False})._ssl() is False
+    with pytest.raises(FileNotFoundError):
+        S3Store(client_kwargs={"verify": str(tmp_path / "no-such-bundle.pem")})._ssl()
+
+
 def test_s3_store_options_are_checked() -> None:
     with pytest.raises(ValueError, match="client_kwargs"):
         S3Store(client_kwargs={"config": object()})

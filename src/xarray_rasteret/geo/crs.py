@@ -80,9 +80,50 @@ def cache_key(crs: Any) -> Any:
     return _canonical(as_crs(crs).to_wkt())
 
 
+_TO_DEGREES = "step proj=unitconvert xy_in=rad xy_out=deg"
+_TO_RADIANS = "step proj=unitconvert xy_in=deg xy_out=rad"
+
+
+def _steps(definition: str) -> list[str] | None:
+    """The ``step ...`` parts of a PROJ pipeline definition (None if it is not one)."""
+    if not definition.startswith("proj=pipeline "):
+        return None
+    return ["step " + part.strip() for part in definition[len("proj=pipeline "):].split("step ")
+            if part.strip()]
+
+
+def _through_base(src: CRS, dst: CRS) -> str | None:
+    """PROJ's pipeline between two projections of one geodetic CRS, without its search.
+
+    Between projections of the same geodetic CRS (two UTM zones of WGS 84)
+    there is one operation: undo the first projection, apply the second.
+    ``Transformer.from_crs`` finds it by searching PROJ's database (2.5-8 ms
+    per pair); each half, projected to geodetic and back, is found in ~0.3 ms.
+    The halves' pipelines are joined with their unit conversions to and from
+    degrees cancelled, which gives the very string ``from_crs`` gives (tested
+    over UTM zones north and south, Web Mercator and NAD83 feet).
+    """
+    if not (src.is_projected and dst.is_projected) or src.is_bound or dst.is_bound:
+        return None
+    base = src.geodetic_crs
+    if base is None or base != dst.geodetic_crs:
+        return None
+    inverse = _steps(Transformer.from_crs(src, base, always_xy=True).definition)
+    forward = _steps(Transformer.from_crs(base, dst, always_xy=True).definition)
+    if not inverse or not forward:
+        return None
+    if inverse[-1] == _TO_DEGREES and forward[0] == _TO_RADIANS:
+        inverse, forward = inverse[:-1], forward[1:]
+    return " ".join(["proj=pipeline", *inverse, *forward])
+
+
 @lru_cache(maxsize=64)
 def _transformer(src: Any, dst: Any) -> Transformer:
-    chosen = Transformer.from_crs(as_crs(src), as_crs(dst), always_xy=True)
+    src_crs, dst_crs = as_crs(src), as_crs(dst)
+    joined = _through_base(src_crs, dst_crs)
+    if joined is not None:
+        return Transformer.from_pipeline(joined)
+    chosen = Transformer.from_crs(src_crs, dst_crs, always_xy=True)
     if chosen.name == "unknown":
         # Several candidate operations, picked point by point: keep them all.
         return chosen

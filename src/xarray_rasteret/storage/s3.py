@@ -6,6 +6,7 @@ Credentials come from aiobotocore's chain and signatures from botocore
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 from dataclasses import dataclass, field
@@ -148,7 +149,7 @@ class S3Store(PerLoopClient, RetriedStore):
         style on other endpoints), ``"virtual"`` or ``"path"``.
     client_kwargs
         ``{"verify": False}`` to skip TLS verification, or ``{"verify": path}``
-        for a CA bundle.
+        for a CA bundle (default: ``AWS_CA_BUNDLE`` if set, else the system's).
     """
 
     def __init__(
@@ -199,7 +200,8 @@ class S3Store(PerLoopClient, RetriedStore):
     # -- client per loop --------------------------------------------------------------
 
     def _ssl(self) -> Any:
-        verify = self.client_kwargs.get("verify", True)
+        # botocore's order: the store's own setting, then AWS_CA_BUNDLE.
+        verify = self.client_kwargs.get("verify", os.environ.get("AWS_CA_BUNDLE") or True)
         if isinstance(verify, str):
             return ssl.create_default_context(cafile=verify)
         return bool(verify)
