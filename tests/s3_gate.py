@@ -8,15 +8,16 @@ keys it knows; boto3's own requests (the tests' uploads) pass through the same
 check, which keeps the check itself honest.
 
 It can also answer like S3 does when things go wrong: scripted error answers
-(``SlowDown``, ``AccessDenied``, ...) for the next reads, and
-``301 PermanentRedirect`` with ``x-amz-bucket-region`` for buckets placed in
-another region.
+(``SlowDown``, ``AccessDenied``, ...) for the next reads, bodies cut short or
+held back, and ``301 PermanentRedirect`` with ``x-amz-bucket-region`` for
+buckets placed in another region.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -91,13 +92,23 @@ class S3Gate:
         self.secrets = dict(secrets)
         self.bucket_regions: dict[str, str] = {}
         self.seen: list[dict[str, str]] = []
-        self._script: list[tuple[int, str]] = []
+        self._script: list[tuple[int, str] | tuple[str, float]] = []
         self._lock = threading.Lock()
 
     def fail_next(self, count: int, status: int, code: str) -> None:
         """Answer the next ``count`` object reads (GET/HEAD with a key) with an S3 error."""
         with self._lock:
             self._script.extend([(status, code)] * count)
+
+    def cut_next(self, count: int) -> None:
+        """Send only half the body of the next ``count`` object GETs, then close."""
+        with self._lock:
+            self._script.extend([("cut", 0.0)] * count)
+
+    def stall_next(self, count: int, seconds: float) -> None:
+        """Hold the next ``count`` object reads for ``seconds`` before answering."""
+        with self._lock:
+            self._script.extend([("stall", seconds)] * count)
 
     def reset(self) -> None:
         """Forget scripted errors, bucket regions and seen requests."""
@@ -128,9 +139,25 @@ class S3Gate:
         if method in ("GET", "HEAD") and key:
             with self._lock:
                 scripted = self._script.pop(0) if self._script else None
-            if scripted is not None:
-                return _error(start_response, *scripted, "scripted by the test")
+            if scripted == ("cut", 0.0):
+                return _cut(self.app, environ, start_response)
+            if scripted is not None and scripted[0] == "stall":
+                time.sleep(float(scripted[1]))
+            elif scripted is not None:
+                status, code = scripted
+                return _error(start_response, int(status), str(code), "scripted by the test")
         return self.app(environ, start_response)
+
+
+def _cut(app: Callable[..., Iterable[bytes]], environ: Environ,
+         start_response: StartResponse) -> list[bytes]:
+    """The app's answer with its headers intact but half its body, and the connection closed."""
+    answer: list[Any] = []
+    body = b"".join(app(environ, lambda status, headers, *_: answer.extend([status, headers])))
+    status, headers = answer
+    headers = [(k, v) for k, v in headers if k.lower() != "connection"]
+    start_response(status, [*headers, ("Connection", "close")])
+    return [body[: len(body) // 2]]
 
 
 def _error(

@@ -524,6 +524,25 @@ def test_s3_transient_answers_are_retried(
     assert stats.retries == 2
 
 
+def test_s3_cut_and_stalled_bodies_are_retried(s3_server: Any, storage_blob: bytes) -> None:
+    s3_server.upload(NAME, storage_blob)
+    store = S3Store(**s3_server.storage_options, timeout=0.5, **FAST)
+    path = f"{s3_server.bucket}/{NAME}"
+    s3_server.gate.cut_next(2)
+    with track() as stats:
+        got = run(store.get_range_async(path, start=1000, end=200_000))
+    assert got == storage_blob[1000:200_000]
+    assert stats.retries == 2
+    s3_server.gate.stall_next(1, 1.5)
+    with track() as stats:
+        assert run(store.get_range_async(path, start=7, end=70_007)) == storage_blob[7:70_007]
+    assert stats.retries == 1
+    # Cut on every attempt: a clear failure naming the object and range, never short bytes.
+    s3_server.gate.cut_next(5)
+    with pytest.raises(ReadFailedError, match=f"bytes 0-99999 of s3://{s3_server.bucket}/{NAME}"):
+        run(store.get_range_async(path, start=0, end=100_000))
+
+
 def test_s3_requests_carry_valid_signatures(s3_server: Any, storage_blob: bytes) -> None:
     # Keys whose encoding differs between the wire and a naive signature.
     names = ["dir/a b+c.tif", "dir/ü=%?#.tif", "dir//x~y.tif"]
