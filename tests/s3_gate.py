@@ -92,23 +92,25 @@ class S3Gate:
         self.secrets = dict(secrets)
         self.bucket_regions: dict[str, str] = {}
         self.seen: list[dict[str, str]] = []
-        self._script: list[tuple[int, str] | tuple[str, float]] = []
+        # What the next object reads get, in order: ("error", status, code),
+        # ("cut", None, None) or ("stall", seconds, None).
+        self._script: list[tuple[str, Any, Any]] = []
         self._lock = threading.Lock()
 
     def fail_next(self, count: int, status: int, code: str) -> None:
         """Answer the next ``count`` object reads (GET/HEAD with a key) with an S3 error."""
         with self._lock:
-            self._script.extend([(status, code)] * count)
+            self._script.extend([("error", status, code)] * count)
 
     def cut_next(self, count: int) -> None:
         """Send only half the body of the next ``count`` object GETs, then close."""
         with self._lock:
-            self._script.extend([("cut", 0.0)] * count)
+            self._script.extend([("cut", None, None)] * count)
 
     def stall_next(self, count: int, seconds: float) -> None:
         """Hold the next ``count`` object reads for ``seconds`` before answering."""
         with self._lock:
-            self._script.extend([("stall", seconds)] * count)
+            self._script.extend([("stall", seconds, None)] * count)
 
     def reset(self) -> None:
         """Forget scripted errors, bucket regions and seen requests."""
@@ -139,13 +141,13 @@ class S3Gate:
         if method in ("GET", "HEAD") and key:
             with self._lock:
                 scripted = self._script.pop(0) if self._script else None
-            if scripted == ("cut", 0.0):
+            kind, a, b = scripted or ("pass", None, None)
+            if kind == "error":
+                return _error(start_response, a, b, "scripted by the test")
+            if kind == "cut":
                 return _cut(self.app, environ, start_response)
-            if scripted is not None and scripted[0] == "stall":
-                time.sleep(float(scripted[1]))
-            elif scripted is not None:
-                status, code = scripted
-                return _error(start_response, int(status), str(code), "scripted by the test")
+            if kind == "stall":
+                time.sleep(a)
         return self.app(environ, start_response)
 
 

@@ -658,6 +658,8 @@ def test_s3_store_options_are_checked() -> None:
         S3Store(client_kwargs={"config": object()})
     with pytest.raises(ValueError, match="key and secret"):
         S3Store(key="only-the-key")
+    with pytest.raises(ValueError, match="a token needs both"):
+        S3Store(token="only-a-token")
     with pytest.raises(ValueError, match="addressing_style"):
         S3Store(addressing_style="sideways")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="access point"):

@@ -98,8 +98,8 @@ async def open_signer(
     """The signer of a store: unsigned, explicit keys, or aiobotocore's credential chain."""
     if anon:
         return S3Signer(None)
-    if key or secret or token:
-        return S3Signer(StaticKeys(key or "", secret or "", token))
+    if key and secret:  # S3Store checks that a token comes with both
+        return S3Signer(StaticKeys(key, secret, token))
     credentials = await _session(profile).get_credentials()
     return S3Signer(credentials, missing=credentials is None)
 

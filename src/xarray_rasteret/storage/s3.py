@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from ..errors import TruncatedFileError
 from ._checks import head_dict, normalize_etag
 from ._loops import PerLoopClient
 from ._ranged import RetriedStore
@@ -25,7 +24,6 @@ from ._retry import (
     describe_range,
     not_found,
     permission_denied,
-    redact_url,
     retry_async,
 )
 from ._s3_addressing import AddressingStyle, configured_endpoint, object_url
@@ -97,8 +95,6 @@ def classify_s3_error(
         return permission_denied(url, code, s3=True)
     if code in _TRANSIENT_CODES:
         return TransientError(f"S3 {code}")
-    if code == "InvalidRange":
-        return TruncatedFileError(f"{what} starts past the end of {redact_url(url)}")
     return answer_error(resp, url, what, detail=code and f"S3 {code}", s3=True)
 
 
@@ -109,6 +105,7 @@ class _S3Client:
     session: aiohttp.ClientSession
     signer: S3Signer
     region: str
+    endpoint_url: str | None
     bucket_regions: dict[str, str] = field(default_factory=dict)
 
 
@@ -173,8 +170,10 @@ class S3Store(PerLoopClient, RetriedStore):
     ) -> None:
         if anon and (key or secret or token or profile):
             raise ValueError("anon=True cannot be combined with key/secret/token/profile")
-        if bool(key) != bool(secret):
-            raise ValueError("key and secret go together: pass both, or neither for the chain")
+        if bool(key) != bool(secret) or (token and not key):
+            raise ValueError(
+                "key and secret go together (a token needs both): pass them, or none for the chain"
+            )
         unknown = set(client_kwargs or {}) - _CLIENT_KEYS
         if unknown:
             raise ValueError(
@@ -212,7 +211,9 @@ class S3Store(PerLoopClient, RetriedStore):
             token=self._token,
         )
         region = self.region_name or default_region(self.profile)
-        return _S3Client(open_session(self.max_connections, ssl=self._ssl()), signer, region)
+        endpoint = self.endpoint_url or configured_endpoint()
+        session = open_session(self.max_connections, ssl=self._ssl())
+        return _S3Client(session, signer, region, endpoint)
 
     @staticmethod
     async def _close(client: _S3Client) -> None:
@@ -237,13 +238,12 @@ class S3Store(PerLoopClient, RetriedStore):
         client = await self._clients.get()
         bucket, key = split_s3_path(path)
         url = f"s3://{bucket}/{key}"
-        endpoint = self.endpoint_url or configured_endpoint()
         if self.requester_pays:
             headers = {**headers, "x-amz-request-payer": "requester"}
         for _ in range(2):
             region = client.bucket_regions.get(bucket, client.region)
             target = object_url(
-                bucket, key, region=region, endpoint_url=endpoint,
+                bucket, key, region=region, endpoint_url=client.endpoint_url,
                 addressing_style=self.addressing_style,
             )
             signed = await client.signer.headers(method, target, headers, region)
