@@ -74,8 +74,12 @@ def test_crs_objects_and_transformers_are_made_once():
 # Pairs of projections of one geodetic CRS (joined without PROJ's search) and of
 # different ones (searched): UTM north/south of WGS 84, Web Mercator, NAD83 in feet
 # and metres, ETRS89 LAEA against RGF93 Lambert and WGS 84.
+# A projection and its own base in either axis order (one half, also without the
+# search), and against another datum's geographic CRS (searched).
 _PAIRS = [(32632, 32633), (32733, 32632), (32601, 32660), (3857, 32633), (2263, 26918),
-          (26918, 5070), (3035, 2154), (3035, 32633), (32633, 4326), (4326, 32633)]
+          (26918, 5070), (3035, 2154), (3035, 32633), (32633, 4326), (4326, 32633),
+          (32633, "OGC:CRS84"), ("OGC:CRS84", 32734), (3857, "OGC:CRS84"), (2263, 4269),
+          (4258, 3035), (2263, "OGC:CRS84"), (3035, "OGC:CRS84"), (2154, 4326)]
 
 
 @pytest.mark.parametrize(("src", "dst"), _PAIRS)
@@ -85,7 +89,7 @@ def test_transformers_are_the_ones_proj_picks(src, dst):
 
     from xarray_rasteret.geo.crs import transformer
 
-    ours = transformer(f"EPSG:{src}", f"EPSG:{dst}")
+    ours = transformer(*(c if isinstance(c, str) else f"EPSG:{c}" for c in (src, dst)))
     proj = Transformer.from_crs(src, dst, always_xy=True)
     assert ours.definition == proj.definition
     # Points inside both CRSs' areas of use.
