@@ -109,6 +109,18 @@ def test_populate_asks_in_steps_so_other_threads_can_map_memory(monkeypatch):
     assert all(a + s == b for (a, s), (b, _) in zip(calls[:-1], calls[1:], strict=True))
 
 
+def test_populate_stops_after_a_slow_step(monkeypatch):
+    # Memory slower than min_rate: one step, the rest is left to fault in the pastes.
+    calls = []
+    monkeypatch.setattr(_pages, "_madvise", lambda addr, size, advice: calls.append(size) or 0)
+    arr = _fresh(8 * 2**20)
+    assert _pages.populate([arr], min_rate=float("inf")) == _pages.STEP_BYTES
+    assert len(calls) == 1
+    calls.clear()
+    assert _pages.populate([arr], min_rate=0.0) >= arr.nbytes
+    assert len(calls) == 4
+
+
 def test_a_read_populates_its_output_and_matches_rasterio(tmp_path, monkeypatch):
     path = tmp_path / "big.tif"
     write_tiff(path, dtype="uint16", width=1100, height=1000, compress="DEFLATE", predictor=2,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import sys
+import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -33,6 +34,16 @@ STEP_BYTES = 2 * 2**20
 process's memory map: other threads' allocations (the response bodies arriving)
 wait for the whole call. On the dev VM a thread mapping 64 MB buffers waited
 100-2200 ms beside one call for 1 GB, and at most 9-16 ms beside 2 MB steps."""
+
+MIN_RATE = 2**30
+"""Bytes per second below which populating stops (the rest faults in the pastes).
+
+Populating is idle-time work, done while the requests travel. At times this VM
+hands out memory 20-50 times slower than usual (64 MB took 110-240 ms instead
+of 4-10 ms), and then the response bodies arriving wait for it: the S2 read's
+first response came only as populating ended, 200 ms late. Faults taken in the
+pastes instead are spread over the decode and let the bodies in (without
+populating, S2's first response came at 81-118 ms in the same hour)."""
 
 _MADV_POPULATE_WRITE = 23
 _PAGE = mmap.PAGESIZE
@@ -79,7 +90,10 @@ def spans(arrays: Iterable[np.ndarray]) -> list[tuple[int, int]]:
 
 
 def populate(
-    arrays: Iterable[np.ndarray], min_bytes: int = MIN_BYTES, max_bytes: int = MAX_BYTES
+    arrays: Iterable[np.ndarray],
+    min_bytes: int = MIN_BYTES,
+    max_bytes: int = MAX_BYTES,
+    min_rate: float = MIN_RATE,
 ) -> int:
     """Fault in, writable, the pages under ``arrays`` without changing their contents.
 
@@ -91,6 +105,8 @@ def populate(
         Memory spans smaller than this are skipped.
     max_bytes
         Stop after populating this many bytes (the first spans, by address).
+    min_rate
+        Stop after a step that ran slower than this many bytes per second.
 
     Returns
     -------
@@ -107,6 +123,7 @@ def populate(
             continue
         for start in range(lo, hi, STEP_BYTES):
             size = min(STEP_BYTES, hi - start)
+            began = time.perf_counter()
             if _madvise(start, size, _MADV_POPULATE_WRITE) != 0:
                 # EINVAL: a kernel before 5.14. Other errors (ENOMEM, EFAULT) mean the
                 # range is not plain anonymous memory: writes will fault as usual.
@@ -114,4 +131,6 @@ def populate(
                     _madvise = None
                 break
             done += size
+            if (time.perf_counter() - began) * min_rate > size:
+                return done  # memory is slow now: leave the rest to the pastes
     return done
