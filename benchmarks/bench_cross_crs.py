@@ -16,10 +16,10 @@ Run ``python benchmarks/bench_cross_crs.py``; it prints one Markdown table row.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -100,7 +100,7 @@ def main() -> None:
         t0 = time.perf_counter()
         theirs = []
         for p in paths:
-            with rioxarray.open_rasterio(p) as da:
+            with cast(xr.DataArray, rioxarray.open_rasterio(p)) as da:
                 warped = da.rio.reproject("EPSG:4326", shape=shape, transform=transform,
                                           resampling=Resampling.bilinear, nodata=0)
                 theirs.append(warped.values[0])
@@ -116,4 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -117,6 +117,7 @@ def _needed_tiles(unit: Unit, m: Manifest, th: int, tw: int, nx: int) -> set[int
                     out.add(i * nx + j)
         return out
     if unit.kind == "sample":
+        assert unit.points is not None
         rows, cols = pixel_indices(m, unit.points, s)
         ok = (rows >= 0) & (rows < s.height) & (cols >= 0) & (cols < s.width)
         return set(((rows[ok] // th) * nx + cols[ok] // tw).tolist())

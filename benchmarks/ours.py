@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -176,7 +177,9 @@ def _helper_api() -> Any:
     return helpers
 
 
-def _helpers(scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]) -> np.ndarray:
+def _helpers(
+    scenario: Scenario, m: Manifest, parquet: str, options: dict[str, Any]
+) -> np.ndarray | Callable[[], np.ndarray]:
     import xarray_rasteret
 
     xrr = _helper_api()

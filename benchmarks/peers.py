@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -67,6 +67,7 @@ def _read_unit_rasterio(unit: Unit, url: str) -> list[np.ndarray]:
         if unit.kind == "whole":
             return [src.read(1)]
         if unit.kind == "sample":
+            assert unit.points is not None
             xs, ys = unit.points
             vals = np.fromiter(
                 (v[0] for v in src.sample(zip(xs, ys, strict=True), indexes=1)), src.dtypes[0]
@@ -96,9 +97,11 @@ def _read_unit_rasterio(unit: Unit, url: str) -> list[np.ndarray]:
 
 def _read_unit_rioxarray(unit: Unit, url: str) -> list[np.ndarray]:
     import rioxarray
+    import xarray as xr
     from rasterio.enums import Resampling
 
-    da = rioxarray.open_rasterio(url)
+    # One band, one file: a DataArray (not the Dataset or list for subdatasets).
+    da = cast(xr.DataArray, rioxarray.open_rasterio(url))
     try:
         if unit.kind == "profile":
             t = da.rio.transform()
@@ -111,8 +114,7 @@ def _read_unit_rioxarray(unit: Unit, url: str) -> list[np.ndarray]:
         if unit.kind == "whole":
             return [da.values]
         if unit.kind == "sample":
-            import xarray as xr
-
+            assert unit.points is not None
             xs, ys = unit.points
             sel = da.sel(
                 x=xr.DataArray(xs, dims="p"), y=xr.DataArray(ys, dims="p"), method="nearest"
@@ -162,14 +164,18 @@ def _gather(
     return layout
 
 
-def _sequential(read: Callable[[Unit, str], list[np.ndarray]]) -> Callable[..., np.ndarray]:
+def _sequential(
+    read: Callable[[Unit, str], list[np.ndarray]],
+) -> Callable[..., Callable[[], np.ndarray]]:
     def run(scenario: Scenario, url_of: Callable[[str], str]) -> Callable[[], np.ndarray]:
         return _gather(scenario, scenario.units, [read(u, url_of(u.file)) for u in scenario.units])
 
     return run
 
 
-def _pooled(read: Callable[[Unit, str], list[np.ndarray]]) -> Callable[..., np.ndarray]:
+def _pooled(
+    read: Callable[[Unit, str], list[np.ndarray]],
+) -> Callable[..., Callable[[], np.ndarray]]:
     def run(scenario: Scenario, url_of: Callable[[str], str]) -> Callable[[], np.ndarray]:
         import rasterio
 

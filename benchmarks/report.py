@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from .floor import Floor
 
@@ -280,14 +281,14 @@ def render_png(sections: list[Section], path: Path) -> None:
     labelled: set[str] = set()
     for i, s in enumerate(sections):
         bare = s.bare.median if s.bare and s.bare.ok else None
-        marks = [
+        marks: list[tuple[float | None, str, Literal["dashed", "dotted"], str]] = [
             (s.floor.seconds if s.floor else None, "k", "dashed", "physical floor"),
             (bare, "tab:gray", "dotted", "bare pipeline"),
         ]
         for y, color, style, name in marks:
             if y is None:
                 continue
-            label = None if name in labelled else name
+            label = "_nolegend_" if name in labelled else name  # one legend entry each
             labelled.add(name)
             ax.hlines(y, i - 0.45, i + 0.45, colors=color, linestyles=style, label=label)
     ax.set_xticks(range(len(sections)), [s.label for s in sections])
