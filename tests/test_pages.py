@@ -63,7 +63,7 @@ def test_populate_keeps_contents_and_takes_the_faults_off_the_writes():
     assert _write_faults(cold) >= cold.nbytes // 2**21  # a fault per page, 2 MB pages or less
 
     arr = _fresh(8 * 2**20)
-    done = _pages.populate([arr])
+    done = _pages.populate([arr], min_rate=0.0)  # all of it, however slow memory is now
     if sys.platform.startswith("linux") and done:
         assert done >= arr.nbytes
         assert _write_faults(arr) <= 1  # the pages are there
@@ -99,7 +99,7 @@ def test_populate_asks_in_steps_so_other_threads_can_map_memory(monkeypatch):
 
     monkeypatch.setattr(_pages, "_madvise", record)
     arr = _fresh(9 * 2**20 + PAGE)
-    done = _pages.populate([arr])
+    done = _pages.populate([arr], min_rate=0.0)
     assert done == sum(size for _, size in calls) >= arr.nbytes
     assert max(size for _, size in calls) <= _pages.STEP_BYTES
     assert len(calls) == -(-done // _pages.STEP_BYTES)
