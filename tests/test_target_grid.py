@@ -247,6 +247,42 @@ def test_chunk_invariance(two_zones, method):
                                   full[:, [0, 5, 40]][:, :, 3::7])
 
 
+def test_gathered_async_loads_plan_off_the_event_loop(two_zones, monkeypatch):
+    # Windows loaded together with load_async equal the eager read; each is planned
+    # in a decode thread, so the loop sends one window's requests while the next
+    # is planned (planned on the loop, every plan ran before any request).
+    import asyncio
+    import threading
+
+    from xarray_rasteret._warp_array import MosaicArray
+
+    col, _ = two_zones
+    kw = dict(engine="rasteret", crs="EPSG:4326", resolution=1.3e-4, resampling="nearest")
+    full = xr.open_dataset(col, **kw).band_1.values
+    planned_in = []
+    real_plan = MosaicArray.plan
+
+    def plan(self, *args, **kwargs):
+        planned_in.append(threading.current_thread())
+        return real_plan(self, *args, **kwargs)
+
+    monkeypatch.setattr(MosaicArray, "plan", plan)
+    var = xr.open_dataset(col, **kw).band_1
+    windows = [(slice(0, 40), slice(10, 70)), (slice(30, 90), slice(0, 25)), (slice(5, 9), None)]
+
+    async def load_all():
+        loop_thread = threading.current_thread()
+        subs = [var.isel(y=y, x=x if x is not None else slice(None)) for y, x in windows]
+        loaded = await asyncio.gather(*(s.load_async() for s in subs))
+        return loop_thread, loaded
+
+    loop_thread, loaded = asyncio.run(load_all())
+    for (y, x), got in zip(windows, loaded, strict=True):
+        np.testing.assert_array_equal(got.values, full[:, y, x if x is not None else slice(None)])
+    assert len(planned_in) == len(windows)
+    assert loop_thread not in planned_in
+
+
 def test_reads_only_the_tiles_of_the_key(two_zones):
     col, _ = two_zones
     ds = xr.open_dataset(col, engine="rasteret", crs="EPSG:32633", resolution=10)

@@ -272,23 +272,33 @@ class MosaicArray(OuterIndexedArray):
     # -- reading -------------------------------------------------------------
 
     async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
-        out, dst, jobs, tasks, post = self.plan(key, fill_out=False)
-        # Each time step is resampled (numpy work that releases the GIL) in a
-        # decode thread as soon as its own members are read; its output is
-        # filled, and the source positions of its warped members computed,
-        # while the tiles travel.
-        budget = PositionBudget()
-        groups: list[Group] = []
-        for i, (step, step_tasks) in enumerate(zip(jobs, tasks, strict=True)):
-            if step:
-                assemble = partial(self._assemble, out[i], dst, step)
-                staged = self.staged(assemble, [step], budget, unfilled=out[i])
-                groups.append((step_tasks, staged))
-            elif step_tasks:
-                groups.append((step_tasks, None))  # read straight into out[i]
-            else:
-                out[i] = self.fill  # nothing covers this step
-        await read_then(groups, self.options)
+        planned: list[tuple[np.ndarray, Any]] = []
+
+        def plan_groups() -> list[Group]:
+            out, dst, jobs, tasks, post = self.plan(key, fill_out=False)
+            planned.append((out, post))
+            # Each time step is resampled (numpy work that releases the GIL) in a
+            # decode thread as soon as its own members are read; its output is
+            # filled, and the source positions of its warped members computed,
+            # while the tiles travel.
+            budget = PositionBudget()
+            groups: list[Group] = []
+            for i, (step, step_tasks) in enumerate(zip(jobs, tasks, strict=True)):
+                if step:
+                    assemble = partial(self._assemble, out[i], dst, step)
+                    staged = self.staged(assemble, [step], budget, unfilled=out[i])
+                    groups.append((step_tasks, staged))
+                elif step_tasks:
+                    groups.append((step_tasks, None))  # read straight into out[i]
+                else:
+                    out[i] = self.fill  # nothing covers this step
+            return groups
+
+        # Planned in a decode thread, not on the event loop: reads gathered on one
+        # loop (``load_async`` of many AOIs) then send their requests as soon as
+        # each is planned, not after every one of them is.
+        await read_then([], self.options, more=plan_groups)
+        out, post = planned[0]
         return select(out, post)
 
     def assemble(self, out: np.ndarray, dst: Window, jobs: Sequence[Sequence[_Job]]) -> None:
