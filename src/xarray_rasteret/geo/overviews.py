@@ -20,6 +20,7 @@ resolution with the overview factors (:func:`reprojection_factor`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from affine import Affine
@@ -155,9 +156,18 @@ def reprojection_factor(
     tuple of float
         ``(x_factor, y_factor)``.
     """
-    from xarray_rasteret.geo.reproject import _PixelTransformer, _sampled_bounds
+    from .reproject import _pair_key
 
-    tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
+    # The records of a collection share a few grids: one answer per pair of grids.
+    return _factor(_pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs))
+
+
+@lru_cache(maxsize=1024)
+def _factor(pair: Any) -> tuple[float, float]:
+    from .reproject import _sampled_bounds, _transformer_of
+
+    dst_shape = pair[0]
+    tr = _transformer_of(pair)
     bounds = _sampled_bounds(tr, (0, int(dst_shape[0]), 0, int(dst_shape[1])), dense=False)
     if bounds is None:
         return (1.0, 1.0)
