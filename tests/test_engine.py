@@ -407,6 +407,46 @@ def test_concurrent_reads_share_tiles_in_flight(collection_path):
     assert together.requests == alone.requests
 
 
+def test_reads_waiting_for_a_tile_are_pasted_by_the_read_that_decodes_it(
+    collection_path, monkeypatch
+):
+    # Reads started in different turns of the loop share tiles in flight: the read
+    # that fetches a tile pastes it for the others from its scratch buffer (no
+    # decoded tile is kept for them), and their pixels are right.
+    import asyncio
+
+    from xarray_rasteret import _fetch
+
+    path, arrays = collection_path
+    ds = xr.open_dataset(path, engine="rasteret", cache=False)
+    real = _fetch._decode_and_paste
+    pasted_for_others = []
+
+    def decode_and_paste(job, data):
+        pasted = real(job, data)
+        pasted_for_others.append(len(pasted))
+        return pasted
+
+    monkeypatch.setattr(_fetch, "_decode_and_paste", decode_and_paste)
+    windows = [ds.B04.isel(time=1, y=slice(40 + 10 * i, 90 + 10 * i), x=slice(0, 120))
+               for i in range(4)]
+
+    async def main():
+        first = asyncio.ensure_future(windows[0].load_async())
+        await asyncio.sleep(0)  # the first read is planned and fetching: the others wait
+        rest = [w.load_async() for w in windows[1:]]
+        return await asyncio.gather(first, *rest)
+
+    with xrr.track() as stats:
+        loaded = asyncio.run(main())
+    for i, w in enumerate(loaded):
+        np.testing.assert_array_equal(w.values, arrays["r1"]["B04"][0, 10 * i : 10 * i + 50, :120])
+    assert sum(pasted_for_others) > 0
+    with xrr.track() as alone:
+        ds.B04.isel(time=1, y=slice(40, 120), x=slice(0, 120)).values  # their union
+    assert stats.requests == alone.requests
+
+
 def test_merged_reads_decode_each_tile_once_and_survive_a_cancelled_caller(
     collection_path, monkeypatch
 ):
@@ -465,7 +505,7 @@ def test_a_failed_merged_read_fails_its_callers_clearly(collection_path):
 def _join_while_decoding(monkeypatch, first, second):
     """Read ``first``; once its tile is decoding (held), read ``second``, then release.
 
-    Returns the requests made and, per decode, whether it used the scratch buffer.
+    Returns the requests made and the tiles decoded.
     """
     import asyncio
     import threading
@@ -474,13 +514,13 @@ def _join_while_decoding(monkeypatch, first, second):
 
     started, release = threading.Event(), threading.Event()
     decode = _fetch._decode
-    scratch = []
+    decoded = []
 
-    def slow_decode(job, data, rows_needed, **kw):
-        scratch.append(kw.get("scratch", False))
+    def slow_decode(job, data, rows_needed):
+        decoded.append((job.row, job.col))
         started.set()
         release.wait(10)
-        return decode(job, data, rows_needed, **kw)
+        return decode(job, data, rows_needed)
 
     monkeypatch.setattr(_fetch, "_decode", slow_decode)
 
@@ -495,7 +535,7 @@ def _join_while_decoding(monkeypatch, first, second):
 
     with xrr.track() as stats:
         asyncio.run(main())
-    return stats.requests, scratch
+    return stats.requests, decoded
 
 
 @pytest.mark.parametrize(
@@ -503,10 +543,10 @@ def _join_while_decoding(monkeypatch, first, second):
     [
         # The first read decodes only the top 10 rows; the late one wants the bottom.
         (512, (0, 10, 0, 512), (400, 512, 0, 512)),
-        # Same window: the tile, decoded into scratch while nobody waited, is not kept.
+        # Same window: nobody waited when the decode began, so nobody else was pasted.
         (256, (0, 256, 0, 256), (0, 256, 0, 256)),
     ],
-    ids=["fewer rows decoded", "decoded into scratch"],
+    ids=["fewer rows decoded", "joined after the decode began"],
 )
 def test_a_late_reader_of_a_tile_being_decoded_fetches_it_itself(
     tmp_path, monkeypatch, size, first, second
@@ -519,8 +559,8 @@ def test_a_late_reader_of_a_tile_being_decoded_fetches_it_itself(
                               blockxsize=size, blockysize=size, compress="DEFLATE", predictor=2)
     tasks = [_fetch.ReadTask(src, 0, Window(*w), np.empty((w[1] - w[0], w[3] - w[2]), np.uint16), 0)
              for w in (first, second)]
-    requests, scratch = _join_while_decoding(monkeypatch, *tasks)
-    assert scratch[0] is True  # nobody waited when the first decode began
+    requests, decoded = _join_while_decoding(monkeypatch, *tasks)
+    assert decoded == [(0, 0), (0, 0)]  # decoded by each read
     for task, (r0, r1, c0, c1) in zip(tasks, (first, second), strict=True):
         np.testing.assert_array_equal(task.out, expected[r0:r1, c0:c1])
     assert requests == 2  # the late read fetched the tile again

@@ -101,14 +101,18 @@ class _TileJob:
 class _Shared:
     """A tile one read fetches while other concurrent reads wait for it.
 
-    The result is ``(tile, rows)``: the first ``rows`` rows are decoded.
+    The read that fetches it also pastes it for the waiting reads, in the
+    decoding thread, from that thread's scratch buffer: no decoded tile is kept
+    (a fresh 2 MB array per shared tile cost 512 page faults). The result is the
+    ids of the waiting jobs it pasted; a job that joined too late for that
+    fetches the tile itself.
     """
 
-    future: asyncio.Future[tuple[np.ndarray | None, int]]
+    future: asyncio.Future[frozenset[int]]
     rows: int
     """Rows wanted by the reads sharing the tile so far (decoding stops there)."""
-    waiters: int = 0
-    """Reads waiting for the tile (none: it is decoded into a scratch buffer, not kept)."""
+    waiting: list[_TileJob] = field(default_factory=list)
+    """The other reads' jobs for this tile, in the order they joined."""
 
 
 class _Abandoned(Exception):
@@ -141,7 +145,7 @@ def _claim_shared(
                 own.append(job)
             else:
                 entry.rows = max(entry.rows, job.rows_wanted())
-                entry.waiters += 1
+                entry.waiting.append(job)
                 waits.append((entry, job))
         if own:
             by_href[href] = own
@@ -153,7 +157,7 @@ def _claim_shared(
 def _forget(
     registry: dict[tuple[str, int, int], _Shared],
     key: tuple[str, int, int],
-    fut: asyncio.Future[tuple[np.ndarray | None, int]],
+    fut: asyncio.Future[frozenset[int]],
 ) -> None:
     entry = registry.get(key)
     if entry is not None and entry.future is fut:
@@ -252,25 +256,30 @@ def _fill_uncovered(task: ReadTask, layout: TileLayout, tiles: list[TileRef]) ->
             out[tr0:tr1, tc0:tc1] = fill
 
 
-def _decode_and_paste(job: _TileJob, data: memoryview) -> tuple[np.ndarray | None, int]:
-    """Decode the rows of the tile any sharing read wants; paste this read's windows.
+def _decode_and_paste(job: _TileJob, data: memoryview) -> frozenset[int]:
+    """Decode the rows of the tile any sharing read wants; paste every read's windows.
 
-    Returns the tile and its decoded rows for the reads waiting for it; when
-    none was waiting, the tile was decoded into this thread's scratch buffer
-    and ``(None, 0)`` is returned (a read that starts waiting now fetches the
-    tile itself, see wait_shared).
+    The tile is decoded into this thread's scratch buffer and pasted for this
+    read and for the reads already waiting for it (see :class:`_Shared`).
+    Returns the ids of the waiting jobs pasted; a read that starts waiting
+    after this point, or wants more rows than were decoded, fetches the tile
+    itself (see wait_shared).
     """
     shared = job.shared
-    # Reads that start waiting for this tile after this point and want more rows
-    # fetch it themselves (see wait_shared).
     rows = shared.rows if shared is not None else job.rows_wanted()
-    keep = shared is not None and shared.waiters > 0
-    tile = _decode(job, data, rows, scratch=not keep)
+    # Read after ``rows``: a job that joined in between may want more rows.
+    waiting = list(shared.waiting) if shared is not None else []
+    tile = _decode(job, data, rows)
     _paste(job, tile)
-    return (tile, rows) if keep else (None, 0)
+    pasted = []
+    for other in waiting:
+        if other.rows_wanted() <= rows:
+            _paste(other, tile)
+            pasted.append(id(other))
+    return frozenset(pasted)
 
 
-# Each decode thread decodes tiles nobody keeps into one reused buffer: a fresh
+# Each decode thread decodes its tiles into one reused buffer: a fresh
 # multi-megabyte array per tile costs a page fault per 4 KiB page. Tiles larger
 # than this are decoded into fresh arrays, so a pool of many threads keeps at
 # most this much each (1024 x 1024 float32 tiles fit).
@@ -288,7 +297,12 @@ def _scratch_buffer(shape: tuple[int, int, int], dtype: np.dtype) -> np.ndarray 
     return buf[:nbytes].view(dtype).reshape(shape)
 
 
-def _decode(job: _TileJob, data: memoryview, rows_needed: int, scratch: bool = False) -> np.ndarray:
+def _decode(job: _TileJob, data: memoryview, rows_needed: int) -> np.ndarray:
+    """The tile, its first ``rows_needed`` rows at least decoded.
+
+    Where the codec decodes into a buffer, that is this thread's scratch buffer:
+    valid until this thread decodes again.
+    """
     src = job.source
     layout = src.levels[job.level]
     th, tw = layout.tile_height, layout.tile_width
@@ -297,7 +311,7 @@ def _decode(job: _TileJob, data: memoryview, rows_needed: int, scratch: bool = F
     rows = th if layout.tiled else min(th, layout.height - top)
     enc = src.encoding
     out = None
-    if scratch and decodes_into(enc):
+    if decodes_into(enc):
         samples = 1 if enc.planar else enc.samples_per_pixel
         out = _scratch_buffer((rows, tw, samples), np.dtype(enc.dtype).newbyteorder("="))
     try:
@@ -378,12 +392,10 @@ async def read_into(
                 for job in group
             )
         )
-        for job, decoded in zip(group, decoded_group, strict=True):
+        for job, pasted in zip(group, decoded_group, strict=True):
             if job.shared is not None and not job.shared.future.done():
-                job.shared.future.set_result(decoded)
-            # Waiters hold the future themselves; keeping it here would keep every
-            # decoded tile alive until the whole read ends.
-            job.shared = None
+                job.shared.future.set_result(pasted)
+            job.shared = None  # the waiting reads hold the entry themselves
             finished(job)
 
     async def fetch_range(store: CountingStore, path: str, href: str, start: int, end: int,
@@ -421,13 +433,12 @@ async def read_into(
 
     async def wait_shared(entry: _Shared, job: _TileJob) -> None:
         try:
-            tile, rows = await asyncio.shield(entry.future)
+            pasted = await asyncio.shield(entry.future)
         except _Abandoned:
-            tile, rows = None, 0
-        if tile is None or rows < job.rows_wanted():
-            # The other read stopped first, or decoded fewer rows than this one
-            # wants or none to keep (it had started decoding when this read
-            # joined): fetch here.
+            pasted = frozenset()
+        if id(job) not in pasted:
+            # The other read stopped first, or had started decoding when this read
+            # joined, or decoded fewer rows than this one wants: fetch here.
             job.shared = None
             inner, path = resolve_store(
                 job.source.href, storage_options=options.storage_options,
@@ -436,7 +447,6 @@ async def read_into(
             await fetch_range(CountingStore(inner), path, job.source.href, job.start, job.end,
                               [job])
             return
-        await loop.run_in_executor(pool, _paste, job, tile)
         finished(job)
         if on_tile is not None:
             on_tile(1, total)
