@@ -237,7 +237,7 @@ class S3Store(PerLoopClient, RetriedStore):
         """
         client = await self._clients.get()
         bucket, key = split_s3_path(path)
-        url = f"s3://{bucket}/{key}"
+        url = self._display(path)
         if self.requester_pays:
             headers = {**headers, "x-amz-request-payer": "requester"}
         for _ in range(2):
