@@ -103,6 +103,10 @@ class Section:
     bare: Row | None = None
     """The bare pipeline's runs (:mod:`.bare`): the floor's work done by a minimal client."""
 
+    def bare_ran(self) -> Row | None:
+        """The bare pipeline's runs, if it ran."""
+        return self.bare if self.bare is not None and self.bare.ok else None
+
     def best_ours(self) -> Row | None:
         """The faster of our tools that ran."""
         ran = [self.rows[t] for t in OURS if t in self.rows and self.rows[t].ok]
@@ -173,7 +177,7 @@ def _timed(target: str, met: bool, limit: float, sec: Section) -> str:
         return target
     need = f"needs <= {limit:.3f} s"
     fl = sec.floor
-    bare = sec.bare if sec.bare is not None and sec.bare.ok else None
+    bare = sec.bare_ran()
     if fl is not None and limit < fl.seconds:
         return f"{target} ({need}: under the floor, {fl.seconds:.3f} s)"
     if bare is not None and limit < bare.median:
@@ -204,7 +208,7 @@ def render_markdown(sections: list[Section], meta: dict[str, str]) -> str:
             )
         )
         ft = "-" if fl is None else f"{fl.tiles} / {fl.bytes / 1e6:.1f}"
-        bare = sec.bare if sec.bare is not None and sec.bare.ok else None
+        bare = sec.bare_ran()
         bs = "-"
         if bare is not None:
             bs = f"{bare.median:.3f}" + ("" if fl is None else f" ({bare.median / fl.seconds:.2f})")
