@@ -44,8 +44,8 @@ __all__ = ["Job", "RunResult", "run_in_fresh_process"]
 PRELOAD = [
     "pyarrow.parquet",  # imported lazily by load(): an import cost, like the peers' imports
     "xarray_rasteret.helpers",
-    "xarray_rasteret._warp_array",
-    "xarray_rasteret._aoi_warp",
+    "xarray_rasteret._lazy.mosaic",
+    "xarray_rasteret.helpers._warp",
     "xarray_rasteret.geo.reproject",
     "xarray_rasteret.geo.overviews",
     "xarray_rasteret.geo._inputs",
@@ -59,7 +59,7 @@ PRELOAD = [
     "xarray_rasteret.backend",
     "xarray_rasteret.collection",
     "xarray_rasteret.ingest",
-    "xarray_rasteret._dataset",
+    "xarray_rasteret._lazy.dataset",
     "xarray_rasteret.storage",
 ]
 for _name in PRELOAD:

@@ -16,7 +16,7 @@ import pytest
 import shapely
 from affine import Affine
 
-import xarray_rasteret.collection as collection
+import xarray_rasteret.collection.sources as sources
 from cogs import write_tiff
 from xarray_rasteret._types import RasterSource
 from xarray_rasteret.collection import BAND_METADATA_TYPE, Collection, load, make_table
@@ -390,7 +390,7 @@ def test_rasteret_04_table_loads(files: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_transform_variants() -> None:
-    f = collection._transform_from
+    f = sources.transform_from
     assert f(np.array([10.0, 0, 5e5, 0, -10, 4e6]), None, None) == Affine(10, 0, 5e5, 0, -10, 4e6)
     assert f(np.array([10.0, 5e5, -10, 4e6]), None, None) == Affine(10, 0, 5e5, 0, -10, 4e6)
     tie = np.array([0.0, 0, 0, 5e5, 4e6, 0])

@@ -13,7 +13,7 @@ import rasterio
 from rasterio.windows import Window as RioWindow
 
 from cogs import CASES, Case, read_tile_bytes, tiff_structure, tile_windows, write_tiff
-from xarray_rasteret._decode import TileDecodeError, check_supported, decode_tile
+from xarray_rasteret._read.decode import TileDecodeError, check_supported, decode_tile
 from xarray_rasteret._types import TileEncoding
 from xarray_rasteret.errors import RasteretError, UnsupportedTiffError
 

@@ -64,12 +64,12 @@ def _one_band(tmp_path, name, **kw):
 
 def _corner_task(tmp_path, name):
     """A task reading the top-left 8 x 8 of a small uint8 COG, and rasterio's pixels."""
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import tasks as _tasks
     from xarray_rasteret._types import Window
 
     src, expected = _one_band(tmp_path, name, dtype="uint8", width=64, height=64,
                               compress="DEFLATE")
-    return _fetch.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0), expected
+    return _tasks.ReadTask(src, 0, Window(0, 8, 0, 8), np.empty((8, 8), np.uint8), 0), expected
 
 
 @pytest.fixture
@@ -415,7 +415,7 @@ def test_reads_waiting_for_a_tile_are_pasted_by_the_read_that_decodes_it(
     # decoded tile is kept for them), and their pixels are right.
     import asyncio
 
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import fetch as _fetch
 
     path, arrays = collection_path
     ds = xr.open_dataset(path, engine="rasteret", cache=False)
@@ -452,7 +452,7 @@ def test_merged_reads_decode_each_tile_once_and_survive_a_cancelled_caller(
 ):
     import asyncio
 
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import fetch as _fetch
 
     path, arrays = collection_path
     ds = xr.open_dataset(path, engine="rasteret", cache=False)
@@ -510,7 +510,7 @@ def _join_while_decoding(monkeypatch, first, second):
     import asyncio
     import threading
 
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import fetch as _fetch
 
     started, release = threading.Event(), threading.Event()
     decode = _fetch._decode
@@ -552,12 +552,12 @@ def test_a_late_reader_of_a_tile_being_decoded_fetches_it_itself(
     tmp_path, monkeypatch, size, first, second
 ):
     """A read joining a shared tile after its decode began, unable to use it, gets its own."""
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import tasks as _tasks
     from xarray_rasteret._types import Window
 
     src, expected = _one_band(tmp_path, "late.tif", dtype="uint16", width=size, height=size,
                               blockxsize=size, blockysize=size, compress="DEFLATE", predictor=2)
-    tasks = [_fetch.ReadTask(src, 0, Window(*w), np.empty((w[1] - w[0], w[3] - w[2]), np.uint16), 0)
+    tasks = [_tasks.ReadTask(src, 0, Window(*w), np.empty((w[1] - w[0], w[3] - w[2]), np.uint16), 0)
              for w in (first, second)]
     requests, decoded = _join_while_decoding(monkeypatch, *tasks)
     assert decoded == [(0, 0), (0, 0)]  # decoded by each read
@@ -603,14 +603,15 @@ def test_read_then_runs_each_group_once_its_own_tasks_are_read(tmp_path):
     """Each group's function runs after its tasks' pixels are in, while others still read."""
     import asyncio
 
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import schedule as _schedule
+    from xarray_rasteret._read import tasks as _tasks
     from xarray_rasteret._types import Window
 
     src, expected = _one_band(tmp_path, "groups.tif", dtype="uint16", width=512, height=512,
                               blockxsize=128, blockysize=128, compress="DEFLATE", predictor=2)
 
     def task(r0, r1, c0, c1):
-        return _fetch.ReadTask(src, 0, Window(r0, r1, c0, c1),
+        return _tasks.ReadTask(src, 0, Window(r0, r1, c0, c1),
                                np.empty((r1 - r0, c1 - c0), np.uint16), 0)
 
     groups = {
@@ -634,14 +635,14 @@ def test_read_then_runs_each_group_once_its_own_tasks_are_read(tmp_path):
             )
         return check
 
-    asyncio.run(_fetch.read_then([(ts, then(name)) for name, ts in groups.items()]))
+    asyncio.run(_schedule.read_then([(ts, then(name)) for name, ts in groups.items()]))
     assert seen == dict.fromkeys(groups, True)
 
 
 def test_read_then_propagates_errors_of_the_functions(tmp_path):
     import asyncio
 
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import schedule as _schedule
 
     t, _ = _corner_task(tmp_path, "err.tif")
 
@@ -649,19 +650,19 @@ def test_read_then_propagates_errors_of_the_functions(tmp_path):
         raise ValueError("resampling failed")
 
     with pytest.raises(ValueError, match="resampling failed"):
-        asyncio.run(_fetch.read_then([([t], boom)]))
+        asyncio.run(_schedule.read_then([([t], boom)]))
 
 
 def test_read_then_counts_a_task_listed_twice_once(tmp_path):
     import asyncio
 
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import schedule as _schedule
 
     t, expected = _corner_task(tmp_path, "twice.tif")
     ran = []
 
     async def main():
-        await asyncio.wait_for(_fetch.read_then([([t, t], lambda: ran.append(1))]), 10)
+        await asyncio.wait_for(_schedule.read_then([([t, t], lambda: ran.append(1))]), 10)
 
     asyncio.run(main())
     assert ran == [1]
@@ -673,14 +674,15 @@ def test_read_then_plans_more_groups_while_the_first_are_read(tmp_path):
     import asyncio
     import threading
 
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import schedule as _schedule
+    from xarray_rasteret._read import tasks as _tasks
     from xarray_rasteret._types import Window
 
     src, expected = _one_band(tmp_path, "more.tif", dtype="uint16", width=256, height=256,
                               blockxsize=64, blockysize=64, compress="DEFLATE")
 
     def task(r0, r1, c0, c1):
-        return _fetch.ReadTask(src, 0, Window(r0, r1, c0, c1),
+        return _tasks.ReadTask(src, 0, Window(r0, r1, c0, c1),
                                np.empty((r1 - r0, c1 - c0), np.uint16), 0)
 
     first, second = task(0, 64, 0, 128), task(128, 256, 64, 256)
@@ -693,7 +695,7 @@ def test_read_then_plans_more_groups_while_the_first_are_read(tmp_path):
         return [([second], lambda: ran.append("second"))]
 
     groups = [([first], lambda: (ran.append("first"), first_read.set()))]
-    asyncio.run(_fetch.read_then(groups, on_tile=lambda d, t: progress.append((d, t)), more=more))
+    asyncio.run(_schedule.read_then(groups, on_tile=lambda d, t: progress.append((d, t)), more=more))
     assert ran == ["first", "second"]
     np.testing.assert_array_equal(first.out, expected[:64, :128])
     np.testing.assert_array_equal(second.out, expected[128:, 64:])
@@ -705,7 +707,8 @@ def test_read_then_runs_a_staged_first_step_while_the_tiles_travel(tmp_path):
     import asyncio
     import threading
 
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import schedule as _schedule
+    from xarray_rasteret._read import tasks as _tasks
 
     t, expected = _corner_task(tmp_path, "staged.tif")
     order = []
@@ -718,23 +721,23 @@ def test_read_then_runs_a_staged_first_step_while_the_tiles_travel(tmp_path):
     def then():
         order.append(("then", first_done.is_set(), np.array_equal(t.out, expected[:8, :8])))
 
-    asyncio.run(_fetch.read_then([([t], _fetch.Staged(first, then))]))
+    asyncio.run(_schedule.read_then([([t], _tasks.Staged(first, then))]))
     assert order == [("first", True), ("then", True, True)]
 
     def boom():
         raise ValueError("positions failed")
 
     with pytest.raises(ValueError, match="positions failed"):
-        asyncio.run(_fetch.read_then([([t], _fetch.Staged(boom, then))]))
+        asyncio.run(_schedule.read_then([([t], _tasks.Staged(boom, then))]))
     ran = []
-    _fetch.Staged(lambda: ran.append(1), lambda: ran.append(2))()  # called directly: both
+    _tasks.Staged(lambda: ran.append(1), lambda: ran.append(2))()  # called directly: both
     assert ran == [1, 2]
 
 
 def test_read_then_stops_the_first_read_when_more_fails(tmp_path):
     import asyncio
 
-    from xarray_rasteret import _fetch
+    from xarray_rasteret._read import schedule as _schedule
 
     t, _ = _corner_task(tmp_path, "more_err.tif")
 
@@ -743,15 +746,15 @@ def test_read_then_stops_the_first_read_when_more_fails(tmp_path):
 
     async def main():
         with pytest.raises(ValueError, match="planning failed"):
-            await asyncio.wait_for(_fetch.read_then([([t], None)], more=more), 10)
+            await asyncio.wait_for(_schedule.read_then([([t], None)], more=more), 10)
         return [x for x in asyncio.all_tasks() if x is not asyncio.current_task()]
 
     assert asyncio.run(main()) == []  # the first read was stopped, not left running
 
 
 def test_mosaic_plan_rejects_an_output_of_the_wrong_shape(tmp_path):
-    from xarray_rasteret._fetch import ReadOptions
-    from xarray_rasteret._warp_array import Member, MosaicArray
+    from xarray_rasteret._lazy.mosaic import Member, MosaicArray
+    from xarray_rasteret._read.tasks import ReadOptions
     from xarray_rasteret.geo.grid import RasterGrid
 
     src, _ = _one_band(tmp_path, "plan_out.tif", dtype="uint8", width=64, height=64,

@@ -16,7 +16,8 @@ import rasterio
 import xarray as xr
 
 from cogs import CASES, Case
-from xarray_rasteret._fetch import ReadTask, read_into
+from xarray_rasteret._read.fetch import read_into
+from xarray_rasteret._read.tasks import ReadTask
 from xarray_rasteret._sync import sync
 from xarray_rasteret._types import Window
 from xarray_rasteret.ingest import build

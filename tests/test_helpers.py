@@ -17,7 +17,7 @@ from affine import Affine
 
 import xarray_rasteret as xrr
 from cogs import with_datetimes, write_tiff
-from xarray_rasteret._plan import tiles_for_window
+from xarray_rasteret._read.plan import tiles_for_window
 from xarray_rasteret.errors import AOIOutsideDataError, BandNotFoundError
 from xarray_rasteret.geo.grid import RasterGrid
 from xarray_rasteret.helpers import get_gdf, get_numpy, get_xarray, sample_points
@@ -112,7 +112,7 @@ def test_get_gdf_equals_rasterio_mask(multi_crs, all_touched):
 @pytest.mark.parametrize("all_touched", [False, True])
 def test_boxes_with_fractional_pixel_edges_mask_like_rasterio(multi_crs, all_touched):
     """Boxes in one records' CRS: edge pixels are kept or masked by their centres (or touch)."""
-    from xarray_rasteret import _aoi_read
+    from xarray_rasteret.helpers import _pairs
 
     t = next(s for s in multi_crs.sources("B04") if s.crs == "EPSG:32633").transform
     cx, cy = ZONES[32633][0].transform(*CENTRE)
@@ -122,14 +122,14 @@ def test_boxes_with_fractional_pixel_edges_mask_like_rasterio(multi_crs, all_tou
     boxes = [shapely.box(cx + f * t.a, cy - 20 * t.a - f * t.a, cx + (30 + f) * t.a, cy + f * t.a)
              for f in (0.05, 0.1, 0.2, 0.3, 0.6, 0.9)]
     masks = []
-    mask = _aoi_read.geometry_mask
+    mask = _pairs.geometry_mask
 
     def counting(*args, **kw):
         masks.append(1)
         return mask(*args, **kw)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_aoi_read, "geometry_mask", counting)
+        mp.setattr(_pairs, "geometry_mask", counting)
         gdf = get_gdf(multi_crs, geometries=boxes, bands=["B04"], geometry_crs="EPSG:32633",
                       all_touched=all_touched)
     hrefs = {s.href.rsplit("/", 1)[-1]: s.href for s in multi_crs.sources("B04")}
@@ -394,13 +394,13 @@ def test_bad_inputs_name_the_fix(multi_crs):
 
 def test_target_crs_reads_records_on_its_lattice_without_resampling(multi_crs, monkeypatch):
     """Records already on the target grid's lattice are read straight into the output."""
-    from xarray_rasteret import _warp_array
+    from xarray_rasteret._lazy import mosaic as _mosaic
 
     aois = _aois(3)
     native = get_gdf(multi_crs, geometries=aois, bands=["B04", "B08"], id=["s0", "s1"])
     planned = []
-    plan = _warp_array.MosaicArray.plan
-    monkeypatch.setattr(_warp_array.MosaicArray, "plan",
+    plan = _mosaic.MosaicArray.plan
+    monkeypatch.setattr(_mosaic.MosaicArray, "plan",
                         lambda self, key: planned.append(key) or plan(self, key))
     on_grid = get_gdf(multi_crs, geometries=aois, bands=["B04", "B08"], id=["s0", "s1"],
                       target_crs=32633)
@@ -441,12 +441,12 @@ def test_bands_of_different_dtypes_stack_converted(tmp_path, target_crs):
 def test_plan_gives_each_window_a_slice_of_one_array_per_shape(multi_crs):
     from collections import defaultdict
 
-    from xarray_rasteret import _aoi_read
     from xarray_rasteret.geo.aoi import normalize_geometries
+    from xarray_rasteret.helpers import _pairs
 
     aois = normalize_geometries(_aois(6), geometry_crs="EPSG:4326")
-    assets, source = _aoi_read.resolve_bands(multi_crs, ["B04", "B08"], None)
-    pairs = _aoi_read.plan_pairs(multi_crs, aois, assets, source)
+    assets, source = _pairs.resolve_bands(multi_crs, ["B04", "B08"], None)
+    pairs = _pairs.plan_pairs(multi_crs, aois, assets, source)
     reads = [r for p in pairs for r in p.bands.values()]
     by_spec = defaultdict(list)
     for r in reads:

@@ -22,7 +22,7 @@ from pyproj import CRS
 from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 
-import xarray_rasteret.ingest as ingest
+import xarray_rasteret.ingest._header as header
 from cogs import write_tiff
 from xarray_rasteret.collection import load
 from xarray_rasteret.errors import (
@@ -32,7 +32,8 @@ from xarray_rasteret.errors import (
     TruncatedFileError,
     UnsupportedTiffError,
 )
-from xarray_rasteret.ingest import build, read_sources_async
+from xarray_rasteret.ingest import build
+from xarray_rasteret.ingest._header import read_sources_async
 from xarray_rasteret.storage import LocalStore
 
 UTM = from_origin(500_000, 4_000_000, 10, 10)
@@ -266,7 +267,7 @@ def test_mask_ifds_are_skipped(corpus: dict[str, str]) -> None:
 
 
 def test_nodata_parsing() -> None:
-    p = ingest._parse_nodata
+    p = header._parse_nodata
     assert p("-9999") == -9999.0
     assert math.isnan(p("nan"))  # type: ignore[arg-type]
     assert p("-inf") == -math.inf
@@ -282,8 +283,8 @@ def test_gdal_metadata_scale_offset() -> None:
         '<Item name="DESCRIPTION" sample="0" role="description">red</Item>'
         "</GDALMetadata>"
     )
-    assert ingest._gdal_scale_offset(xml, 2) == ([1.0, 0.0001], [0.0, -0.1])
-    assert ingest._gdal_scale_offset("<broken", 1) == ([1.0], [0.0])
+    assert header._gdal_scale_offset(xml, 2) == ([1.0, 0.0001], [0.0, -0.1])
+    assert header._gdal_scale_offset("<broken", 1) == ([1.0], [0.0])
 
 
 # --------------------------------------------------------------------------- errors

@@ -10,7 +10,7 @@ import xarray as xr
 from affine import Affine
 
 from test_target_grid import agreement, collection, is_valid, rio_reproject, write_scene
-from xarray_rasteret._dataset import solar_day
+from xarray_rasteret._lazy.dataset import solar_day
 
 # Same solar day at 18 E (UTC + 72 min), different UTC dates for one of them.
 T1, T2, T3 = "2024-05-03T09:40:00", "2024-05-03T09:40:07", "2024-05-04T09:40:00"
@@ -155,32 +155,33 @@ def test_mosaic_dataset_pickles(two_zone_day):
 
 def test_warped_positions_are_computed_ahead_within_a_budget(two_zone_day, monkeypatch):
     """Source positions are computed while tiles travel when the budget allows; same pixels."""
-    from xarray_rasteret import _fetch, _warp_array
+    from xarray_rasteret._lazy import mosaic as _mosaic
+    from xarray_rasteret._read import tasks as _tasks
     from xarray_rasteret.geo._positions import positions
 
     col, _ = two_zone_day
     kw = dict(engine="rasteret", crs="EPSG:4326", resolution=1e-4, resampling="bilinear",
               groupby="solar_day")
     staged = []
-    plain_staged = _warp_array.MosaicArray.staged
-    plain_before = _warp_array.MosaicArray._before_pixels
+    plain_staged = _mosaic.MosaicArray.staged
+    plain_before = _mosaic.MosaicArray._before_pixels
     computed_ahead = []
 
     def spy(self, then, jobs, budget, **kw):
         fn = plain_staged(self, then, jobs, budget, **kw)
-        staged.append(isinstance(fn, _fetch.Staged))
+        staged.append(isinstance(fn, _tasks.Staged))
         return fn
 
     def spy_before(self, unfilled, warped):
         computed_ahead.append(len(warped))
         return plain_before(self, unfilled, warped)
 
-    monkeypatch.setattr(_warp_array.MosaicArray, "staged", spy)
-    monkeypatch.setattr(_warp_array.MosaicArray, "_before_pixels", spy_before)
+    monkeypatch.setattr(_mosaic.MosaicArray, "staged", spy)
+    monkeypatch.setattr(_mosaic.MosaicArray, "_before_pixels", spy_before)
     positions.clear()
     ahead = xr.open_dataset(col, **kw).band_1.values
     assert staged == [True] and computed_ahead[0] > 0 and len(positions) > 0
-    monkeypatch.setattr(_warp_array.PositionBudget, "__init__",
+    monkeypatch.setattr(_mosaic.PositionBudget, "__init__",
                         lambda self, limit=None: setattr(self, "left", 0))
     positions.clear()
     late = xr.open_dataset(col, **kw).band_1.values
@@ -190,16 +191,16 @@ def test_warped_positions_are_computed_ahead_within_a_budget(two_zone_day, monke
 
 
 def test_a_lone_record_on_the_lattice_is_read_straight_into_the_output(same_grid, monkeypatch):
-    from xarray_rasteret import _warp_array
+    from xarray_rasteret._lazy import mosaic as _mosaic
 
     merged = []
-    plain = _warp_array.MosaicArray._assemble
+    plain = _mosaic.MosaicArray._assemble
 
     def spy(self, out, dst, step):
         merged.append([job.member.source.href.rsplit("/", 1)[-1] for job in step])
         return plain(self, out, dst, step)
 
-    monkeypatch.setattr(_warp_array.MosaicArray, "_assemble", spy)
+    monkeypatch.setattr(_mosaic.MosaicArray, "_assemble", spy)
     col = collection(list(same_grid.values()), [T1, T2, T3])
     ds = xr.open_dataset(col, engine="rasteret", groupby="solar_day")
     got = ds.band_1.values
@@ -215,8 +216,8 @@ def test_a_record_is_read_straight_only_when_its_missing_values_are_the_fill(
     same_grid, fill, straight
 ):
     """uint16, nodata 0: read straight with fill 0; merged (nodata becomes 7) with fill 7."""
-    from xarray_rasteret._fetch import ReadOptions
-    from xarray_rasteret._warp_array import Member, MosaicArray
+    from xarray_rasteret._lazy.mosaic import Member, MosaicArray
+    from xarray_rasteret._read.tasks import ReadOptions
     from xarray_rasteret.geo.grid import RasterGrid
 
     col = collection([same_grid["c"]], [T3])
@@ -239,8 +240,8 @@ def test_a_record_is_read_straight_only_when_its_missing_values_are_the_fill(
 def test_reads_straight_needs_the_same_dtype_and_missing_values_equal_to_the_fill(same_grid):
     from dataclasses import replace
 
-    from xarray_rasteret._fetch import ReadOptions
-    from xarray_rasteret._warp_array import Member, MosaicArray
+    from xarray_rasteret._lazy.mosaic import Member, MosaicArray
+    from xarray_rasteret._read.tasks import ReadOptions
     from xarray_rasteret.geo.grid import RasterGrid
 
     src = collection([same_grid["c"]], [T3]).sources("band_1")[0]

@@ -13,7 +13,9 @@ import rasterio
 
 import xarray_rasteret as xrr
 from cogs import write_tiff
-from xarray_rasteret import _fetch, _pages
+from xarray_rasteret._read import fetch as _fetch
+from xarray_rasteret._read import pages as _pages
+from xarray_rasteret._read import tasks as _tasks
 from xarray_rasteret._sync import sync
 from xarray_rasteret._types import Window
 
@@ -137,7 +139,7 @@ def test_a_read_populates_its_output_and_matches_rasterio(tmp_path, monkeypatch)
 
     monkeypatch.setattr(_fetch, "populate", spy)
     out = np.empty((1000, 1100), np.uint16)
-    sync(_fetch.read_into([_fetch.ReadTask(src, 0, Window(0, 1000, 0, 1100), out, 0)]))
+    sync(_fetch.read_into([_tasks.ReadTask(src, 0, Window(0, 1000, 0, 1100), out, 0)]))
     assert calls == [[out.nbytes]]
     np.testing.assert_array_equal(out, expected)
 
@@ -151,7 +153,7 @@ def test_a_read_past_the_image_fills_the_rest(tmp_path, fill):
         expected = r.read(1)
     src = xrr.build([str(path)]).sources("band_1")[0]
     out = np.empty((1000, 1100), np.uint16)
-    sync(_fetch.read_into([_fetch.ReadTask(src, 0, Window(-100, 900, -50, 1050), out, fill)]))
+    sync(_fetch.read_into([_tasks.ReadTask(src, 0, Window(-100, 900, -50, 1050), out, fill)]))
     np.testing.assert_array_equal(out[100:800, 50:950], expected)
     outside = np.ones(out.shape, bool)
     outside[100:800, 50:950] = False

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from xarray_rasteret._plan import coalesce, tiles_for_window
+from xarray_rasteret._read.plan import coalesce, tiles_for_window
 from xarray_rasteret._types import TileLayout, Window
 
 

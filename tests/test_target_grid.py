@@ -254,7 +254,7 @@ def test_gathered_async_loads_plan_off_the_event_loop(two_zones, monkeypatch):
     import asyncio
     import threading
 
-    from xarray_rasteret._warp_array import MosaicArray
+    from xarray_rasteret._lazy.mosaic import MosaicArray
 
     col, _ = two_zones
     kw = dict(engine="rasteret", crs="EPSG:4326", resolution=1.3e-4, resampling="nearest")

@@ -50,6 +50,24 @@ class Window:
         """``(height, width)``."""
         return (self.height, self.width)
 
+    @property
+    def bounds(self) -> tuple[int, int, int, int]:
+        """``(row_start, row_stop, col_start, col_stop)``."""
+        return (self.row_start, self.row_stop, self.col_start, self.col_stop)
+
+    def relative_to(self, row: int, col: int) -> Window:
+        """This window in the frame whose pixel ``(0, 0)`` is ``(row, col)`` of this one's."""
+        return Window(self.row_start - row, self.row_stop - row, self.col_start - col,
+                      self.col_stop - col)
+
+    def intersection(self, other: Window) -> Window | None:
+        """The pixels in both windows (None when they share none)."""
+        r0, r1 = max(self.row_start, other.row_start), min(self.row_stop, other.row_stop)
+        c0, c1 = max(self.col_start, other.col_start), min(self.col_stop, other.col_stop)
+        if r0 >= r1 or c0 >= c1:
+            return None
+        return Window(r0, r1, c0, c1)
+
 
 @dataclass(frozen=True)
 class TileEncoding:

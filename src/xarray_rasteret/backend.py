@@ -12,15 +12,9 @@ from typing import Any
 
 from xarray.backends import BackendEntrypoint
 
+from ._hrefs import COLLECTION_SUFFIXES, TIFF_SUFFIXES, suffix_of
+
 __all__ = ["RasteretBackendEntrypoint"]
-
-COLLECTION_SUFFIXES = (".parquet", ".geoparquet", ".pq")
-TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff", ".cog")
-
-
-def _suffix_of(path: str) -> str:
-    return os.path.splitext(path.split("?", 1)[0].rstrip("/"))[1].lower()
-
 
 class RasteretBackendEntrypoint(BackendEntrypoint):
     """Open a rasteret collection (GeoParquet) or a single GeoTIFF as a lazy Dataset.
@@ -155,9 +149,9 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             grids (CRS, resolution or alignment): there is no silent default grid,
             the message says what to pass (``crs=``, ``resolution=``).
         """
-        from ._dataset import DatasetRequest, build_dataset
-        from ._fetch import ReadOptions
-        from ._open import as_collection
+        from ._lazy.dataset import DatasetRequest, build_dataset
+        from ._read.tasks import ReadOptions
+        from .ingest import as_collection
 
         options = ReadOptions(
             max_concurrent=max_concurrent,
@@ -195,4 +189,4 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             filename_or_obj = os.fspath(filename_or_obj)
         if not isinstance(filename_or_obj, str):
             return False
-        return _suffix_of(filename_or_obj) in COLLECTION_SUFFIXES + TIFF_SUFFIXES
+        return suffix_of(filename_or_obj) in COLLECTION_SUFFIXES + TIFF_SUFFIXES

@@ -1,16 +1,15 @@
-"""The collection: a GeoParquet index of raster records.
+"""The Collection: a table of raster records, its views, filters and repr.
 
 One row is one record (a scene, a tile, a chip); each band of a record is one
-:class:`~xarray_rasteret._types.RasterSource`. The table schema and the
-conversion between rows and RasterSources are in :mod:`xarray_rasteret._schema`;
-this module filters, reads and writes collections.
+:class:`~xarray_rasteret._types.RasterSource`. The table's schema is in
+:mod:`.schema`, its decoding into RasterSources in :mod:`.sources`, and its
+Parquet I/O in :mod:`.parquet`.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,23 +17,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from affine import Affine
 
-from ._schema import _METADATA_SUFFIX, SCHEMA_COLUMNS, epsg_of, sources_from_metadata
-from ._schema import BAND_METADATA_TYPE as BAND_METADATA_TYPE  # re-exported
-from ._schema import OVERVIEW_TYPE as OVERVIEW_TYPE  # re-exported
-from ._schema import _transform_from as _transform_from  # re-exported
-from ._schema import band_metadata_array as band_metadata_array  # re-exported
-from ._schema import make_table as make_table  # re-exported
-from ._types import RasterSource
-from .errors import BandNotFoundError, MissingMetadataError
+from .._types import RasterSource
+from ..errors import BandNotFoundError, MissingMetadataError
+from ..geo.footprint import footprint_crs84, is_crs84
+from .parquet import read_table, write_table
+from .schema import METADATA_SUFFIX, SCHEMA_COLUMNS, epsg_of
+from .sources import sources_from_metadata
 
-__all__ = ["BAND_METADATA_TYPE", "OVERVIEW_TYPE", "Collection", "load"]
+__all__ = ["Collection", "load"]
 
 _CMP = {"_lt": pc.less, "_le": pc.less_equal, "_gt": pc.greater, "_ge": pc.greater_equal}
-
-
-# ---------------------------------------------------------------------------
-# The collection
-# ---------------------------------------------------------------------------
 
 
 def _combined(col: pa.ChunkedArray) -> pa.Array:
@@ -78,9 +70,9 @@ class Collection:
     def bands(self) -> list[str]:
         """Band names: those with a ``{band}_metadata`` column, else the asset keys."""
         meta = [
-            c[: -len(_METADATA_SUFFIX)]
+            c[: -len(METADATA_SUFFIX)]
             for c in self.table.column_names
-            if c.endswith(_METADATA_SUFFIX) and pa.types.is_struct(self.table.schema.field(c).type)
+            if c.endswith(METADATA_SUFFIX) and pa.types.is_struct(self.table.schema.field(c).type)
         ]
         keys = self._asset_keys()
         if not meta:
@@ -144,7 +136,7 @@ class Collection:
         """Scalar columns beyond the schema (split, label, cloud cover, ...), in table order."""
         out = []
         for f in self.table.schema:
-            if f.name in SCHEMA_COLUMNS or f.name.endswith(_METADATA_SUFFIX):
+            if f.name in SCHEMA_COLUMNS or f.name.endswith(METADATA_SUFFIX):
                 continue
             t = f.type
             if pa.types.is_dictionary(t):
@@ -211,7 +203,7 @@ class Collection:
         bands = self.bands
         if band not in bands:
             raise BandNotFoundError(f"no band {band!r} in the collection; its bands are {bands}")
-        column = band + _METADATA_SUFFIX
+        column = band + METADATA_SUFFIX
         fix = "rebuild the collection with xarray_rasteret.build(...) to parse the COG headers"
         if column not in self.table.column_names:
             first = self.ids[0] if len(self) else "?"
@@ -313,7 +305,7 @@ class Collection:
 
         x0, y0, x1, y1 = (float(v) for v in bbox)
         area = shapely.box(x0, y0, x1, y1)
-        if not _is_crs84(bbox_crs):
+        if not is_crs84(bbox_crs):
             area = footprint_crs84(Affine(x1 - x0, 0, x0, 0, y1 - y0, y0), 1, 1, bbox_crs)
         return np.asarray(shapely.intersects(self.geometries, area), bool)
 
@@ -331,25 +323,25 @@ class Collection:
 
     def get_numpy(self, **kwargs: Any) -> np.ndarray:
         """Pixels inside geometries as one array; see :func:`xarray_rasteret.get_numpy`."""
-        from .helpers import get_numpy
+        from ..helpers import get_numpy
 
         return get_numpy(self, **kwargs)
 
     def get_gdf(self, **kwargs: Any) -> Any:
         """One row per (geometry, record); see :func:`xarray_rasteret.get_gdf`."""
-        from .helpers import get_gdf
+        from ..helpers import get_gdf
 
         return get_gdf(self, **kwargs)
 
     def get_xarray(self, **kwargs: Any) -> Any:
         """Pixels inside geometries as a Dataset; see :func:`xarray_rasteret.get_xarray`."""
-        from .helpers import get_xarray
+        from ..helpers import get_xarray
 
         return get_xarray(self, **kwargs)
 
     def sample_points(self, **kwargs: Any) -> pa.Table:
         """Values at points; see :func:`xarray_rasteret.sample_points`."""
-        from .helpers import sample_points
+        from ..helpers import sample_points
 
         return sample_points(self, **kwargs)
 
@@ -374,28 +366,10 @@ class Collection:
         """
         import json
 
-        import pyarrow.parquet as pq
-
         table = self.table
         meta = dict(table.schema.metadata or {})
         meta[b"geo"] = json.dumps(self._geo_metadata()).encode()
-        table = table.replace_schema_metadata(meta)
-        target = os.fspath(path)
-        if "://" in target and not target.startswith("file://"):
-            from ._sync import sync
-            from .storage import resolve_store
-
-            store, key = resolve_store(target, storage_options=storage_options)
-            put = getattr(store, "put_async", None)
-            if put is None:
-                raise NotImplementedError(f"the store for {target!r} cannot write; write locally")
-            sink = pa.BufferOutputStream()
-            pq.write_table(table, sink, compression="zstd")
-            sync(put(key, sink.getvalue().to_pybytes()))
-            return
-        from .storage.local import local_path
-
-        pq.write_table(table, local_path(target), compression="zstd")
+        write_table(table.replace_schema_metadata(meta), path, storage_options=storage_options)
 
     def _geo_metadata(self) -> dict[str, Any]:
         import shapely
@@ -448,10 +422,6 @@ def _short_crs(crs: str | None) -> str:
     return f"EPSG:{code}" if code else crs[:37] + "..."
 
 
-def _is_crs84(crs: str) -> bool:
-    return crs.upper().replace(" ", "") in ("OGC:CRS84", "CRS84", "EPSG:4326", "WGS84")
-
-
 def _time_bound(value: Any, *, end: bool) -> np.datetime64:
     import pandas as pd
 
@@ -463,54 +433,6 @@ def _time_bound(value: Any, *, end: bool) -> np.datetime64:
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return np.datetime64(ts.to_datetime64(), "ns")
-
-
-def footprint_crs84(
-    transform: Affine, width: int, height: int, crs: str | None, densify: int = 21
-) -> Any:
-    """Outline an image, densified and transformed to OGC:CRS84 (None without a CRS).
-
-    Parameters
-    ----------
-    transform
-        Pixel-corner affine of the image.
-    width, height
-        Image size in pixels.
-    crs
-        The image CRS.
-    densify
-        Points per edge.
-
-    Returns
-    -------
-    shapely.Polygon or None
-    """
-    import shapely
-
-    if crs is None:
-        return None
-    s = np.linspace(0.0, 1.0, densify)
-    cols = np.concatenate([s * width, np.full(densify, width), (1 - s) * width, np.zeros(densify)])
-    rows = np.concatenate(
-        [np.zeros(densify), s * height, np.full(densify, height), (1 - s) * height]
-    )
-    a, b, c, d, e, f = transform.a, transform.b, transform.c, transform.d, transform.e, transform.f
-    xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
-    if not _is_crs84(crs):
-        from .geo.crs import transformer
-
-        xs, ys = transformer(crs, "OGC:CRS84").transform(xs, ys)
-    poly = shapely.Polygon(np.column_stack([xs, ys]))
-    if not poly.is_valid:
-        poly = shapely.make_valid(poly)
-    if not all(math.isfinite(v) for v in poly.bounds):
-        return None
-    return shapely.normalize(poly)
-
-
-# ---------------------------------------------------------------------------
-# Loading
-# ---------------------------------------------------------------------------
 
 
 def load(
@@ -550,64 +472,7 @@ def load(
     >>> xr_rt.load("s2.parquet", bands=["B04"]).bands  # doctest: +SKIP
     ['B04']
     """
-    import pyarrow.parquet as pq
-
     target = os.fspath(path)
     name = os.path.basename(target.rstrip("/")) or None
-    if backend is None and ("://" not in target or target.startswith("file://")):
-        from .storage.local import local_path
-
-        local = local_path(target)
-        if os.path.isdir(local):  # a partitioned dataset (rasteret writes year=/month=)
-            dataset = pq.ParquetDataset(local)
-            columns = _columns_for(dataset.schema.names, bands)
-            return Collection(dataset.read(columns=columns), name=name)
-        # One file: ParquetFile skips loading pyarrow's dataset machinery (~50 ms cold),
-        # and a buffer skips resolving a filesystem for the path (~11 ms cold). Not a
-        # memory map: rewriting the file would change (or, truncated, crash) the table.
-        with open(local, "rb") as f:
-            data = f.read()
-        return Collection(_read_parquet(pq.ParquetFile(pa.BufferReader(data)), bands), name=name)
-    from ._sync import sync
-
-    data = sync(_read_object(target, storage_options, backend))
-    return Collection(_read_parquet(pq.ParquetFile(pa.BufferReader(data)), bands), name=name)
-
-
-_THREADED_ROWS = 4096
-"""Collections with more rows than this are decoded on pyarrow's thread pool; for
-smaller ones, starting that pool costs more (~7 ms) than the decode itself."""
-
-
-def _read_parquet(file: Any, bands: Sequence[str] | None) -> pa.Table:
-    columns = _columns_for(file.schema_arrow.names, bands)
-    return file.read(columns=columns, use_threads=file.metadata.num_rows > _THREADED_ROWS)
-
-
-def _columns_for(names: Sequence[str], bands: Sequence[str] | None) -> list[str] | None:
-    """The columns to read for ``bands``: all but the other bands' metadata (None: all)."""
-    if bands is None:
-        return None
-    wanted = {band + _METADATA_SUFFIX for band in bands}
-    if not wanted <= set(names):
-        return None  # an unknown band: read all, so its error lists every band
-    return [n for n in names if n in wanted or not n.endswith(_METADATA_SUFFIX)]
-
-
-async def _read_object(href: str, storage_options: dict[str, Any] | None, backend: Any) -> bytes:
-    """Read the whole object at ``href`` through its store."""
-    from .storage import resolve_store
-
-    store, key = resolve_store(href, storage_options=storage_options, backend=backend)
-    get = getattr(store, "get_async", None)
-    if get is not None:  # obspec GetAsync
-        result = await get(key)
-        return bytes(await result.bytes_async())
-    head = getattr(store, "head_async", None)
-    if head is None:
-        raise NotImplementedError(
-            f"cannot find the size of {href!r}: its store has no head_async/get_async"
-        )
-    meta = await head(key)
-    size = int(meta["size"] if isinstance(meta, Mapping) else meta.size)
-    return bytes(memoryview(await store.get_range_async(key, start=0, end=size)))
+    table = read_table(target, bands=bands, storage_options=storage_options, backend=backend)
+    return Collection(table, name=name)

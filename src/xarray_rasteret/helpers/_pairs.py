@@ -20,19 +20,20 @@ import pyproj
 import shapely
 from affine import Affine
 
-from ._fetch import Group, ReadOptions, ReadTask, read_then
-from ._sync import sync
-from ._types import RasterSource, Window
-from .data_sources import DataSource
-from .data_sources import infer as infer_source
-from .errors import AOIOutsideDataError
-from .geo.aoi import AOIs, to_crs
-from .geo.crs import as_crs
-from .geo.grid import RasterGrid
-from .geo.rasterize import geometry_mask
+from .._read.schedule import read_then
+from .._read.tasks import Group, ReadOptions, ReadTask
+from .._sync import sync
+from .._types import RasterSource, Window
+from ..data_sources import DataSource
+from ..data_sources import infer as infer_source
+from ..errors import AOIOutsideDataError
+from ..geo.aoi import AOIs, to_crs
+from ..geo.crs import as_crs
+from ..geo.grid import RasterGrid
+from ..geo.rasterize import geometry_mask
 
 if TYPE_CHECKING:
-    from .collection import Collection
+    from ..collection import Collection
 
 __all__ = [
     "BandRead", "PairRead", "band_sources", "plan_pairs", "read_aois", "resolve_bands"
@@ -82,7 +83,7 @@ def resolve_bands(
     collection: Collection, bands: Sequence[str], data_source: str | DataSource | None
 ) -> tuple[dict[str, str], DataSource | None]:
     """Map each requested band (code or asset key) to the collection's asset key."""
-    from . import data_sources
+    from .. import data_sources
 
     if isinstance(bands, str):
         bands = [bands]
@@ -262,7 +263,7 @@ def read_aois(
         )
     regridded = None
     if target_crs is not None:
-        from ._aoi_warp import regrid_pairs, warp_tasks
+        from ._warp import regrid_pairs, warp_tasks
 
         regridded = regrid_pairs(pairs, aois, target_crs)
     # Before any I/O: ragged shapes raise here, and reads write into the stack.

@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from ._array import OuterIndexedArray, _axis_window, select
-from ._fetch import Group, ReadOptions, ReadTask, Staged, read_then
-from ._types import RasterSource, Window
-from .geo._positions import positions
-from .geo.grid import RasterGrid
+from .._read.schedule import read_then
+from .._read.tasks import Group, ReadOptions, ReadTask, Staged
+from .._types import RasterSource, Window
+from ..geo._positions import positions
+from ..geo.grid import RasterGrid
+from .indexing import OuterIndexedArray, key_window, select
 
 __all__ = ["Member", "MosaicArray", "PositionBudget"]
 
@@ -72,22 +73,6 @@ class _Job:
     buffer: np.ndarray
     part: Window
     """The part of the output grid this member can fill in this read."""
-
-
-def _intersect(a: Window, b: Window) -> Window | None:
-    r0, r1 = max(a.row_start, b.row_start), min(a.row_stop, b.row_stop)
-    c0, c1 = max(a.col_start, b.col_start), min(a.col_stop, b.col_stop)
-    if r0 >= r1 or c0 >= c1:
-        return None
-    return Window(r0, r1, c0, c1)
-
-
-def _shift(w: Window, rows: int, cols: int) -> Window:
-    return Window(w.row_start - rows, w.row_stop - rows, w.col_start - cols, w.col_stop - cols)
-
-
-def _window4(w: Window) -> tuple[int, int, int, int]:
-    return (w.row_start, w.row_stop, w.col_start, w.col_stop)
 
 
 class PositionBudget:
@@ -171,13 +156,13 @@ class MosaicArray(OuterIndexedArray):
         g = member.grid
         if member.offset is not None:
             ro, co = member.offset
-            w = g.clip(_shift(dst, ro, co))
-            return None if w is None else (w, _shift(w, -ro, -co))
+            w = g.clip(dst.relative_to(ro, co))
+            return None if w is None else (w, w.relative_to(-ro, -co))
         fp = member.footprint
-        part = dst if fp is None else _intersect(dst, fp)
+        part = dst if fp is None else dst.intersection(fp)
         if part is None:
             return None
-        from .geo.reproject import source_window
+        from ..geo.reproject import source_window
 
         win = source_window(
             self.grid.shape,
@@ -227,11 +212,8 @@ class MosaicArray(OuterIndexedArray):
             order, or the one task of a step read straight), and the indexer
             giving the key's exact selection.
         """
-        tkey, ykey, xkey = key
-        times = np.arange(self.shape[0])[tkey]
-        y0, y1, ytake = _axis_window(ykey, self.shape[1])
-        x0, x1, xtake = _axis_window(xkey, self.shape[2])
-        dst = Window(y0, y1, x0, x1)
+        times, dst, post = key_window(key, self.shape)
+        y0, y1, x0, x1 = dst.bounds
         shape = (np.size(times), y1 - y0, x1 - x0)
         if out is None:
             out = np.empty(shape, dtype=self.dtype)
@@ -248,7 +230,7 @@ class MosaicArray(OuterIndexedArray):
             lone = found[0][0] if len(found) == 1 else None
             if lone is not None and lone.offset is not None and self.reads_straight(lone):
                 ro, co = lone.offset
-                window = _shift(dst, ro, co)
+                window = dst.relative_to(ro, co)
                 step_tasks.append(ReadTask(lone.source, lone.level, window, out[i], self.fill))
             else:
                 if fill_out:
@@ -262,11 +244,6 @@ class MosaicArray(OuterIndexedArray):
                     step_tasks.append(ReadTask(m.source, m.level, w, buf, fill=fill))
             jobs.append(step)
             tasks.append(step_tasks)
-        post = (
-            0 if np.ndim(times) == 0 else slice(None),
-            ytake if ytake is not None else slice(None),
-            xtake if xtake is not None else slice(None),
-        )
         return out, dst, jobs, tasks, post
 
     # -- reading -------------------------------------------------------------
@@ -323,11 +300,11 @@ class MosaicArray(OuterIndexedArray):
         for them (else ``then`` computes them as it goes); ``then`` alone when
         there is nothing to do first.
         """
-        from .geo.reproject import position_bytes
+        from ..geo.reproject import position_bytes
 
         warped = [job for step in jobs for job in step if job.member.offset is None]
         method: Any = self.resampling
-        need = sum(position_bytes(_window4(job.part), method) for job in warped)
+        need = sum(position_bytes(job.part.bounds, method) for job in warped)
         ahead = warped if warped and budget.take(need) else []
         if unfilled is None and not ahead:
             return then
@@ -335,7 +312,7 @@ class MosaicArray(OuterIndexedArray):
 
     def _before_pixels(self, unfilled: np.ndarray | None, warped: Sequence[_Job]) -> None:
         """Fill ``unfilled`` and compute the source positions of ``warped`` (no pixels needed)."""
-        from .geo.reproject import prepare_positions
+        from ..geo.reproject import prepare_positions
 
         if unfilled is not None:
             unfilled[...] = self.fill
@@ -344,12 +321,12 @@ class MosaicArray(OuterIndexedArray):
             prepare_positions(
                 src_transform=g.transform,
                 src_crs=g.crs,
-                src_window=_window4(job.window),
+                src_window=job.window.bounds,
                 src_shape=g.shape,
                 dst_shape=self.grid.shape,
                 dst_transform=self.grid.transform,
                 dst_crs=self.grid.crs,
-                dst_window=_window4(job.part),
+                dst_window=job.part.bounds,
                 resampling=self.resampling,  # type: ignore[arg-type]
             )
 
@@ -358,7 +335,7 @@ class MosaicArray(OuterIndexedArray):
         filled = np.zeros(out.shape, dtype=bool)
         for job in step:
             values, valid = self._member_pixels(job)
-            p = _shift(job.part, dst.row_start, dst.col_start)
+            p = job.part.relative_to(dst.row_start, dst.col_start)
             rows = slice(p.row_start, p.row_stop)
             cols = slice(p.col_start, p.col_stop)
             take = valid & ~filled[rows, cols]
@@ -373,7 +350,7 @@ class MosaicArray(OuterIndexedArray):
         return self._warp(job)
 
     def _warp(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
-        from .geo.reproject import reproject
+        from ..geo.reproject import reproject
 
         m = job.member
         g = m.grid
@@ -400,7 +377,7 @@ class MosaicArray(OuterIndexedArray):
             resampling=self.resampling,  # type: ignore[arg-type]
             src_window_offset=(job.window.row_start, job.window.col_start),
             src_shape=g.shape,
-            dst_window=_window4(part),
+            dst_window=part.bounds,
         )
         valid = _valid(values, dst_nodata)
         if integer_without_nodata:

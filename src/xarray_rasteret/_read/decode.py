@@ -18,8 +18,8 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
-from ._types import TileEncoding
-from .errors import RasteretError, TileDecodeError, UnsupportedTiffError
+from .._types import TileEncoding
+from ..errors import RasteretError, TileDecodeError, UnsupportedTiffError
 
 __all__ = [
     "COMPRESSION_NAMES",

@@ -12,16 +12,16 @@ import numpy as np
 import xarray as xr
 from xarray.core import indexing
 
-from ._array import Placement, RasteretArray
-from ._decode import check_supported
-from ._fetch import ReadOptions
-from ._types import RasterSource, Window
-from ._warp_array import Member, MosaicArray
-from .errors import AOIOutsideDataError, ReprojectionRequiredError
-from .geo.grid import RasterGrid, union_grid
+from .._read.decode import check_supported
+from .._read.tasks import ReadOptions
+from .._types import RasterSource, Window
+from ..errors import AOIOutsideDataError, ReprojectionRequiredError
+from ..geo.grid import RasterGrid, union_grid
+from .mosaic import Member, MosaicArray
+from .native import Placement, RasteretArray
 
 if TYPE_CHECKING:
-    from .collection import Collection
+    from ..collection import Collection
 
 __all__ = ["DatasetRequest", "build_dataset", "solar_day", "spatial_ref_attrs"]
 
@@ -79,7 +79,7 @@ def spatial_ref_attrs(grid: RasterGrid) -> dict[str, Any]:
 @lru_cache(maxsize=64)
 def _cf_attrs(crs: str) -> dict[str, Any]:
     """A CRS's CF grid-mapping attributes (about 1 ms each in pyproj: made once)."""
-    from .geo.crs import as_crs
+    from ..geo.crs import as_crs
 
     parsed = as_crs(crs)
     attrs = parsed.to_cf()
@@ -111,7 +111,7 @@ def _clip_to_bbox(grid: RasterGrid, request: DatasetRequest) -> RasterGrid:
     import pyproj
     import shapely
 
-    from .geo.aoi import bounds_in_crs
+    from ..geo.aoi import bounds_in_crs
 
     src_crs = pyproj.CRS.from_user_input(request.bbox_crs)
     dst_crs = pyproj.CRS.from_user_input(grid.crs) if grid.crs else src_crs
@@ -300,7 +300,7 @@ def _group_steps(col: Collection, groupby: str | None) -> list[list[int]]:
 def _target_grid(
     col: Collection, per_band: dict[str, list[RasterSource]], request: DatasetRequest
 ) -> RasterGrid:
-    from .geo.target import (
+    from ..geo.target import (
         as_resolution,
         default_crs,
         default_resolution,
@@ -325,7 +325,7 @@ def _target_grid(
     if request.bbox is not None:
         import shapely
 
-        from .geo.aoi import bounds_in_crs
+        from ..geo.aoi import bounds_in_crs
 
         bounds = bounds_in_crs(shapely.box(*request.bbox), request.bbox_crs, crs_wkt)
     else:
@@ -337,7 +337,7 @@ def _auto_level(src: RasterSource, grid: RasterGrid, resampling: str) -> int:
     """The level GDAL's warper reads for ``grid`` (``OVERVIEW_LEVEL=AUTO``)."""
     if len(src.levels) == 1:
         return 0
-    from .geo.overviews import choose_overview, reprojection_factor
+    from ..geo.overviews import choose_overview, reprojection_factor
 
     factor = reprojection_factor(
         src.transform, src.crs, grid.shape, grid.transform, grid.crs
@@ -360,7 +360,7 @@ def _warp_member(grid: RasterGrid, src: RasterSource, level: int) -> Member:
     g = _record_grid(src, level)
     if grid.is_aligned_with(g):
         return _aligned_member(grid, src, level)
-    from .geo.target import grid_bounds_in
+    from ..geo.target import grid_bounds_in
 
     w = grid.window_for_bounds(grid_bounds_in(g, grid.crs))
     m = _FOOTPRINT_MARGIN

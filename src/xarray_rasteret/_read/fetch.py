@@ -1,10 +1,9 @@
-"""Run read plans: fetch coalesced byte ranges concurrently, decode tiles off the loop.
+"""Run read tasks: fetch coalesced byte ranges concurrently, decode tiles off the loop.
 
-This is the one read path. Every reader (the xarray BackendArray and the
-helpers) describes what it wants as :class:`ReadTask` objects — a window of
-one band of one record and the array to write it into — and awaits
-:func:`read_into`. A tile wanted by several tasks (overlapping AOIs, the
-bands of one chunky file) is fetched and decoded once.
+This is the one read path. Every reader describes what it wants as
+:class:`~.tasks.ReadTask` objects and awaits :func:`read_into`. A tile wanted by
+several tasks (overlapping AOIs, the bands of one chunky file, concurrent reads
+of overlapping windows) is fetched and decoded once.
 """
 
 from __future__ import annotations
@@ -22,57 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from ._decode import check_supported, decode_tile, decodes_into
-from ._pages import populate
-from ._plan import TileRef, coalesce, tiles_for_window
-from ._types import RasterSource, TileEncoding, TileLayout, Window
-from .errors import TruncatedFileError
-from .storage import CountingStore, resolve_store
+from .._types import RasterSource, TileEncoding, TileLayout
+from ..errors import TruncatedFileError
+from ..storage import CountingStore, resolve_store
+from .decode import check_supported, decode_tile, decodes_into
+from .pages import populate
+from .plan import TileRef, coalesce, tiles_for_window
+from .tasks import ReadOptions, ReadTask
 
-__all__ = ["Group", "ReadOptions", "ReadTask", "Staged", "TaskGroups", "read_into", "read_then"]
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How reads reach storage; picklable, shared by every read of a dataset."""
-
-    max_concurrent: int = 64
-    """Most byte-range requests in flight at once within one read."""
-    max_gap: int = 1024
-    """Tiles closer than this many bytes are fetched in one request.
-
-    Every request of a read is in flight at once, so reading through a gap saves
-    no round trip; merging only (nearly) adjacent tiles keeps requests few
-    without fetching bytes no pixel needs.
-    """
-    max_request_size: int = 1 * 2**20
-    """Largest merged request, in bytes. Smaller requests let decoding start while
-    the rest of a large read is still arriving; all are in flight together."""
-    storage_options: dict[str, Any] = field(default_factory=dict, hash=False)
-    """Options for the stores (credentials, endpoint, retries, ...)."""
-    backend: Any = field(default=None, hash=False)
-    """A user store with ``get_range_async``/``get_ranges_async``; else routed by URL."""
-    check_unchanged: bool = True
-    """Compare each response's object size (and ETag) with the indexed ones, at no
-    extra request, and raise ObjectChangedError on a difference."""
-
-
-@dataclass
-class ReadTask:
-    """Read ``window`` of one band of one record into ``out`` (of the window's shape).
-
-    With ``fill`` None, ``out`` is taken as already filled, and pixels outside
-    the image and in sparse tiles are left as they are. With a ``fill`` value,
-    ``out`` may be uninitialized (``np.empty``): those pixels are set to it and
-    every other pixel is written by its tile, so no page of a large output is
-    touched twice and first touches happen in the decode threads.
-    """
-
-    source: RasterSource
-    level: int
-    window: Window
-    out: np.ndarray
-    fill: float | None = None
+__all__ = ["decode_pool", "first_leaf", "plan_jobs", "read_into"]
 
 
 @dataclass
@@ -181,7 +138,7 @@ _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 
 
-def _decode_pool() -> ThreadPoolExecutor:
+def decode_pool() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
         with _pool_lock:
@@ -378,7 +335,7 @@ async def read_into(
         return
     total = sum(len(jobs) for jobs in by_href.values())
     loop = asyncio.get_running_loop()
-    pool = _decode_pool()
+    pool = decode_pool()
     limit = asyncio.Semaphore(options.max_concurrent)
     waits = _claim_shared(by_href, loop)
     finished = _completion_tracker(tasks, by_href, waits, on_done)
@@ -461,7 +418,7 @@ async def read_into(
                 tg.create_task(wait_shared(entry, job))
     except BaseExceptionGroup as group:
         # The first failure is the story; the rest were cancelled or are its echoes.
-        raise _first_leaf(group) from None
+        raise first_leaf(group) from None
     await populating
 
 
@@ -491,151 +448,9 @@ def _completion_tracker(
     return finished
 
 
-class TaskGroups:
-    """Tracks groups of read tasks: ``complete(g)`` is called once group ``g``'s tasks are read.
-
-    Pass :meth:`task_done` as ``on_done`` to :func:`read_into`; call
-    :meth:`complete_empty` for the groups without tasks.
-    """
-
-    def __init__(self, groups: Sequence[Sequence[ReadTask]], complete: Callable[[int], None]):
-        # Each distinct task counts once (read_into reports it done once).
-        distinct = [{id(task) for task in tasks} for tasks in groups]
-        self._left = [len(ids) for ids in distinct]
-        self._groups_of: dict[int, list[int]] = defaultdict(list)
-        for g, ids in enumerate(distinct):
-            for key in ids:
-                self._groups_of[key].append(g)
-        self._complete = complete
-
-    def complete_empty(self) -> None:
-        """Complete the groups that have no task."""
-        for g, left in enumerate(self._left):
-            if left == 0:
-                self._complete(g)
-
-    def task_done(self, task: ReadTask) -> None:
-        """Record that ``task`` is read; complete the groups it was the last of."""
-        for g in self._groups_of[id(task)]:
-            self._left[g] -= 1
-            if self._left[g] == 0:
-                self._complete(g)
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A group's function in two steps: one that needs no pixels, then one that does.
-
-    :func:`read_then` runs ``first`` in a decode thread as soon as the read
-    starts, while its requests are in flight (the CPU is idle then), and
-    ``then`` once both ``first`` and the group's tasks are done. Called
-    directly, it runs both.
-    """
-
-    first: Callable[[], None]
-    then: Callable[[], None]
-
-    def __call__(self) -> None:
-        self.first()
-        self.then()
-
-
-Group = tuple[Sequence[ReadTask], Callable[[], None] | None]
-"""Read tasks and the function to run once they are read (None: nothing to run;
-a :class:`Staged` function starts its first step when the read starts)."""
-
-
-async def read_then(
-    groups: Sequence[Group],
-    options: ReadOptions | None = None,
-    *,
-    on_tile: Callable[[int, int], None] | None = None,
-    more: Callable[[], Sequence[Group]] | None = None,
-) -> None:
-    """Read the tasks of every group in one :func:`read_into`, then run each group's function.
-
-    A group's function (resampling, say) runs in the decode threads as soon as
-    its own tasks are read, while the other groups' tiles are still arriving.
-
-    Parameters
-    ----------
-    groups
-        ``(tasks, then)`` pairs; ``then`` may be None (nothing to run).
-    options, on_tile
-        As for :func:`read_into` (with ``more``, ``total`` counts the tiles of
-        both reads once the second is planned).
-    more
-        A function returning further groups (planning them, say), run in a
-        decode thread while ``groups`` are read, so that their requests are not
-        held back by it; its groups are then read the same way.
-    """
-    if more is None:
-        await _read_groups(groups, options, on_tile)
-        return
-    totals = [0, 0]
-
-    def counter(i: int) -> Callable[[int, int], None] | None:
-        if on_tile is None:
-            return None
-
-        def count(done: int, total: int) -> None:
-            totals[i] = total
-            on_tile(done, sum(totals))
-
-        return count
-
-    first = asyncio.ensure_future(_read_groups(groups, options, counter(0)))
-    try:
-        later = await asyncio.get_running_loop().run_in_executor(_decode_pool(), more)
-        await _read_groups(later, options, counter(1))
-    except BaseException:
-        first.cancel()
-        await asyncio.gather(first, return_exceptions=True)
-        raise
-    await first
-
-
-async def _read_groups(
-    groups: Sequence[Group],
-    options: ReadOptions | None,
-    on_tile: Callable[[int, int], None] | None,
-) -> None:
-    loop = asyncio.get_running_loop()
-    pool = _decode_pool()
-    firsts = {
-        g: loop.run_in_executor(pool, fn.first)
-        for g, (_, fn) in enumerate(groups)
-        if isinstance(fn, Staged)
-    }
-    started: list[asyncio.Future[None]] = []
-
-    async def after_first(g: int, then: Callable[[], None]) -> None:
-        await firsts[g]
-        await loop.run_in_executor(pool, then)
-
-    def start(g: int) -> None:
-        then = groups[g][1]
-        if isinstance(then, Staged):
-            started.append(asyncio.ensure_future(after_first(g, then.then)))
-        elif then is not None:
-            started.append(loop.run_in_executor(pool, then))
-
-    tracker = TaskGroups([tasks for tasks, _ in groups], start)
-    tracker.complete_empty()
-    try:
-        await read_into(
-            [t for tasks, _ in groups for t in tasks], options, on_tile=on_tile,
-            on_done=tracker.task_done,
-        )
-    except BaseException:
-        await asyncio.gather(*started, *firsts.values(), return_exceptions=True)
-        raise
-    await asyncio.gather(*started)
-
-
-def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+def first_leaf(group: BaseExceptionGroup) -> BaseException:
     first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+    return first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _start_fetches(

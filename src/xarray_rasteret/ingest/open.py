@@ -6,8 +6,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .backend import TIFF_SUFFIXES
-from .collection import Collection
+from .._hrefs import TIFF_SUFFIXES
+from ..collection import Collection, load
+from .build import build
 
 __all__ = ["as_collection"]
 
@@ -51,9 +52,5 @@ def as_collection(
         )
     stem = obj.split("?", 1)[0].lower()
     if stem.endswith(TIFF_SUFFIXES):
-        from .ingest import build
-
         return build([obj], storage_options=storage_options, backend=backend)
-    from .collection import load
-
     return load(obj, bands=bands, storage_options=storage_options, backend=backend)

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from ._batch import read_batched
-from ._fetch import ReadOptions, ReadTask
-from ._points import inside_image, tile_reads
-from ._sync import sync
-from ._types import RasterSource, Window
+from .._read.points import inside_image, tile_reads
+from .._read.schedule import read_batched
+from .._read.tasks import ReadOptions, ReadTask
+from .._sync import sync
+from .._types import RasterSource
+from .indexing import OuterIndexedArray, key_window, select
 
-__all__ = ["OuterIndexedArray", "Placement", "RasteretArray", "select"]
+__all__ = ["Placement", "RasteretArray"]
 
 
 @dataclass(frozen=True)
@@ -41,56 +41,6 @@ class Placement:
     """Output row of the image's row 0."""
     col_offset: int
     """Output column of the image's column 0."""
-
-
-def _axis_window(key: Any, size: int) -> tuple[int, int, Any]:
-    """Bounding ``[start, stop)`` of one axis key, and what to take from it after."""
-    if isinstance(key, slice):
-        start, stop, step = key.indices(size)
-        if step == 1:
-            return start, max(start, stop), None
-        idx = np.arange(start, stop, step)
-    else:
-        idx = np.asarray(key)
-    if idx.size == 0:
-        return 0, 0, idx
-    lo = int(idx.min())
-    return lo, int(idx.max()) + 1, idx - lo
-
-
-def select(out: np.ndarray, post: tuple[Any, ...]) -> np.ndarray:
-    """Turn a key's bounding-box output into its exact outer selection."""
-    it, iy, ix = post
-    out = out[it]
-    # Outer indexing: apply the per-axis takes one after the other.
-    if not isinstance(iy, slice):
-        out = np.take(out, iy, axis=-2)
-    if not isinstance(ix, slice):
-        out = np.take(out, ix, axis=-1)
-    return out
-
-
-class OuterIndexedArray(BackendArray):
-    """Base of the lazy arrays: xarray's outer indexing, sync and async, on ``_read``."""
-
-    shape: tuple[int, ...]
-
-    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.OUTER, self._getitem
-        )
-
-    async def async_getitem(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        """Read ``key`` on the caller's event loop (xarray's ``load_async``)."""
-        return await indexing.async_explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.OUTER, self._read
-        )
-
-    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
-        return sync(self._read(key))
-
-    async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
-        raise NotImplementedError
 
 
 class RasteretArray(OuterIndexedArray):
@@ -133,25 +83,15 @@ class RasteretArray(OuterIndexedArray):
             The output array (bounding box of the key), the tasks writing into
             it, and the indexer that turns it into the key's exact selection.
         """
-        tkey, ykey, xkey = key
-        times = np.arange(self.shape[0])[tkey]
-        y0, y1, ytake = _axis_window(ykey, self.shape[1])
-        x0, x1, xtake = _axis_window(xkey, self.shape[2])
+        times, win, post = key_window(key, self.shape)
         # Uninitialized: the read writes every pixel (tiles, or the fill value).
-        out = np.empty((np.size(times), y1 - y0, x1 - x0), dtype=self.dtype)
+        out = np.empty((np.size(times), *win.shape), dtype=self.dtype)
         tasks = []
-        if y1 > y0 and x1 > x0:
+        if win.row_stop > win.row_start and win.col_stop > win.col_start:
             for i, t in enumerate(np.atleast_1d(times)):
                 p = self.placements[int(t)]
-                w = Window(
-                    y0 - p.row_offset, y1 - p.row_offset, x0 - p.col_offset, x1 - p.col_offset
-                )
+                w = win.relative_to(p.row_offset, p.col_offset)
                 tasks.append(ReadTask(p.source, p.level, w, out[i], fill=self.fill))
-        post = (
-            0 if np.ndim(times) == 0 else slice(None),
-            ytake if ytake is not None else slice(None),
-            xtake if xtake is not None else slice(None),
-        )
         return out, tasks, post
 
     async def _read(self, key: tuple[Any, ...]) -> np.ndarray:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._types import TileLayout, Window
+from .._types import TileLayout, Window
 
 __all__ = ["ByteRange", "TileRef", "coalesce", "tiles_for_window"]
 

@@ -14,15 +14,15 @@ import numpy as np
 import pyarrow as pa
 import xarray as xr
 
-from ._aoi_read import PairRead, read_aois, read_options, run_reads
-from ._open import as_collection
-from .errors import ReprojectionRequiredError
-from .geo.aoi import AUTO, AOIs, normalize_geometries
+from ..errors import ReprojectionRequiredError
+from ..geo.aoi import AUTO, AOIs, normalize_geometries
+from ..ingest import as_collection
+from ._pairs import PairRead, read_aois, read_options, run_reads
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-    from .collection import Collection
+    from ..collection import Collection
 
 __all__ = ["get_gdf", "get_numpy", "get_xarray", "sample_points"]
 
@@ -275,8 +275,8 @@ def _is_nan(value: Any) -> bool:
 
 
 def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Dataset:
-    from ._dataset import spatial_ref_attrs
-    from .geo.grid import RasterGrid
+    from .._lazy.dataset import spatial_ref_attrs
+    from ..geo.grid import RasterGrid
 
     first = pair.bands[bands[0]]
     # Coordinates from lattice indices, so windows of one grid share exact values.
@@ -340,9 +340,9 @@ def sample_points(
     """
     import shapely
 
-    from ._aoi_read import _CRS84, band_sources, resolve_bands
+    from ..geo.aoi import to_crs
+    from ._pairs import _CRS84, band_sources, resolve_bands
     from ._points import plan_point_reads, points_table
-    from .geo.aoi import to_crs
 
     col, aois = _prepare(
         collection, points, geometry_crs, geometry_column, filters, storage_options, backend

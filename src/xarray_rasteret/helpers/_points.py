@@ -1,10 +1,8 @@
-"""Point sampling on the read path: one small read window per (record, tile) of points.
+"""Point sampling for ``sample_points``: points located in each record's grid, read by tile.
 
-Points are located in each record's pixel grid with vectorized transforms;
-the points of one tile become one :class:`~xarray_rasteret._fetch.ReadTask`
-over their bounding window, so a call with thousands of points makes a few
-hundred tasks, each tile is fetched and decoded once, and values are picked
-out with fancy indexing.
+Points are located in each record's pixel grid with vectorized transforms, then
+read with :func:`~xarray_rasteret._read.points.tile_reads` (one task per tile)
+and picked out with fancy indexing.
 """
 
 from __future__ import annotations
@@ -17,15 +15,16 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from ._fetch import ReadTask
-from ._types import RasterSource, TileLayout, Window
-from .geo.crs import transformer
+from .._read.points import inside_image, tile_reads
+from .._read.tasks import ReadTask
+from .._types import RasterSource
+from ..geo.crs import transformer
 
 if TYPE_CHECKING:
-    from .collection import Collection
-    from .geo.aoi import AOIs
+    from ..collection import Collection
+    from ..geo.aoi import AOIs
 
-__all__ = ["PointSamples", "inside_image", "plan_point_reads", "points_table", "tile_reads"]
+__all__ = ["PointSamples", "plan_point_reads", "points_table"]
 
 
 @dataclass
@@ -44,51 +43,6 @@ class PointSamples:
         """Copy the sampled pixels from the read windows into ``values``."""
         for entries, rows, cols, out in self.pickers:
             self.values[entries] = out[rows, cols]
-
-
-def inside_image(layout: TileLayout, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Which pixels ``(rows, cols)`` lie inside the image ``layout``."""
-    return (rows >= 0) & (rows < layout.height) & (cols >= 0) & (cols < layout.width)
-
-
-def tile_reads(
-    src: RasterSource, level: int, rows: np.ndarray, cols: np.ndarray, *, fill: float | None
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ReadTask]]:
-    """One read per tile holding pixels ``(rows, cols)`` (all inside image ``level``).
-
-    Parameters
-    ----------
-    src, level
-        The image.
-    rows, cols
-        Pixel indices, 1-D, inside the image.
-    fill
-        The tasks' fill value (None: their outputs start as zeros).
-
-    Returns
-    -------
-    list of (which, r, c, out, task)
-        Per tile: the positions in ``rows``/``cols`` of its pixels, their row and
-        column in ``out`` (the task's output, their bounding window), and the
-        task; after the read, ``out[r, c]`` are the values of ``which``.
-    """
-    layout = src.levels[level]
-    tile = (rows // layout.tile_height) * layout.tiles_across + cols // layout.tile_width
-    order = np.argsort(tile, kind="stable")
-    bounds = np.flatnonzero(np.diff(tile[order])) + 1
-    reads = []
-    for which in np.split(order, bounds):
-        if which.size == 0:
-            continue
-        r, c = rows[which], cols[which]
-        r0, c0 = int(r.min()), int(c.min())
-        window = Window(r0, int(r.max()) + 1, c0, int(c.max()) + 1)
-        if fill is None:
-            out = np.zeros(window.shape, dtype=src.dtype)
-        else:
-            out = np.empty(window.shape, dtype=src.dtype)
-        reads.append((which, r - r0, c - c0, out, ReadTask(src, level, window, out, fill)))
-    return reads
 
 
 def _pixel_of(src: RasterSource, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,16 +24,13 @@ from typing import Any
 import pyarrow as pa
 from tqdm import tqdm
 
+from .._types import RasterSource
+from ..collection import Collection, make_table
+from ..geo.footprint import footprint_crs84
 from . import _stac
-from ._header import PREFETCH as PREFETCH  # re-exported
-from ._header import _gdal_scale_offset as _gdal_scale_offset  # re-exported
-from ._header import _parse_nodata as _parse_nodata  # re-exported
-from ._header import read_sources_async as read_sources_async  # re-exported
-from ._schema import make_table
-from ._types import RasterSource
-from .collection import Collection, footprint_crs84
+from ._header import read_sources_async
 
-__all__ = ["PREFETCH", "build", "build_async", "read_sources_async"]
+__all__ = ["build", "build_async"]
 
 _TABLE_SUFFIXES = (".parquet", ".geoparquet", ".pq")
 _JSON_SUFFIXES = (".json", ".geojson")
@@ -296,7 +293,7 @@ def _expand(
 
 
 def _record_crs(record_id: str, srcs: Mapping[str, RasterSource]) -> str | None:
-    from .geo.grid import same_crs
+    from ..geo.grid import same_crs
 
     crs = None
     first = None
@@ -471,7 +468,7 @@ def build(
     >>> coll = xr_rt.build("items.json", bands=["B04", "B08"])  # doctest: +SKIP
     >>> coll.to_parquet("s2.parquet")  # doctest: +SKIP
     """
-    from ._sync import sync
+    from .._sync import sync
 
     return sync(
         build_async(

@@ -23,13 +23,13 @@ import numpy as np
 import pyproj
 from affine import Affine
 
-from ._fetch import Group, ReadOptions, ReadTask
-from ._types import Window
-from ._warp_array import Member, MosaicArray, PositionBudget
-from .geo.aoi import AOIs, to_crs
-from .geo.crs import as_crs
-from .geo.grid import RasterGrid
-from .geo.target import default_resolution, target_grid
+from .._lazy.mosaic import Member, MosaicArray, PositionBudget
+from .._read.tasks import Group, ReadOptions, ReadTask
+from .._types import Window
+from ..geo.aoi import AOIs, to_crs
+from ..geo.crs import as_crs
+from ..geo.grid import RasterGrid
+from ..geo.target import default_resolution, target_grid
 
 __all__ = ["Regridded", "regrid_pairs", "warp_tasks"]
 
@@ -56,7 +56,7 @@ def regrid_pairs(pairs: list[Any], aois: AOIs, target_crs: Any) -> list[Regridde
     output an unread ``np.empty`` array on the grid around the geometry (it may
     then be replaced by a slice of a stacked array, before :func:`warp_tasks`).
     """
-    from ._aoi_read import BandRead
+    from ._pairs import BandRead
 
     dst = as_crs(target_crs)
     label = _crs_label(dst)
