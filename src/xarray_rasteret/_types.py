@@ -56,7 +56,7 @@ class Window:
         return (self.row_start, self.row_stop, self.col_start, self.col_stop)
 
     def relative_to(self, row: int, col: int) -> Window:
-        """This window in the frame whose pixel ``(0, 0)`` is ``(row, col)`` of this one's."""
+        """The same pixels, in the frame whose pixel ``(0, 0)`` is ``(row, col)`` of this one's."""
         return Window(self.row_start - row, self.row_stop - row, self.col_start - col,
                       self.col_stop - col)
 
@@ -160,6 +160,11 @@ class RasterSource:
     def dtype(self) -> np.dtype:
         """The native-byte-order dtype that reads return."""
         return _native(self.encoding.dtype)
+
+    @property
+    def fill(self) -> float:
+        """Value of pixels outside the image and in sparse tiles: nodata, else 0 (as GDAL)."""
+        return self.nodata if self.nodata is not None else 0
 
     def level_transform(self, level: int) -> Affine:
         """Affine transform of an overview level (GDAL scales by the size ratio)."""

@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -15,13 +15,22 @@ from xarray.core import indexing
 from .._read.decode import check_supported
 from .._read.tasks import ReadOptions
 from .._types import RasterSource, Window
+from ..collection import Collection
 from ..errors import AOIOutsideDataError, ReprojectionRequiredError
+from ..geo.aoi import bounds_in_crs
+from ..geo.crs import as_crs
 from ..geo.grid import RasterGrid, union_grid
+from ..geo.overviews import choose_overview, reprojection_factor
+from ..geo.target import (
+    as_resolution,
+    default_crs,
+    default_resolution,
+    grid_bounds_in,
+    records_bounds,
+    target_grid,
+)
 from .mosaic import Member, MosaicArray
 from .native import Placement, RasteretArray
-
-if TYPE_CHECKING:
-    from ..collection import Collection
 
 __all__ = ["DatasetRequest", "build_dataset", "solar_day", "spatial_ref_attrs"]
 
@@ -78,20 +87,13 @@ def spatial_ref_attrs(grid: RasterGrid) -> dict[str, Any]:
 
 @lru_cache(maxsize=64)
 def _cf_attrs(crs: str) -> dict[str, Any]:
-    """A CRS's CF grid-mapping attributes (about 1 ms each in pyproj: made once)."""
-    from ..geo.crs import as_crs
-
+    """A CRS's CF grid-mapping attributes (slow to make in pyproj: made once per CRS)."""
     parsed = as_crs(crs)
     attrs = parsed.to_cf()
     wkt = parsed.to_wkt()
     attrs["crs_wkt"] = wkt
     attrs["spatial_ref"] = wkt
     return attrs
-
-
-def _record_grid(src: RasterSource, level: int) -> RasterGrid:
-    lv = src.levels[level]
-    return RasterGrid(src.crs, src.level_transform(level), lv.width, lv.height)
 
 
 def _level_for(src: RasterSource, level: int | None, record: str, band: str) -> int:
@@ -111,7 +113,6 @@ def _clip_to_bbox(grid: RasterGrid, request: DatasetRequest) -> RasterGrid:
     import pyproj
     import shapely
 
-    from ..geo.aoi import bounds_in_crs
 
     src_crs = pyproj.CRS.from_user_input(request.bbox_crs)
     dst_crs = pyproj.CRS.from_user_input(grid.crs) if grid.crs else src_crs
@@ -184,7 +185,7 @@ def build_dataset(
                 for s, rid in zip(sources, ids, strict=True)
             ]
             record_grids = [
-                _record_grid(s, lv) for s, lv in zip(sources, levels[band], strict=True)
+                RasterGrid.of(s, lv) for s, lv in zip(sources, levels[band], strict=True)
             ]
             grids[band] = union_grid(record_grids, [f"record {rid!r}" for rid in ids])
         grid = _common_grid(grids)
@@ -300,15 +301,7 @@ def _group_steps(col: Collection, groupby: str | None) -> list[list[int]]:
 def _target_grid(
     col: Collection, per_band: dict[str, list[RasterSource]], request: DatasetRequest
 ) -> RasterGrid:
-    from ..geo.target import (
-        as_resolution,
-        default_crs,
-        default_resolution,
-        records_bounds,
-        target_grid,
-    )
-
-    full = [_record_grid(s, 0) for sources in per_band.values() for s in sources]
+    full = [RasterGrid.of(s, 0) for sources in per_band.values() for s in sources]
     if any(g.crs is None for g in full):
         raise ReprojectionRequiredError(
             "a target grid (crs=, resolution=, align=) needs georeferenced records; "
@@ -325,7 +318,6 @@ def _target_grid(
     if request.bbox is not None:
         import shapely
 
-        from ..geo.aoi import bounds_in_crs
 
         bounds = bounds_in_crs(shapely.box(*request.bbox), request.bbox_crs, crs_wkt)
     else:
@@ -337,7 +329,6 @@ def _auto_level(src: RasterSource, grid: RasterGrid, resampling: str) -> int:
     """The level GDAL's warper reads for ``grid`` (``OVERVIEW_LEVEL=AUTO``)."""
     if len(src.levels) == 1:
         return 0
-    from ..geo.overviews import choose_overview, reprojection_factor
 
     factor = reprojection_factor(
         src.transform, src.crs, grid.shape, grid.transform, grid.crs
@@ -347,7 +338,7 @@ def _auto_level(src: RasterSource, grid: RasterGrid, resampling: str) -> int:
 
 
 def _aligned_member(grid: RasterGrid, src: RasterSource, level: int) -> Member:
-    w = grid.window_of(_record_grid(src, level))
+    w = grid.window_of(RasterGrid.of(src, level))
     return Member(src, level, (w.row_start, w.col_start))
 
 
@@ -357,10 +348,9 @@ _FOOTPRINT_MARGIN = 2
 
 
 def _warp_member(grid: RasterGrid, src: RasterSource, level: int) -> Member:
-    g = _record_grid(src, level)
+    g = RasterGrid.of(src, level)
     if grid.is_aligned_with(g):
         return _aligned_member(grid, src, level)
-    from ..geo.target import grid_bounds_in
 
     w = grid.window_for_bounds(grid_bounds_in(g, grid.crs))
     m = _FOOTPRINT_MARGIN
@@ -404,7 +394,7 @@ def _wrap_variable(
         check_supported(enc)
     dtype = np.result_type(*(s.dtype for s in sources))
     first = sources[0]
-    fill = first.nodata if first.nodata is not None else 0
+    fill = first.fill
     array = MosaicArray(members, grid, dtype, fill, resampling, options)
     layout = first.levels[0]
     # Chunks of the source's tile size, aligned on the output grid.
@@ -446,30 +436,37 @@ def _band_variable(
         check_supported(enc)
     placements = []
     for src, lv in zip(sources, levels, strict=True):
-        w = grid.window_of(_record_grid(src, lv))
+        w = grid.window_of(RasterGrid.of(src, lv))
         placements.append(Placement(src, lv, w.row_start, w.col_start))
     dtype = np.result_type(*(s.dtype for s in sources))
     first = sources[0]
-    fill = first.nodata if first.nodata is not None else 0
+    fill = first.fill
     array = RasteretArray(placements, (len(sources), grid.height, grid.width), dtype, fill, options)
     layout = first.levels[levels[0]]
     chunks = {"time": 1, "y": layout.tile_height, "x": layout.tile_width}
     return _variable(array, first, dtype, chunks, request)
 
 
-def _variable(
-    array: RasteretArray | MosaicArray,
-    first: RasterSource,
-    dtype: np.dtype,
-    chunks: dict[str, int],
-    request: DatasetRequest,
-) -> xr.Variable:
+def variable_attrs(
+    first: RasterSource, dtype: np.dtype, *, mask_and_scale: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The CF attributes and encoding of a band's variable, from its first record.
+
+    Used for the engine's lazy variables and the helpers' in-memory ones alike.
+
+    Returns
+    -------
+    attrs, encoding
+        ``nodata`` (and with ``mask_and_scale`` ``_FillValue``) and
+        ``scale_factor``/``add_offset`` where they are not trivial, in attrs; the
+        dtype and, for native data, ``_FillValue`` in the encoding.
+    """
     nodata = first.nodata
     attrs: dict[str, Any] = {"grid_mapping": "spatial_ref"}
-    encoding: dict[str, Any] = {"preferred_chunks": chunks, "dtype": dtype}
+    encoding: dict[str, Any] = {"dtype": dtype}
     if nodata is not None:
         attrs["nodata"] = nodata
-    if request.mask_and_scale:
+    if mask_and_scale:
         if nodata is not None:
             attrs["_FillValue"] = nodata
         if first.scale != 1.0:
@@ -481,8 +478,19 @@ def _variable(
     if first.scale != 1.0 or first.offset != 0.0:
         attrs.setdefault("scale_factor", first.scale)
         attrs.setdefault("add_offset", first.offset)
+    return attrs, encoding
+
+
+def _variable(
+    array: RasteretArray | MosaicArray,
+    first: RasterSource,
+    dtype: np.dtype,
+    chunks: dict[str, int],
+    request: DatasetRequest,
+) -> xr.Variable:
+    attrs, encoding = variable_attrs(first, dtype, mask_and_scale=request.mask_and_scale)
     var = xr.Variable(("time", "y", "x"), indexing.LazilyIndexedArray(array), attrs)
-    var.encoding = encoding
+    var.encoding = {"preferred_chunks": chunks, **encoding}
     return var
 
 

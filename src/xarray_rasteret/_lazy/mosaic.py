@@ -58,9 +58,7 @@ class Member:
     @property
     def grid(self) -> RasterGrid:
         """The pixel grid of the level read."""
-        lv = self.source.levels[self.level]
-        return RasterGrid(self.source.crs, self.source.level_transform(self.level), lv.width,
-                          lv.height)
+        return RasterGrid.of(self.source, self.level)
 
 
 @dataclass
@@ -190,7 +188,7 @@ class MosaicArray(OuterIndexedArray):
         nodata, fill = member.source.nodata, self.fill
         if self.dtype.kind == "f":
             return math.isnan(fill) and (nodata is None or math.isnan(nodata))
-        return fill == (0 if nodata is None else nodata)
+        return fill == member.source.fill
 
     def plan(
         self, key: tuple[Any, ...], out: np.ndarray | None = None, *, fill_out: bool = True
@@ -236,12 +234,10 @@ class MosaicArray(OuterIndexedArray):
                 if fill_out:
                     out[i] = self.fill
                 for m, (w, part) in found:
-                    nodata = m.source.nodata
                     # Unfilled: the read writes every pixel (sparse tiles as nodata).
                     buf = np.empty(w.shape, dtype=m.source.dtype)
                     step.append(_Job(m, w, buf, part))
-                    fill = nodata if nodata is not None else 0
-                    step_tasks.append(ReadTask(m.source, m.level, w, buf, fill=fill))
+                    step_tasks.append(ReadTask(m.source, m.level, w, buf, fill=m.source.fill))
             jobs.append(step)
             tasks.append(step_tasks)
         return out, dst, jobs, tasks, post

@@ -135,6 +135,14 @@ def check_supported(encoding: TileEncoding) -> None:
     ...
     xarray_rasteret.errors.UnsupportedTiffError: cannot decode TIFF tiles: ...
     """
+    _check_codec(encoding)
+    dtype = _check_samples(encoding)
+    _check_predictor(encoding, dtype)
+    _check_codec_limits(encoding, dtype)
+
+
+def _check_codec(encoding: TileEncoding) -> None:
+    """The codec is known and built into the installed imagecodecs."""
     comp = encoding.compression
     if comp not in _NEEDS:
         raise _unsupported(encoding, f"compression {_codec_name(comp)} is not supported")
@@ -146,6 +154,11 @@ def check_supported(encoding: TileEncoding) -> None:
                 f"the {codec} codec needed for compression {_codec_name(comp)}",
                 "Install an imagecodecs build that includes it (the PyPI wheels do).",
             )
+
+
+def _check_samples(encoding: TileEncoding) -> np.dtype:
+    """The samples are a supported NumPy type of whole bytes; returns that dtype."""
+    comp = encoding.compression
     try:
         dtype = np.dtype(encoding.dtype)
     except TypeError as exc:
@@ -163,7 +176,12 @@ def check_supported(encoding: TileEncoding) -> None:
         )
     if encoding.samples_per_pixel < 1:
         raise _unsupported(encoding, "SamplesPerPixel must be at least 1")
+    return dtype
 
+
+def _check_predictor(encoding: TileEncoding, dtype: np.dtype) -> None:
+    """The predictor is one TIFF defines and fits the sample type."""
+    comp = encoding.compression
     pred = encoding.predictor
     if comp in _PREDICTED_CODECS:
         if pred not in (1, 2, 3):
@@ -177,6 +195,10 @@ def check_supported(encoding: TileEncoding) -> None:
                 "The file is malformed; rewrite it with PREDICTOR=2 (integers).",
             )
 
+
+def _check_codec_limits(encoding: TileEncoding, dtype: np.dtype) -> None:
+    """What each codec can hold (JPEG: 8-bit, 1 or 3 samples; WebP: RGB(A); ...)."""
+    comp = encoding.compression
     if encoding.photometric == _PHOTOMETRIC_YCBCR and comp != 7:
         raise _unsupported(
             encoding, "YCbCr (subsampled) pixels are supported only inside JPEG tiles"
@@ -284,26 +306,54 @@ def decode_tile(
         _check_out(out, shape, native)
 
     if comp in _BYTE_CODECS:
-        dest = out if out is not None else np.empty(shape, native)
-        flat = dest.reshape(-1).view(np.uint8)
-        if (
-            rows_needed is not None
-            and comp in (8, 32946)
-            and _inflate_prefix(data, flat, rows_needed * flat.size // rows)
-        ):
-            valid = dest[:rows_needed]  # the rows after it are left as they are
-        else:
-            _decompress_into(data, comp, flat, encoding, shape)
-            valid = dest
-        predictor = encoding.predictor if comp in _PREDICTED_CODECS else 1
-        # The bytes are in file order, except that the floating-point predictor's
-        # output is byte-order independent (libtiff skips its swap for it).
-        if stored != native and predictor != 3:
-            valid.byteswap(inplace=True)
-        if predictor != 1:
-            _unpredict(valid, encoding)
-        return dest
+        return _decode_byte_stream(data, encoding, shape, out, rows_needed)
+    return _decode_image(data, encoding, shape, out)
 
+
+def _decode_byte_stream(
+    data: bytes | bytearray | memoryview,
+    encoding: TileEncoding,
+    shape: tuple[int, int, int],
+    out: np.ndarray | None,
+    rows_needed: int | None,
+) -> np.ndarray:
+    """Decompress a byte-stream codec (none, deflate, LZW, ...) into place, then unpredict."""
+    stored = np.dtype(encoding.dtype)
+    native = stored.newbyteorder("=")
+    comp = encoding.compression
+    rows = shape[0]
+    dest = out if out is not None else np.empty(shape, native)
+    flat = dest.reshape(-1).view(np.uint8)
+    if (
+        rows_needed is not None
+        and comp in (8, 32946)
+        and _inflate_prefix(data, flat, rows_needed * flat.size // rows)
+    ):
+        valid = dest[:rows_needed]  # the rows after it are left as they are
+    else:
+        _decompress_into(data, comp, flat, encoding, shape)
+        valid = dest
+    predictor = encoding.predictor if comp in _PREDICTED_CODECS else 1
+    # The bytes are in file order, except that the floating-point predictor's
+    # output is byte-order independent (libtiff skips its swap for it).
+    if stored != native and predictor != 3:
+        valid.byteswap(inplace=True)
+    if predictor != 1:
+        _unpredict(valid, encoding)
+    return dest
+
+
+def _decode_image(
+    data: bytes | bytearray | memoryview,
+    encoding: TileEncoding,
+    shape: tuple[int, int, int],
+    out: np.ndarray | None,
+) -> np.ndarray:
+    """Decode an image codec (JPEG, WebP, LERC, JPEG 2000), checked against ``shape``."""
+    stored = np.dtype(encoding.dtype)
+    native = stored.newbyteorder("=")
+    comp = encoding.compression
+    rows, cols, samples = shape
     try:
         if comp == 7:
             arr = _decode_jpeg(data, encoding, samples)

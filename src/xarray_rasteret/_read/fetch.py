@@ -198,7 +198,7 @@ def _fill_uncovered(task: ReadTask, layout: TileLayout, tiles: list[TileRef]) ->
         return
     inside = (r0, c0, r1, c1) == (0, 0, w.row_stop - w.row_start, w.col_stop - w.col_start)
     if inside and not any(t.sparse for t in tiles):
-        return  # every pixel is in a stored tile: most windows, ~3 us each saved
+        return  # every pixel is in a stored tile: most windows
     out[:r0] = fill
     out[r1:] = fill
     out[r0:r1, :c0] = fill
@@ -333,18 +333,55 @@ async def read_into(
     if not by_href:
         _completion_tracker(tasks, by_href, [], on_done)  # reports every task done
         return
-    total = sum(len(jobs) for jobs in by_href.values())
     loop = asyncio.get_running_loop()
-    pool = decode_pool()
-    limit = asyncio.Semaphore(options.max_concurrent)
     waits = _claim_shared(by_href, loop)
-    finished = _completion_tracker(tasks, by_href, waits, on_done)
+    read = _Read(
+        options, loop, total=sum(len(jobs) for jobs in by_href.values()),
+        finished=_completion_tracker(tasks, by_href, waits, on_done), on_tile=on_tile,
+    )
+    try:
+        async with asyncio.TaskGroup() as tg:
+            _start_fetches(tg, by_href, options, read.fetch_range)
+            # First in the decode queue: the outputs' pages fault in while the
+            # requests travel, not in the first pastes (see .pages).
+            populating = loop.run_in_executor(read.pool, populate, [t.out for t in tasks])
+            for entry, job in waits:
+                tg.create_task(read.wait_shared(entry, job))
+    except BaseExceptionGroup as group:
+        # The first failure is the story; the rest were cancelled or are its echoes.
+        raise first_leaf(group) from None
+    await populating
 
-    async def decode_group(buf: memoryview, start: int, group: list[_TileJob]) -> None:
+
+class _Read:
+    """The requests of one :func:`read_into` call: fetch, decode, paste, report."""
+
+    def __init__(
+        self,
+        options: ReadOptions,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        total: int,
+        finished: Callable[[_TileJob], None],
+        on_tile: Callable[[int, int], None] | None,
+    ) -> None:
+        self.options = options
+        self.loop = loop
+        self.pool = decode_pool()
+        # A slot is held until its range is decoded, so at most max_concurrent
+        # fetched buffers exist at once: memory stays bounded when decoding is
+        # slower than the network.
+        self.limit = asyncio.Semaphore(options.max_concurrent)
+        self.total = total
+        self.finished = finished
+        self.on_tile = on_tile
+
+    async def decode_group(self, buf: memoryview, start: int, group: list[_TileJob]) -> None:
+        """Decode and paste the tiles of one response, in the decode threads."""
         decoded_group = await asyncio.gather(
             *(
-                loop.run_in_executor(
-                    pool, _decode_and_paste, job, buf[job.start - start : job.end - start]
+                self.loop.run_in_executor(
+                    self.pool, _decode_and_paste, job, buf[job.start - start : job.end - start]
                 )
                 for job in group
             )
@@ -353,27 +390,25 @@ async def read_into(
             if job.shared is not None and not job.shared.future.done():
                 job.shared.future.set_result(pasted)
             job.shared = None  # the waiting reads hold the entry themselves
-            finished(job)
+            self.finished(job)
 
-    async def fetch_range(store: CountingStore, path: str, href: str, start: int, end: int,
-                          group: list[_TileJob]) -> None:
-        src = group[0].source
+    async def fetch_range(self, store: CountingStore, path: str, href: str, start: int,
+                          end: int, group: list[_TileJob]) -> None:
+        """Fetch ``[start, end)`` of ``href`` and decode the tiles in it; settle shared ones."""
         try:
-            await fetch_and_decode(store, path, href, start, end, group, src)
+            await self._fetch_and_decode(store, path, href, start, end, group)
         except BaseException as e:
             _settle(group, e)
             raise
         _settle(group, None)
-        if on_tile is not None:
-            on_tile(len(group), total)
+        if self.on_tile is not None:
+            self.on_tile(len(group), self.total)
 
-    async def fetch_and_decode(store: CountingStore, path: str, href: str, start: int,
-                               end: int, group: list[_TileJob], src: RasterSource) -> None:
-        # A slot is held until the range is decoded, so at most max_concurrent
-        # fetched buffers exist at once: memory stays bounded when decoding is
-        # slower than the network.
-        async with limit:
-            if options.check_unchanged and src.size is not None:
+    async def _fetch_and_decode(self, store: CountingStore, path: str, href: str, start: int,
+                                end: int, group: list[_TileJob]) -> None:
+        src = group[0].source
+        async with self.limit:
+            if self.options.check_unchanged and src.size is not None:
                 data = await store.get_range_checked_async(
                     path, start=start, end=end, size=src.size, etag=src.etag
                 )
@@ -385,10 +420,11 @@ async def read_into(
                     f"{href} ends before byte {end} (got {len(buf)} of {end - start} bytes from "
                     f"offset {start}): the file is truncated or changed since it was indexed"
                 )
-            await decode_group(buf, start, group)
+            await self.decode_group(buf, start, group)
             del data, buf
 
-    async def wait_shared(entry: _Shared, job: _TileJob) -> None:
+    async def wait_shared(self, entry: _Shared, job: _TileJob) -> None:
+        """Wait for another read to paste ``job``'s tile; fetch it here if it did not."""
         try:
             pasted = await asyncio.shield(entry.future)
         except _Abandoned:
@@ -398,29 +434,15 @@ async def read_into(
             # joined, or decoded fewer rows than this one wants: fetch here.
             job.shared = None
             inner, path = resolve_store(
-                job.source.href, storage_options=options.storage_options,
-                backend=options.backend,
+                job.source.href, storage_options=self.options.storage_options,
+                backend=self.options.backend,
             )
-            await fetch_range(CountingStore(inner), path, job.source.href, job.start, job.end,
-                              [job])
+            await self.fetch_range(CountingStore(inner), path, job.source.href, job.start,
+                                   job.end, [job])
             return
-        finished(job)
-        if on_tile is not None:
-            on_tile(1, total)
-
-    try:
-        async with asyncio.TaskGroup() as tg:
-            _start_fetches(tg, by_href, options, fetch_range)
-            # First in the decode queue: the outputs' pages fault in while the
-            # requests travel, not in the first pastes (see _pages).
-            populating = loop.run_in_executor(pool, populate, [t.out for t in tasks])
-            for entry, job in waits:
-                tg.create_task(wait_shared(entry, job))
-    except BaseExceptionGroup as group:
-        # The first failure is the story; the rest were cancelled or are its echoes.
-        raise first_leaf(group) from None
-    await populating
-
+        self.finished(job)
+        if self.on_tile is not None:
+            self.on_tile(1, self.total)
 
 def _completion_tracker(
     tasks: Sequence[ReadTask],

@@ -2,12 +2,12 @@
 
 A fresh ``np.empty`` output has no memory behind it yet: the first write to
 each page costs a page fault, paid by the decode threads as they paste the
-first tiles. For a whole band (32 MB) that is 4-50 ms on the read's critical
-path. :func:`populate` asks the kernel for those pages up front
+first tiles, on the read's critical path. :func:`populate` asks the kernel for those pages up front
 (``madvise(MADV_POPULATE_WRITE)``, Linux 5.14+), which the read runs in a
 decode thread while its requests travel. It writes nothing, so it is safe
 beside threads already pasting into the same pages; where the call is not
-available it does nothing.
+available it does nothing. The measurements behind the constants below are in
+``benchmarks/decisions.md``.
 """
 
 from __future__ import annotations
@@ -26,24 +26,20 @@ MIN_BYTES = 2**20
 """Spans smaller than this are left to fault on first write (a few pages)."""
 MAX_BYTES = 64 * 2**20
 """At most this much is populated per call: about what faults in while one round
-trip (40 ms) passes. A larger read is decode-bound for longer than its requests
+trip of object storage passes. A larger read is decode-bound for longer than its requests
 travel; the rest of its pages fault in its pastes, spread over the decode."""
 
 STEP_BYTES = 2 * 2**20
 """Bytes populated per ``madvise`` call. While one call runs, the kernel holds the
 process's memory map: other threads' allocations (the response bodies arriving)
-wait for the whole call. On the dev VM a thread mapping 64 MB buffers waited
-100-2200 ms beside one call for 1 GB, and at most 9-16 ms beside 2 MB steps."""
+wait for the whole call; small steps let them in between."""
 
 MIN_RATE = 2**30
 """Bytes per second below which populating stops (the rest faults in the pastes).
 
-Populating is idle-time work, done while the requests travel. At times this VM
-hands out memory 20-50 times slower than usual (64 MB took 110-240 ms instead
-of 4-10 ms), and then the response bodies arriving wait for it: the S2 read's
-first response came only as populating ended, 200 ms late. Faults taken in the
-pastes instead are spread over the decode and let the bodies in (without
-populating, S2's first response came at 81-118 ms in the same hour)."""
+Populating is idle-time work, done while the requests travel. When the machine
+hands out memory slowly, the response bodies arriving would wait for it; faults
+taken in the pastes instead are spread over the decode and let the bodies in."""
 
 _MADV_POPULATE_WRITE = 23
 _PAGE = mmap.PAGESIZE

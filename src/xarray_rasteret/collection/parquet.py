@@ -35,8 +35,8 @@ def read_table(
             dataset = pq.ParquetDataset(local)
             columns = _columns_for(dataset.schema.names, bands)
             return dataset.read(columns=columns)
-        # One file: ParquetFile skips loading pyarrow's dataset machinery (~50 ms cold),
-        # and a buffer skips resolving a filesystem for the path (~11 ms cold). Not a
+        # One file: ParquetFile skips loading pyarrow's dataset machinery, and a
+        # buffer skips resolving a filesystem for the path (both cost when cold). Not a
         # memory map: rewriting the file would change (or, truncated, crash) the table.
         with open(local, "rb") as f:
             data = f.read()
@@ -48,7 +48,7 @@ def read_table(
 
 _THREADED_ROWS = 4096
 """Collections with more rows than this are decoded on pyarrow's thread pool; for
-smaller ones, starting that pool costs more (~7 ms) than the decode itself."""
+smaller ones, starting that pool costs more than the decode itself."""
 
 
 def _read_parquet(file: Any, bands: Sequence[str] | None) -> pa.Table:

@@ -69,6 +69,7 @@ def _split_list(arr: pa.Array, dtype: Any) -> tuple[np.ndarray, np.ndarray] | No
 def transform_from(
     coeffs: np.ndarray, scale: np.ndarray | None, tie: np.ndarray | None
 ) -> Affine | None:
+    """The affine of a row: 6 coefficients, rasteret's 4, or pixel scale + tie point."""
     if len(coeffs) == 6:
         return Affine(*(float(v) for v in coeffs))
     if len(coeffs) == 4:  # rasteret: (scale_x, translate_x, scale_y, translate_y)
@@ -121,6 +122,8 @@ def sources_from_metadata(
     band_index: np.ndarray | None = None,
 ) -> list[RasterSource]:
     """Decode a ``{band}_metadata`` struct array into RasterSources (no null rows allowed)."""
+    # One pass of column reads, then one loop over rows: split further, and each
+    # part would hand a dozen per-row lists to the next.
     f = _Fields(md)
     n = f.n
     width = f.scalar("image_width", 0, np.int64)
@@ -128,16 +131,8 @@ def sources_from_metadata(
     tw = f.scalar("tile_width", 0, np.int64)
     th = f.scalar("tile_height", 0, np.int64)
     tiled = f.scalar("tiled", True, bool)
-    predictor = f.scalar("predictor", 1, np.int64)
-    compression = f.scalar("compression", 1, np.int64)
     spp = f.scalar("samples_per_pixel", 1, np.int64)
     planar = f.scalar("planar_configuration", 1, np.int64) == 2
-    photometric = f.scalar("photometric", 1, np.int64)
-    bits = f.scalar("bits_per_sample", 0, np.int64)
-    dtypes = f.objects("dtype")
-    orders = f.objects("byte_order")
-    jpeg = f.objects("jpeg_tables") if f.has("jpeg_tables") else None
-    lerc = f.lists("lerc_parameters", np.int64)
     nodata = f.scalar("nodata", np.nan, np.float64)
     has_nodata = f.valid("nodata")
     scale = f.scalar("scale", 1.0, np.float64)
@@ -160,22 +155,7 @@ def sources_from_metadata(
     off_o, off_v = offs
     cnt_o, cnt_v = counts
 
-    ov = None
-    if f.has("overviews"):
-        ov_arr = pc.struct_field(md, "overviews")
-        if not pa.types.is_null(ov_arr.type):
-            ov_o = ov_arr.offsets.to_numpy().astype(np.int64)
-            ov_vals = ov_arr.values
-            of = _Fields(ov_vals)
-            ov = (
-                ov_o,
-                of.scalar("image_width", 0, np.int64),
-                of.scalar("image_height", 0, np.int64),
-                of.scalar("tile_width", 0, np.int64),
-                of.scalar("tile_height", 0, np.int64),
-                of.lists("tile_offsets", np.int64),
-                of.lists("tile_byte_counts", np.int64),
-            )
+    ov = _overview_columns(md) if f.has("overviews") else None
 
     transforms = _transforms(n, tr, ps, tp)
     # Python lists index far faster than NumPy scalars in the per-row loop.
@@ -188,38 +168,7 @@ def sources_from_metadata(
     scale_l, offset_l = scale.tolist(), offset.tolist()
     size_l = [v if v >= 0 else None for v in size.tolist()]
     etag_l = etags if etags is not None else [None] * n
-    lerc_l = (
-        [tuple(lerc[1][lerc[0][i] : lerc[0][i + 1]].tolist()) or None for i in range(n)]
-        if lerc
-        else [None] * n
-    )
-    keys = zip(
-        compression.tolist(),
-        predictor.tolist(),
-        dtypes,
-        orders,
-        spp_l,
-        planar_l,
-        photometric.tolist(),
-        jpeg if jpeg is not None else [None] * n,
-        lerc_l,
-        bits.tolist(),
-        strict=True,
-    )
-    encodings: dict[tuple[Any, ...], TileEncoding] = {}
-    row_enc: list[TileEncoding] = []
-    for key in keys:
-        enc = encodings.get(key)
-        if enc is None:
-            comp, pred, name, order, spp_i, planar_i, photo, jpeg_i, lerc_i, bits_i = key
-            if name is None:
-                raise MissingMetadataError("band metadata without a dtype")
-            dt, nbits = _dtype_str(name, order or "<")
-            enc = encodings[key] = TileEncoding(
-                comp, pred, dt, spp_i, planar_i, photo, jpeg_i, lerc_i,
-                None if bits_i in (0, nbits) else bits_i,
-            )  # fmt: skip
-        row_enc.append(enc)
+    row_enc = _row_encodings(f, spp_l, planar_l)
     if ov is not None:
         o_off, o_w, o_h, o_tw, o_th, o_to, o_tc = ov
         assert o_to is not None and o_tc is not None
@@ -271,6 +220,63 @@ def sources_from_metadata(
             )
         )
     return out
+
+
+def _overview_columns(md: pa.StructArray) -> tuple[Any, ...] | None:
+    """The ``overviews`` lists' offsets and their fields' columns (None if all null)."""
+    ov_arr = pc.struct_field(md, "overviews")
+    if pa.types.is_null(ov_arr.type):
+        return None
+    of = _Fields(ov_arr.values)
+    return (
+        ov_arr.offsets.to_numpy().astype(np.int64),
+        of.scalar("image_width", 0, np.int64),
+        of.scalar("image_height", 0, np.int64),
+        of.scalar("tile_width", 0, np.int64),
+        of.scalar("tile_height", 0, np.int64),
+        of.lists("tile_offsets", np.int64),
+        of.lists("tile_byte_counts", np.int64),
+    )
+
+
+def _row_encodings(f: _Fields, spp_l: list[int], planar_l: list[bool]) -> list[TileEncoding]:
+    """One TileEncoding per row; equal rows share one object (and one support check)."""
+    n = f.n
+    lerc = f.lists("lerc_parameters", np.int64)
+    jpeg = f.objects("jpeg_tables") if f.has("jpeg_tables") else None
+    lerc_l = (
+        [tuple(lerc[1][lerc[0][i] : lerc[0][i + 1]].tolist()) or None for i in range(n)]
+        if lerc
+        else [None] * n
+    )
+    keys = zip(
+        f.scalar("compression", 1, np.int64).tolist(),
+        f.scalar("predictor", 1, np.int64).tolist(),
+        f.objects("dtype"),
+        f.objects("byte_order"),
+        spp_l,
+        planar_l,
+        f.scalar("photometric", 1, np.int64).tolist(),
+        jpeg if jpeg is not None else [None] * n,
+        lerc_l,
+        f.scalar("bits_per_sample", 0, np.int64).tolist(),
+        strict=True,
+    )
+    encodings: dict[tuple[Any, ...], TileEncoding] = {}
+    row_enc: list[TileEncoding] = []
+    for key in keys:
+        enc = encodings.get(key)
+        if enc is None:
+            comp, pred, name, order, spp_i, planar_i, photo, jpeg_i, lerc_i, bits_i = key
+            if name is None:
+                raise MissingMetadataError("band metadata without a dtype")
+            dt, nbits = _dtype_str(name, order or "<")
+            enc = encodings[key] = TileEncoding(
+                comp, pred, dt, spp_i, planar_i, photo, jpeg_i, lerc_i,
+                None if bits_i in (0, nbits) else bits_i,
+            )  # fmt: skip
+        row_enc.append(enc)
+    return row_enc
 
 
 def _transforms(

@@ -14,15 +14,18 @@ import numpy as np
 import pyarrow as pa
 import xarray as xr
 
+from .._lazy.dataset import spatial_ref_attrs, variable_attrs
+from ..collection import Collection
 from ..errors import ReprojectionRequiredError
-from ..geo.aoi import AUTO, AOIs, normalize_geometries
+from ..geo.aoi import AUTO, AOIs, normalize_geometries, to_crs
+from ..geo.grid import RasterGrid
 from ..ingest import as_collection
-from ._pairs import PairRead, read_aois, read_options, run_reads
+from ._pairs import _CRS84, band_sources, read_aois, read_options, resolve_bands, run_reads
+from ._points import plan_point_reads, points_table
+from ._reads import PairRead
 
 if TYPE_CHECKING:
     import geopandas as gpd
-
-    from ..collection import Collection
 
 __all__ = ["get_gdf", "get_numpy", "get_xarray", "sample_points"]
 
@@ -275,9 +278,6 @@ def _is_nan(value: Any) -> bool:
 
 
 def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Dataset:
-    from .._lazy.dataset import spatial_ref_attrs
-    from ..geo.grid import RasterGrid
-
     first = pair.bands[bands[0]]
     # Coordinates from lattice indices, so windows of one grid share exact values.
     x, y = first.xy_coords()
@@ -287,10 +287,10 @@ def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Datas
     data_vars = {}
     for b in bands:
         r = pair.bands[b]
-        attrs: dict[str, Any] = {"grid_mapping": "spatial_ref"}
-        if r.source.nodata is not None:
-            attrs["nodata"] = r.source.nodata
-        data_vars[b] = (("time", "y", "x"), r.data[None], attrs)
+        attrs, encoding = variable_attrs(r.source, r.data.dtype, mask_and_scale=False)
+        var = xr.Variable(("time", "y", "x"), r.data[None], attrs)
+        var.encoding = encoding
+        data_vars[b] = var
     coords = {
         "time": time,
         "y": y,
@@ -340,9 +340,6 @@ def sample_points(
     """
     import shapely
 
-    from ..geo.aoi import to_crs
-    from ._pairs import _CRS84, band_sources, resolve_bands
-    from ._points import plan_point_reads, points_table
 
     col, aois = _prepare(
         collection, points, geometry_crs, geometry_column, filters, storage_options, backend

@@ -3,7 +3,7 @@
 For every geometry and every record whose footprint it intersects, the
 geometry's bounds in the record's CRS give a pixel window (snapped outwards,
 clipped to the image, as ``rasterio.mask.mask(crop=True)``). All windows of
-all bands go to :func:`~xarray_rasteret._fetch.read_into` at once, so a tile
+all bands go to :func:`~xarray_rasteret._read.fetch.read_into` at once, so a tile
 shared by two AOIs is fetched and decoded once; then pixels outside the
 geometry are set to nodata (rasterio ``geometry_mask`` semantics).
 """
@@ -12,18 +12,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pyproj
 import shapely
 from affine import Affine
 
+from .. import data_sources
 from .._read.schedule import read_then
 from .._read.tasks import Group, ReadOptions, ReadTask
 from .._sync import sync
 from .._types import RasterSource, Window
+from ..collection import Collection
 from ..data_sources import DataSource
 from ..data_sources import infer as infer_source
 from ..errors import AOIOutsideDataError
@@ -31,60 +33,18 @@ from ..geo.aoi import AOIs, to_crs
 from ..geo.crs import as_crs
 from ..geo.grid import RasterGrid
 from ..geo.rasterize import geometry_mask
+from ._reads import BandRead, PairRead
+from ._warp import regrid_pairs, warp_tasks
 
-if TYPE_CHECKING:
-    from ..collection import Collection
-
-__all__ = [
-    "BandRead", "PairRead", "band_sources", "plan_pairs", "read_aois", "resolve_bands"
-]
+__all__ = ["band_sources", "plan_pairs", "read_aois", "resolve_bands"]
 
 _CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
-
-
-@dataclass
-class BandRead:
-    """The pixels of one band in one (geometry, record) window."""
-
-    source: RasterSource
-    window: Window
-    """Window read, in the record's pixel grid (native reads)."""
-    transform: Affine
-    """Affine transform of ``data``."""
-    data: np.ndarray
-    fill: float
-    lattice: Affine
-    """Transform of pixel (0, 0) of the lattice ``data`` lies on (the record's
-    grid, or the target grid's lattice): coordinates computed from it and
-    ``offset`` agree exactly between windows."""
-    offset: tuple[int, int]
-    """``(row, col)`` of ``data[0, 0]`` on ``lattice``."""
-
-    def xy_coords(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pixel-centre coordinates ``(x, y)`` of ``data``."""
-        h, w = self.data.shape
-        t, (r, c) = self.lattice, self.offset
-        return t.c + t.a * (c + np.arange(w) + 0.5), t.f + t.e * (r + np.arange(h) + 0.5)
-
-
-@dataclass
-class PairRead:
-    """A geometry and a record it intersects, with one :class:`BandRead` per band."""
-
-    geometry_index: int
-    record_index: int
-    geometry: shapely.Geometry
-    """The geometry in the record's CRS."""
-    crs: str | None
-    bands: dict[str, BandRead]
 
 
 def resolve_bands(
     collection: Collection, bands: Sequence[str], data_source: str | DataSource | None
 ) -> tuple[dict[str, str], DataSource | None]:
     """Map each requested band (code or asset key) to the collection's asset key."""
-    from .. import data_sources
-
     if isinstance(bands, str):
         bands = [bands]
     if not bands:
@@ -171,8 +131,7 @@ def plan_pairs(
             key = (gi, grids[band][ri])
             if key not in placed:
                 src = sources[ri]
-                size = (src.levels[0].width, src.levels[0].height)
-                placed[key] = _place(RasterGrid(src.crs, src.transform, *size), geom)
+                placed[key] = _place(RasterGrid.of(src), geom)
             found = placed[key]
             if found is None:
                 break
@@ -187,9 +146,8 @@ def plan_pairs(
         reads = {}
         for band, (window, transform) in windows.items():
             src = per_band[band][ri]
-            fill = src.nodata if src.nodata is not None else 0
             reads[band] = BandRead(
-                src, window, transform, next(outputs), fill, src.transform,
+                src, window, transform, next(outputs), src.fill, src.transform,
                 (window.row_start, window.col_start),
             )
         pairs.append(PairRead(gi, ri, geom, firsts[ri].crs, reads))
@@ -218,8 +176,8 @@ def _empty_outputs(specs: list[tuple[tuple[int, int], np.dtype]]) -> list[np.nda
     """An empty array per ``(shape, dtype)``: slices of one array per distinct spec.
 
     One allocation instead of one per window (a 256 x 256 uint16 window is
-    exactly glibc's mmap threshold, so each was an mmap and, once freed, an
-    munmap: ~5 ms for 600 windows). The read writes every pixel.
+    exactly glibc's mmap threshold, so each would be an mmap and, once freed,
+    an munmap). The read writes every pixel.
     """
     counts: dict[tuple[tuple[int, int], np.dtype], int] = defaultdict(int)
     for spec in specs:
@@ -243,7 +201,7 @@ def read_aois(
     """Read every band of every (geometry, record) pair in one concurrent read, masked.
 
     With ``target_crs``, each pair is resampled (nearest) onto a grid of that
-    CRS covering its geometry (see :mod:`._aoi_warp`); else it is read on the
+    CRS covering its geometry (see :mod:`._warp`); else it is read on the
     record's own grid. With ``stack``, every output is a slice of one
     ``[pair, band, y, x]`` array, returned too (ragged shapes: ValueError, before
     any I/O).
@@ -263,8 +221,6 @@ def read_aois(
         )
     regridded = None
     if target_crs is not None:
-        from ._warp import regrid_pairs, warp_tasks
-
         regridded = regrid_pairs(pairs, aois, target_crs)
     # Before any I/O: ragged shapes raise here, and reads write into the stack.
     stacked = stack_outputs(pairs, list(assets)) if stack else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,11 +18,9 @@ import shapely
 from .._read.points import inside_image, tile_reads
 from .._read.tasks import ReadTask
 from .._types import RasterSource
+from ..collection import Collection
+from ..geo.aoi import AOIs
 from ..geo.crs import transformer
-
-if TYPE_CHECKING:
-    from ..collection import Collection
-    from ..geo.aoi import AOIs
 
 __all__ = ["PointSamples", "plan_point_reads", "points_table"]
 

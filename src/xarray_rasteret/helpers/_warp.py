@@ -30,6 +30,7 @@ from ..geo.aoi import AOIs, to_crs
 from ..geo.crs import as_crs
 from ..geo.grid import RasterGrid
 from ..geo.target import default_resolution, target_grid
+from ._reads import BandRead
 
 __all__ = ["Regridded", "regrid_pairs", "warp_tasks"]
 
@@ -56,8 +57,6 @@ def regrid_pairs(pairs: list[Any], aois: AOIs, target_crs: Any) -> list[Regridde
     output an unread ``np.empty`` array on the grid around the geometry (it may
     then be replaced by a slice of a stacked array, before :func:`warp_tasks`).
     """
-    from ._pairs import BandRead
-
     dst = as_crs(target_crs)
     label = _crs_label(dst)
     by_geometry: dict[int, list[Any]] = defaultdict(list)
@@ -68,7 +67,7 @@ def regrid_pairs(pairs: list[Any], aois: AOIs, target_crs: Any) -> list[Regridde
         geom = to_crs([aois.geometries[gi]], aois.crs, dst)[0]
         for band in group[0].bands:
             grids = [
-                RasterGrid(s.crs, s.transform, s.levels[0].width, s.levels[0].height)
+                RasterGrid.of(s)
                 for s in (p.bands[band].source for p in group)
             ]
             rx, ry = default_resolution(grids, dst)

@@ -24,9 +24,11 @@ from typing import Any
 import pyarrow as pa
 from tqdm import tqdm
 
+from .._sync import sync
 from .._types import RasterSource
 from ..collection import Collection, make_table
 from ..geo.footprint import footprint_crs84
+from ..geo.grid import same_crs
 from . import _stac
 from ._header import read_sources_async
 
@@ -38,7 +40,6 @@ _JSON_SUFFIXES = (".json", ".geojson")
 _BOOKKEEPING = frozenset(
     {"type", "stac_version", "stac_extensions", "links", "bbox", "proj:epsg", "crs"}
 )
-
 
 # ---------------------------------------------------------------------------
 # Many headers
@@ -55,7 +56,7 @@ async def _parse_all(
 ) -> dict[str, list[RasterSource]]:
     sem = asyncio.Semaphore(max(1, int(max_concurrent)))
     # No bar object at all without progress: tqdm's first instance creates a
-    # multiprocessing lock (~5 ms).
+    # multiprocessing lock, which costs before the first request.
     bar = tqdm(total=len(hrefs), desc="COG headers", unit="file") if progress else None
 
     async def one(href: str) -> tuple[str, list[RasterSource]]:
@@ -293,8 +294,6 @@ def _expand(
 
 
 def _record_crs(record_id: str, srcs: Mapping[str, RasterSource]) -> str | None:
-    from ..geo.grid import same_crs
-
     crs = None
     first = None
     for band, s in srcs.items():
@@ -468,8 +467,6 @@ def build(
     >>> coll = xr_rt.build("items.json", bands=["B04", "B08"])  # doctest: +SKIP
     >>> coll.to_parquet("s2.parquet")  # doctest: +SKIP
     """
-    from .._sync import sync
-
     return sync(
         build_async(
             source,

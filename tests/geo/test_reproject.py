@@ -541,7 +541,8 @@ def test_reprojection_factor():
 
 def test_bisected_rows_stay_within_the_error_threshold():
     """Rows too curved for one linear piece are bisected; every piece stays within max_error."""
-    from xarray_rasteret.geo._approx import _approx_rows, _PixelTransformer
+    from xarray_rasteret.geo._approx import PixelTransformer as _PixelTransformer
+    from xarray_rasteret.geo._approx import approx_rows as _approx_rows
 
     # A wide lon/lat grid onto UTM: rows curve, so many are split into several pieces.
     dst_t = Affine(0.01, 0, 10.0, 0, -0.01, 60.0)

@@ -11,10 +11,10 @@ import shapely
 import shapely.affinity
 from affine import Affine
 
+from xarray_rasteret.geo._burn import lines_bresenham as _lines_bresenham
+from xarray_rasteret.geo._burn import walk as _walk
 from xarray_rasteret.geo.rasterize import (
-    _lines_bresenham,
     _rasterize,
-    _walk,
     geometry_mask,
     rasterize_inside,
 )

@@ -1,0 +1,1 @@
+"""xarray objects over the read path: lazy native and mosaic arrays, and Dataset assembly."""
