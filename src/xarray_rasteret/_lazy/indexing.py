@@ -70,7 +70,7 @@ class OuterIndexedArray(BackendArray):
 
 
 def key_window(
-    key: tuple[Any, ...], shape: tuple[int, int, int]
+    key: tuple[Any, ...], shape: tuple[int, ...]
 ) -> tuple[np.ndarray, Window, tuple[Any, ...]]:
     """The time steps and bounding window of an outer ``(time, y, x)`` key.
 

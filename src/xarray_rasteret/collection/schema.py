@@ -37,6 +37,7 @@ import pyarrow as pa
 from affine import Affine
 
 from .._types import RasterSource
+from ..geo.crs import epsg_code
 
 __all__ = [
     "BAND_METADATA_TYPE",
@@ -248,9 +249,7 @@ def epsg_of(crs: str | None) -> int | None:
     if m:
         return int(m.group(1))
     try:
-        from pyproj import CRS
-
-        return CRS.from_user_input(crs).to_epsg()
+        return epsg_code(crs)
     except Exception:  # noqa: BLE001 - an unparseable CRS just has no code
         return None
 

@@ -19,6 +19,7 @@ from affine import Affine
 
 from .._types import RasterSource
 from ..errors import BandNotFoundError, MissingMetadataError
+from ..geo.crs import as_crs
 from ..geo.footprint import footprint_crs84, is_crs84
 from .parquet import read_table, write_table
 from .schema import METADATA_SUFFIX, SCHEMA_COLUMNS, epsg_of
@@ -373,7 +374,6 @@ class Collection:
 
     def _geo_metadata(self) -> dict[str, Any]:
         import shapely
-        from pyproj import CRS
 
         geoms = self.geometries
         valid = np.array([g is not None for g in geoms], bool)
@@ -383,7 +383,7 @@ class Collection:
         column: dict[str, Any] = {
             "encoding": "WKB",
             "geometry_types": [names[k] for k in kinds if k in names],
-            "crs": CRS.from_user_input("OGC:CRS84").to_json_dict(),
+            "crs": as_crs("OGC:CRS84").to_json_dict(),
         }
         if valid.any():
             b = shapely.total_bounds(geoms[valid])

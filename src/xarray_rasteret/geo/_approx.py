@@ -2,11 +2,11 @@
 
 One job: map destination pixel positions to fractional source pixel positions
 as GDAL's warper does, i.e. the exact pixel transformer (destination affine ->
-PROJ via pyproj -> inverse source affine, :class:`_PixelTransformer`) and the
-approximate transformer on top of it (:func:`_approx_rows`: per row, linear
+PROJ via pyproj -> inverse source affine, :class:`PixelTransformer`) and the
+approximate transformer on top of it (:func:`approx_rows`: per row, linear
 interpolation between exactly transformed points with bisection while the
 error exceeds the threshold), applied over the fixed ``_SEGMENT``-wide row
-segments of the destination grid (:func:`_segment_coords`, the core of
+segments of the destination grid (:func:`segment_coords`, the core of
 :func:`xarray_rasteret.geo.reproject.source_coords`).
 """
 
@@ -45,7 +45,7 @@ def _gdal_inverse(t: Affine) -> tuple[float, float, float, float, float, float]:
 
 
 @dataclass
-class _PixelTransformer:
+class PixelTransformer:
     """Exact destination-pixel -> source-pixel transformation."""
 
     dst: Affine
@@ -55,7 +55,7 @@ class _PixelTransformer:
     @classmethod
     def create(
         cls, dst_transform: Affine, dst_crs: Any, src_transform: Affine, src_crs: Any
-    ) -> _PixelTransformer:
+    ) -> PixelTransformer:
         proj = None
         if dst_crs is not None and src_crs is not None:
             proj = projection(dst_crs, src_crs)
@@ -104,8 +104,8 @@ _SEGMENT = 1024
 """Width (destination pixels) of the row segments approximated independently."""
 
 
-def _approx_rows(
-    tr: _PixelTransformer,
+def approx_rows(
+    tr: PixelTransformer,
     xs: np.ndarray,
     ys: np.ndarray,
     max_error: float,
@@ -125,127 +125,176 @@ def _approx_rows(
     tuple of numpy.ndarray
         Source column and row coordinates, each of shape ``(len(ys), c1 - c0)``.
     """
-    n = xs.size
     nrows = ys.size
     width = c1 - c0
     out_x = np.empty((nrows, width), dtype=np.float64)
     out_y = np.empty((nrows, width), dtype=np.float64)
     if nrows == 0 or width <= 0:
         return out_x, out_y
+    exact, linear = _pieces(tr, xs, ys, max_error, c0, c1)
+    _fill_linear(out_x, out_y, linear, xs, c0, c1)
+    _fill_exact(out_x, out_y, exact, tr, xs, ys, c0, c1)
+    return out_x, out_y
 
-    # Pieces of rows transformed exactly: (row, start, stop) in column indices.
-    ex_rows: list[np.ndarray] = []
-    ex_start: list[np.ndarray] = []
-    ex_stop: list[np.ndarray] = []
-    # Accepted linear pieces: row, start, stop, S, slope.
-    li: list[tuple[np.ndarray, ...]] = []
 
+_Exact = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Pieces of rows transformed exactly: ``(row, start, stop)`` in column indices."""
+_Linear = tuple[np.ndarray, ...]
+"""Accepted linear pieces: ``(row, start, stop, sx, sy, dx, dy)``."""
+_Open = tuple[np.ndarray, ...]
+"""Pieces still to test: ``(row, start, n, sx, mx, ex, sy, my, ey)``, their first,
+middle and last points transformed exactly."""
+
+
+def _pieces(
+    tr: PixelTransformer,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    max_error: float,
+    c0: int,
+    c1: int,
+) -> tuple[list[_Exact], list[_Linear]]:
+    """Split every row into pieces interpolated linearly and pieces transformed exactly."""
+    n = xs.size
+    nrows = ys.size
+    exact: list[_Exact] = []
+    linear: list[_Linear] = []
     rows_all = np.arange(nrows)
     if n <= 5 or max_error <= 0:
-        ex_rows.append(rows_all)
-        ex_start.append(np.zeros(nrows, dtype=np.int64))
-        ex_stop.append(np.full(nrows, n, dtype=np.int64))
-    else:
-        mid = (n - 1) // 2
-        px = np.concatenate(
-            [np.full(nrows, xs[0]), np.full(nrows, xs[mid]), np.full(nrows, xs[n - 1])]
+        exact.append(
+            (rows_all, np.zeros(nrows, dtype=np.int64), np.full(nrows, n, dtype=np.int64))
         )
-        py = np.concatenate([ys, ys, ys])
-        tx, ty = tr(px, py)
-        tx = tx.reshape(3, nrows)
-        ty = ty.reshape(3, nrows)
-        fail = ~np.isfinite(tx).all(axis=0)
-        if fail.any():
-            ex_rows.append(rows_all[fail])
-            ex_start.append(np.zeros(int(fail.sum()), dtype=np.int64))
-            ex_stop.append(np.full(int(fail.sum()), n, dtype=np.int64))
-        ok = ~fail
-        seg_row = rows_all[ok]
-        seg_start = np.zeros(seg_row.size, dtype=np.int64)
-        seg_n = np.full(seg_row.size, n, dtype=np.int64)
-        sx, mx, ex = tx[0, ok], tx[1, ok], tx[2, ok]
-        sy, my, ey = ty[0, ok], ty[1, ok], ty[2, ok]
+        return exact, linear
+    mid = (n - 1) // 2
+    px = np.concatenate(
+        [np.full(nrows, xs[0]), np.full(nrows, xs[mid]), np.full(nrows, xs[n - 1])]
+    )
+    py = np.concatenate([ys, ys, ys])
+    tx, ty = tr(px, py)
+    tx = tx.reshape(3, nrows)
+    ty = ty.reshape(3, nrows)
+    fail = ~np.isfinite(tx).all(axis=0)
+    if fail.any():
+        exact.append(
+            (
+                rows_all[fail],
+                np.zeros(int(fail.sum()), dtype=np.int64),
+                np.full(int(fail.sum()), n, dtype=np.int64),
+            )
+        )
+    ok = ~fail
+    seg_row = rows_all[ok]
+    seg_start = np.zeros(seg_row.size, dtype=np.int64)
+    seg_n = np.full(seg_row.size, n, dtype=np.int64)
+    sx, mx, ex = tx[0, ok], tx[1, ok], tx[2, ok]
+    sy, my, ey = ty[0, ok], ty[1, ok], ty[2, ok]
 
-        while seg_row.size:
-            # Drop pieces that cannot reach the requested columns.
-            keep = (seg_start < c1) & (seg_start + seg_n > c0)
-            if not keep.all():
-                seg_row, seg_start, seg_n = seg_row[keep], seg_start[keep], seg_n[keep]
-                sx, mx, ex = sx[keep], mx[keep], ex[keep]
-                sy, my, ey = sy[keep], my[keep], ey[keep]
-                if not seg_row.size:
-                    break
-            m = (seg_n - 1) // 2
-            x0 = xs[seg_start]
-            xm = xs[seg_start + m]
-            xe = xs[seg_start + seg_n - 1]
-            dx = (ex - sx) / (xe - x0)
-            dy = (ey - sy) / (xe - x0)
-            err = np.abs((sx + dx * (xm - x0)) - mx) + np.abs((sy + dy * (xm - x0)) - my)
-            bad = err > max_error
-            good = ~bad
-            if good.any():
-                li.append(
-                    (
-                        seg_row[good],
-                        seg_start[good],
-                        seg_start[good] + seg_n[good],
-                        sx[good],
-                        sy[good],
-                        dx[good],
-                        dy[good],
-                    )
-                )
-            if not bad.any():
+    while seg_row.size:
+        # Drop pieces that cannot reach the requested columns.
+        keep = (seg_start < c1) & (seg_start + seg_n > c0)
+        if not keep.all():
+            seg_row, seg_start, seg_n = seg_row[keep], seg_start[keep], seg_n[keep]
+            sx, mx, ex = sx[keep], mx[keep], ex[keep]
+            sy, my, ey = sy[keep], my[keep], ey[keep]
+            if not seg_row.size:
                 break
-            row_b, st_b, n_b, m_b = seg_row[bad], seg_start[bad], seg_n[bad], m[bad]
-            sx_b, mx_b, ex_b = sx[bad], mx[bad], ex[bad]
-            sy_b, my_b, ey_b = sy[bad], my[bad], ey[bad]
-            base1 = m_b <= 5
-            base2 = (n_b - m_b) <= 5
-            # New exact points: middle and end of half 1, middle of half 2.
-            ia = st_b + np.maximum(m_b - 1, 0) // 2
-            ib = st_b + m_b - 1
-            ic = st_b + m_b + (n_b - m_b - 1) // 2
-            need1 = ~base1
-            need2 = ~base2
-            pxs = np.concatenate([xs[ia[need1]], xs[ib[need1]], xs[ic[need2]]])
-            pys = np.concatenate([ys[row_b[need1]], ys[row_b[need1]], ys[row_b[need2]]])
-            qx, qy = tr(pxs, pys)
-            k1 = int(need1.sum())
-            ax = np.full(row_b.size, np.nan)
-            ay = np.full(row_b.size, np.nan)
-            bx = np.full(row_b.size, np.nan)
-            by = np.full(row_b.size, np.nan)
-            cx = np.full(row_b.size, np.nan)
-            cy = np.full(row_b.size, np.nan)
-            ax[need1], ay[need1] = qx[:k1], qy[:k1]
-            bx[need1], by[need1] = qx[k1 : 2 * k1], qy[k1 : 2 * k1]
-            cx[need2], cy[need2] = qx[2 * k1 :], qy[2 * k1 :]
-            fail = (need1 & ~(np.isfinite(ax) & np.isfinite(bx))) | (need2 & ~np.isfinite(cx))
-            # Failures and base halves are transformed exactly.
-            ex_rows += [row_b[fail], row_b[~fail & base1], row_b[~fail & base2]]
-            ex_start += [st_b[fail], st_b[~fail & base1], (st_b + m_b)[~fail & base2]]
-            ex_stop += [
-                (st_b + n_b)[fail],
-                (st_b + m_b)[~fail & base1],
-                (st_b + n_b)[~fail & base2],
-            ]
-            h1 = ~fail & ~base1
-            h2 = ~fail & ~base2
-            seg_row = np.concatenate([row_b[h1], row_b[h2]])
-            seg_start = np.concatenate([st_b[h1], (st_b + m_b)[h2]])
-            seg_n = np.concatenate([m_b[h1], (n_b - m_b)[h2]])
-            sx = np.concatenate([sx_b[h1], mx_b[h2]])
-            sy = np.concatenate([sy_b[h1], my_b[h2]])
-            mx = np.concatenate([ax[h1], cx[h2]])
-            my = np.concatenate([ay[h1], cy[h2]])
-            ex = np.concatenate([bx[h1], ex_b[h2]])
-            ey = np.concatenate([by[h1], ey_b[h2]])
+        m = (seg_n - 1) // 2
+        x0 = xs[seg_start]
+        xm = xs[seg_start + m]
+        xe = xs[seg_start + seg_n - 1]
+        dx = (ex - sx) / (xe - x0)
+        dy = (ey - sy) / (xe - x0)
+        err = np.abs((sx + dx * (xm - x0)) - mx) + np.abs((sy + dy * (xm - x0)) - my)
+        bad = err > max_error
+        good = ~bad
+        if good.any():
+            linear.append(
+                (
+                    seg_row[good],
+                    seg_start[good],
+                    seg_start[good] + seg_n[good],
+                    sx[good],
+                    sy[good],
+                    dx[good],
+                    dy[good],
+                )
+            )
+        if not bad.any():
+            break
+        opened = (seg_row, seg_start, seg_n, sx, mx, ex, sy, my, ey)
+        halves = _bisect(tr, xs, ys, tuple(a[bad] for a in opened), m[bad], exact)
+        seg_row, seg_start, seg_n, sx, mx, ex, sy, my, ey = halves
+    return exact, linear
 
-    # Materialise the linear pieces. Rows tend to be bisected alike, so the
-    # pieces share a few (start, stop) spans: each span is one broadcast.
-    for row, start, stop, lsx, lsy, ldx, ldy in li:
+
+def _bisect(
+    tr: PixelTransformer,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    bad: _Open,
+    m_b: np.ndarray,
+    exact: list[_Exact],
+) -> _Open:
+    """Halve the pieces whose middle point missed; halves of at most five points go to ``exact``."""
+    row_b, st_b, n_b, sx_b, mx_b, ex_b, sy_b, my_b, ey_b = bad
+    base1 = m_b <= 5
+    base2 = (n_b - m_b) <= 5
+    # New exact points: middle and end of half 1, middle of half 2.
+    ia = st_b + np.maximum(m_b - 1, 0) // 2
+    ib = st_b + m_b - 1
+    ic = st_b + m_b + (n_b - m_b - 1) // 2
+    need1 = ~base1
+    need2 = ~base2
+    pxs = np.concatenate([xs[ia[need1]], xs[ib[need1]], xs[ic[need2]]])
+    pys = np.concatenate([ys[row_b[need1]], ys[row_b[need1]], ys[row_b[need2]]])
+    qx, qy = tr(pxs, pys)
+    k1 = int(need1.sum())
+    ax = np.full(row_b.size, np.nan)
+    ay = np.full(row_b.size, np.nan)
+    bx = np.full(row_b.size, np.nan)
+    by = np.full(row_b.size, np.nan)
+    cx = np.full(row_b.size, np.nan)
+    cy = np.full(row_b.size, np.nan)
+    ax[need1], ay[need1] = qx[:k1], qy[:k1]
+    bx[need1], by[need1] = qx[k1 : 2 * k1], qy[k1 : 2 * k1]
+    cx[need2], cy[need2] = qx[2 * k1 :], qy[2 * k1 :]
+    fail = (need1 & ~(np.isfinite(ax) & np.isfinite(bx))) | (need2 & ~np.isfinite(cx))
+    # Failures and base halves are transformed exactly.
+    exact += [
+        (row_b[fail], st_b[fail], (st_b + n_b)[fail]),
+        (row_b[~fail & base1], st_b[~fail & base1], (st_b + m_b)[~fail & base1]),
+        (row_b[~fail & base2], (st_b + m_b)[~fail & base2], (st_b + n_b)[~fail & base2]),
+    ]
+    h1 = ~fail & ~base1
+    h2 = ~fail & ~base2
+    return (
+        np.concatenate([row_b[h1], row_b[h2]]),
+        np.concatenate([st_b[h1], (st_b + m_b)[h2]]),
+        np.concatenate([m_b[h1], (n_b - m_b)[h2]]),
+        np.concatenate([sx_b[h1], mx_b[h2]]),
+        np.concatenate([ax[h1], cx[h2]]),
+        np.concatenate([bx[h1], ex_b[h2]]),
+        np.concatenate([sy_b[h1], my_b[h2]]),
+        np.concatenate([ay[h1], cy[h2]]),
+        np.concatenate([by[h1], ey_b[h2]]),
+    )
+
+
+def _fill_linear(
+    out_x: np.ndarray,
+    out_y: np.ndarray,
+    linear: list[_Linear],
+    xs: np.ndarray,
+    c0: int,
+    c1: int,
+) -> None:
+    """Write the linear pieces' interpolated positions (columns ``c0:c1``) into the outputs."""
+    n = xs.size
+    nrows = out_x.shape[0]
+    rows_all = np.arange(nrows)
+    # Rows tend to be bisected alike, so the pieces share a few (start, stop)
+    # spans: each span is one broadcast.
+    for row, start, stop, lsx, lsy, ldx, ldy in linear:
         spans, which = np.unique(start * (n + 1) + stop, return_inverse=True)
         for k, span in enumerate(spans.tolist()):
             start_k, stop_k = divmod(span, n + 1)
@@ -263,21 +312,33 @@ def _approx_rows(
                     target += base[:, None]
                 else:
                     out[rows, a - c0 : b - c0] = base[:, None] + slope[:, None] * dist
-    # And the exact ones.
-    if ex_rows:
-        row = np.concatenate(ex_rows)
-        a = np.maximum(np.concatenate(ex_start), c0)
-        b = np.minimum(np.concatenate(ex_stop), c1)
-        seg, col = _ranges(a, b)
-        if col.size:
-            qx, qy = tr(xs[col], ys[row[seg]])
-            out_x[row[seg], col - c0] = qx
-            out_y[row[seg], col - c0] = qy
-    return out_x, out_y
 
 
-def _segment_coords(
-    tr: _PixelTransformer,
+def _fill_exact(
+    out_x: np.ndarray,
+    out_y: np.ndarray,
+    exact: list[_Exact],
+    tr: PixelTransformer,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    c0: int,
+    c1: int,
+) -> None:
+    """Transform the exact pieces' points (columns ``c0:c1``) and write them into the outputs."""
+    if not exact:
+        return
+    row = np.concatenate([piece[0] for piece in exact])
+    a = np.maximum(np.concatenate([piece[1] for piece in exact]), c0)
+    b = np.minimum(np.concatenate([piece[2] for piece in exact]), c1)
+    seg, col = _ranges(a, b)
+    if col.size:
+        qx, qy = tr(xs[col], ys[row[seg]])
+        out_x[row[seg], col - c0] = qx
+        out_y[row[seg], col - c0] = qy
+
+
+def segment_coords(
+    tr: PixelTransformer,
     dst_width: int,
     r0: int,
     r1: int,
@@ -298,7 +359,7 @@ def _segment_coords(
     for s0 in range(c0 - c0 % _SEGMENT, c1, _SEGMENT):
         s1 = min(s0 + _SEGMENT, dst_width)
         xs = np.arange(s0, s1, dtype=np.float64) + 0.5
-        cx, cy = _approx_rows(tr, xs, ys, max_error, max(c0, s0) - s0, min(c1, s1) - s0)
+        cx, cy = approx_rows(tr, xs, ys, max_error, max(c0, s0) - s0, min(c1, s1) - s0)
         cols_parts.append(cx)
         rows_parts.append(cy)
     if not cols_parts:

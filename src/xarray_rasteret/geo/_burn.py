@@ -3,12 +3,12 @@
 One job: given pixel-space vertices (concatenated parts with start offsets),
 return the ``(rows, cols)`` of the pixels GDAL would burn for them:
 
-* :func:`_lines_bresenham` -- ``GDALdllImageLine``: integer Bresenham between
+* :func:`lines_bresenham` -- ``GDALdllImageLine``: integer Bresenham between
   the pixels holding consecutive vertices (lines, ``all_touched=False``);
-* :func:`_lines_all_touched` -- ``GDALdllImageLineAllTouched``: every pixel a
+* :func:`lines_all_touched` -- ``GDALdllImageLineAllTouched``: every pixel a
   segment passes through (lines, and polygon boundaries with
   ``all_touched=True``), vertical / horizontal runs vectorized and sloped
-  segments stepped pixel by pixel by :func:`_walk`.
+  segments stepped pixel by pixel by :func:`walk`.
 
 Polygon filling and the public API are in :mod:`xarray_rasteret.geo.rasterize`.
 """
@@ -29,7 +29,7 @@ _MIN_STEP = 1e-9
 _SCALAR_WALK_BELOW = 12
 
 
-def _segments(starts: NDArray) -> tuple[NDArray, NDArray]:
+def segments(starts: NDArray) -> tuple[NDArray, NDArray]:
     """Return the indices ``(i0, i1)`` of consecutive vertices within each part."""
     n = int(starts[-1])
     i1 = np.arange(n)
@@ -39,11 +39,11 @@ def _segments(starts: NDArray) -> tuple[NDArray, NDArray]:
     return i1 - 1, i1
 
 
-def _lines_bresenham(
+def lines_bresenham(
     xs: NDArray, ys: NDArray, starts: NDArray, height: int, width: int
 ) -> list[tuple[NDArray, NDArray]]:
     """Pixels of GDALdllImageLine: integer Bresenham between floored vertices."""
-    i0, i1 = _segments(starts)
+    i0, i1 = segments(starts)
     if i0.size == 0:
         return []
     big = float(2**40)
@@ -92,7 +92,7 @@ def _lines_bresenham(
     return [(row[ok], col[ok])]
 
 
-def _lines_all_touched(
+def lines_all_touched(
     xs: NDArray,
     ys: NDArray,
     starts: NDArray,
@@ -106,7 +106,7 @@ def _lines_all_touched(
     ``intersect_only`` is GDAL's flag for polygon boundaries: axis-aligned
     edges lying on pixel boundaries burn nothing.
     """
-    i0, i1 = _segments(starts)
+    i0, i1 = segments(starts)
     if i0.size == 0:
         return []
     x0, y0, x1, y1 = xs[i0], ys[i0], xs[i1], ys[i1]
@@ -157,7 +157,7 @@ def _lines_all_touched(
 
     if general.any():
         g = general
-        out.append(_walk(x0[g], y0[g], x1[g], y1[g], height, width, wrap_overflow))
+        out.append(walk(x0[g], y0[g], x1[g], y1[g], height, width, wrap_overflow))
     return out
 
 
@@ -173,7 +173,7 @@ def _runs(a: NDArray, b: NDArray, fixed: NDArray, *, vertical: bool) -> tuple[ND
     return (vals, other) if vertical else (other, vals)
 
 
-def _walk(
+def walk(
     x: NDArray,
     y: NDArray,
     xe: NDArray,
@@ -268,7 +268,7 @@ def _walk(
 def _walk_scalar(
     xs: NDArray, ys: NDArray, xes: NDArray, slopes: NDArray, height: int
 ) -> tuple[NDArray, NDArray]:
-    """Continue the walk of :func:`_walk` one segment at a time (same arithmetic)."""
+    """Continue the walk of :func:`walk` one segment at a time (same arithmetic)."""
     rows: list[float] = []
     cols: list[float] = []
     floor = math.floor

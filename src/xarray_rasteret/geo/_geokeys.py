@@ -36,6 +36,8 @@ from pyproj.crs import CoordinateOperation, Datum, Ellipsoid, PrimeMeridian
 from pyproj.database import get_units_map
 from pyproj.exceptions import CRSError
 
+from .crs import as_crs
+
 __all__ = ["USER_DEFINED", "crs_from_geo_keys", "geo_keys_to_dict"]
 
 #: GeoTIFF value for "user-defined" (the definition follows in other keys).
@@ -179,7 +181,7 @@ def _is_code(value: int | None) -> TypeGuard[int]:
 @lru_cache(maxsize=512)
 def _known_epsg(code: int) -> bool:
     try:
-        pyproj.CRS.from_epsg(code)
+        as_crs(code)
     except CRSError:
         return False
     return True
@@ -249,7 +251,7 @@ def _geographic_crs_json(keys: Mapping[str, Any]) -> dict[str, Any] | None:
     if _is_code(geographic_type):
         if not _known_epsg(geographic_type):
             return None
-        base = pyproj.CRS.from_epsg(geographic_type)
+        base = as_crs(geographic_type)
         if not base.is_geographic:
             return None
         definition = base.to_json_dict()
@@ -415,6 +417,8 @@ def _conversion_json(keys: Mapping[str, Any], metres_per_unit: float) -> dict[st
     return definition
 
 
+# Over 100 lines: one flat branch per GeoTIFF method, like libgeotiff's table; split up,
+# every piece would need the same parameter readers and key synonyms.
 def _proj_string(keys: Mapping[str, Any], metres_per_unit: float) -> str | None:
     """PROJ string of the projection method and its parameters (no ellipsoid, no units).
 

@@ -22,12 +22,12 @@ import pyproj
 import shapely
 from numpy.typing import NDArray
 
-from .aoi import (
+from ._geometry_errors import (
     EmptyGeometryError,
     GeometryInputError,
     UnsupportedGeometryInputError,
-    _parse_crs,
 )
+from .crs import as_crs, parse_crs
 
 __all__ = ["ACCEPTED_FORMS", "dispatch"]
 
@@ -171,7 +171,7 @@ def _geojson_crs(obj: Mapping[str, Any]) -> pyproj.CRS | None:
     if not isinstance(crs, Mapping):
         return None
     name = (crs.get("properties") or {}).get("name")
-    return _parse_crs(name, "the GeoJSON 'crs' member") if name else None
+    return parse_crs(name, "the GeoJSON 'crs' member", GeometryInputError) if name else None
 
 
 def _from_geojson(obj: Mapping[str, Any]) -> _Result:
@@ -284,7 +284,7 @@ def _crs_from_geoarrow_meta(meta: Mapping[str, Any]) -> pyproj.CRS | None:
         return None
     if meta.get("crs_type") == "srid":
         crs = f"EPSG:{crs}" if str(crs).isdigit() else crs
-    return _parse_crs(crs, "the GeoArrow 'crs' metadata")
+    return parse_crs(crs, "the GeoArrow 'crs' metadata", GeometryInputError)
 
 
 def _from_arrow_array(
@@ -443,9 +443,11 @@ def _from_table(table: pa.Table, geometry_column: str | None) -> _Result:
         if isinstance(col_meta, dict):
             if "crs" not in col_meta:
                 # GeoParquet: an absent crs means OGC:CRS84 (longitude, latitude).
-                crs = pyproj.CRS.from_user_input("OGC:CRS84")
+                crs = as_crs("OGC:CRS84")
             elif col_meta["crs"] is not None:
-                crs = _parse_crs(col_meta["crs"], "the GeoParquet 'crs' metadata")
+                crs = parse_crs(
+                    col_meta["crs"], "the GeoParquet 'crs' metadata", GeometryInputError
+                )
     attributes = table.drop_columns([column]).replace_schema_metadata(None)
     if attributes.num_columns == 0:
         attributes = _no_columns(table.num_rows)
@@ -475,9 +477,9 @@ def _from_geopandas(obj: Any, geometry_column: str | None) -> _Result:
         if attributes.num_columns == 0:
             attributes = _no_columns(len(others))
         geoms = list(np.asarray(series.values, dtype=object))
-        return _nonnull(geoms), _as_crs(crs), attributes
+        return _nonnull(geoms), _crs_or_none(crs), attributes
     geoms = list(np.asarray(obj.values, dtype=object))  # GeoSeries
-    return _nonnull(geoms), _as_crs(getattr(obj, "crs", None)), None
+    return _nonnull(geoms), _crs_or_none(getattr(obj, "crs", None)), None
 
 
 def _nonnull(geoms: list[Any]) -> list[Any]:
@@ -487,5 +489,5 @@ def _nonnull(geoms: list[Any]) -> list[Any]:
     return geoms
 
 
-def _as_crs(crs: Any) -> pyproj.CRS | None:
-    return None if crs is None else pyproj.CRS.from_user_input(crs)
+def _crs_or_none(crs: Any) -> pyproj.CRS | None:
+    return None if crs is None else as_crs(crs)

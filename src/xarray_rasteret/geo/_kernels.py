@@ -1,12 +1,12 @@
 """Resampling kernels of GDAL's warper, on precomputed source positions.
 
 One job: turn fractional source pixel positions into destination values as
-GDAL's warp kernel does: nodata/validity handling (:func:`_valid_mask`,
-:class:`_Src`), the bilinear and cubic 2x2/4x4 kernels, the general
+GDAL's warp kernel does: nodata/validity handling (:func:`valid_mask`,
+:class:`SourceSamples`), the bilinear and cubic 2x2/4x4 kernels, the general
 stretched kernel used when downsampling and its kernel scale
-(:func:`_kernel_scale`), average and mode over pixel footprints, and the
+(:func:`kernel_scale`), average and mode over pixel footprints, and the
 conversion of computed values to the output dtype (:func:`_store`,
-:func:`_write`). Positions come from :mod:`._approx`; the driver is
+:func:`write_values`). Positions come from :mod:`._approx`; the driver is
 :func:`xarray_rasteret.geo.reproject.reproject`.
 """
 
@@ -18,11 +18,11 @@ from collections.abc import Callable
 import numpy as np
 
 # Kernel radius per method, in source pixels at unit scale.
-_RADIUS = {"nearest": 0, "bilinear": 1, "cubic": 2, "average": 0, "mode": 0}
-_EPS = 1e-10
+RADIUS = {"nearest": 0, "bilinear": 1, "cubic": 2, "average": 0, "mode": 0}
+EPS = 1e-10
 
 
-def _kernel_scale(n_dst: int, n_src: int, extra: float) -> float:
+def kernel_scale(n_dst: int, n_src: int, extra: float) -> float:
     """GDAL's per-axis kernel scale (``GDALWarpKernel::PerformWarp``)."""
     denom = n_src - extra
     scale = n_dst / denom if denom > 0 else 1.0
@@ -41,7 +41,21 @@ def _kernel_scale(n_dst: int, n_src: int, extra: float) -> float:
 # --------------------------------------------------------------------------
 
 
-def _valid_mask(src: np.ndarray, nodata: float | None) -> np.ndarray:
+def valid_mask(src: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Which source pixels may contribute: not nodata, and not NaN for floats.
+
+    Parameters
+    ----------
+    src : numpy.ndarray
+        Source pixels.
+    nodata : float or None
+        Source nodata value.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean array of ``src``'s shape.
+    """
     kind = src.dtype.kind
     if kind == "f":
         valid = ~np.isnan(src)
@@ -86,7 +100,7 @@ def _cubic_coeffs(d: np.ndarray) -> tuple[np.ndarray, ...]:
     )
 
 
-class _Src:
+class SourceSamples:
     """Source samples with out-of-bounds and nodata handling."""
 
     def __init__(self, data: np.ndarray, valid: np.ndarray) -> None:
@@ -101,7 +115,21 @@ class _Src:
         return self.flat[idx].astype(np.float64), ok
 
 
-def _bilinear4(src: _Src, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bilinear4(src: SourceSamples, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GDAL's 2x2 bilinear kernel at positions ``(sx, sy)`` (source window pixels).
+
+    Parameters
+    ----------
+    src : SourceSamples
+        The source window and its validity.
+    sx, sy : numpy.ndarray
+        Fractional source positions.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(value, good)``: float64 values, and whether each has valid input.
+    """
     ix = np.floor(sx - 0.5).astype(np.int64)
     iy = np.floor(sy - 0.5).astype(np.int64)
     rx = 1.5 - (sx - ix)
@@ -126,7 +154,21 @@ def _bilinear4(src: _Src, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, n
     return val, good
 
 
-def _cubic4(src: _Src, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cubic4(src: SourceSamples, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GDAL's 4x4 cubic kernel at ``(sx, sy)``; bilinear where it touches nodata or the edge.
+
+    Parameters
+    ----------
+    src : SourceSamples
+        The source window and its validity.
+    sx, sy : numpy.ndarray
+        Fractional source positions.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(value, good)``: float64 values, and whether each has valid input.
+    """
     ix = np.trunc(sx - 0.5).astype(np.int64)
     iy = np.trunc(sy - 0.5).astype(np.int64)
     dx = sx - 0.5 - ix
@@ -146,7 +188,7 @@ def _cubic4(src: _Src, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.n
     val = cy[0] * rows[0] + cy[1] * rows[1] + cy[2] * rows[2] + cy[3] * rows[3]
     if not allok.all():
         fb = ~allok
-        bval, bgood = _bilinear4(src, sx[fb], sy[fb])
+        bval, bgood = bilinear4(src, sx[fb], sy[fb])
         val[fb] = bval
         good = np.ones(sx.shape, dtype=bool)
         good[fb] = bgood
@@ -155,8 +197,8 @@ def _cubic4(src: _Src, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.n
     return val, good
 
 
-def _general(
-    src: _Src,
+def general_kernel(
+    src: SourceSamples,
     sx: np.ndarray,
     sy: np.ndarray,
     method: str,
@@ -164,7 +206,7 @@ def _general(
     yscale: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """GDAL's general separable kernel (used when downsampling)."""
-    radius = _RADIUS[method]
+    radius = RADIUS[method]
     f: Callable[[np.ndarray], np.ndarray] = _w_bilinear if method == "bilinear" else _w_cubic
     xrad = int(math.ceil(radius / xscale)) if xscale < 1.0 else radius
     yrad = int(math.ceil(radius / yscale)) if yscale < 1.0 else radius
@@ -204,10 +246,10 @@ def _footprint_bounds(
     swap = lo > hi
     vmin = np.where(swap, hi, lo)
     vmax = np.where(swap, lo, hi)
-    inter = (vmax > -_EPS) & (vmin < size + _EPS)
+    inter = (vmax > -EPS) & (vmin < size + EPS)
     with np.errstate(invalid="ignore"):
-        imin = np.maximum(np.floor(vmin + _EPS), 0.0)
-        imax = np.minimum(np.ceil(vmax - _EPS), float(size))
+        imin = np.maximum(np.floor(vmin + EPS), 0.0)
+        imax = np.minimum(np.ceil(vmax - EPS), float(size))
     imin = np.where(inter, imin, 0).astype(np.int64)
     imax = np.where(inter, imax, 0).astype(np.int64)
     imax = np.where((imin == imax) & (imax < size), imax + 1, imax)
@@ -224,8 +266,8 @@ def _edge_weight(
     return np.where(k == imin, first, np.where(k + 1 == imax, last, 1.0))
 
 
-def _average_or_mode(
-    src: _Src,
+def average_or_mode(
+    src: SourceSamples,
     data_dtype: np.dtype,
     tlx: np.ndarray,
     tly: np.ndarray,
@@ -342,13 +384,26 @@ def _store(values: np.ndarray, dtype: np.dtype, dst_nodata: float | None) -> np.
     return out
 
 
-def _write(
+def write_values(
     target: np.ndarray,
     val: np.ndarray,
     good: np.ndarray,
     dtype: np.dtype,
     dst_nodata: float | None,
 ) -> None:
+    """Store the ``good`` values of ``val`` into ``target``, converted to ``dtype``.
+
+    Parameters
+    ----------
+    target : numpy.ndarray
+        Destination block, written in place where ``good``.
+    val, good : numpy.ndarray
+        Computed values and their validity, flat over ``target``.
+    dtype : numpy.dtype
+        Output dtype (clamping and rounding as GDAL's).
+    dst_nodata : float or None
+        Destination nodata, which a valid value never takes.
+    """
     flat = target.reshape(-1)
     idx = np.nonzero(good)[0]
     if idx.size:

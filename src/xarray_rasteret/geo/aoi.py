@@ -34,7 +34,6 @@ validates the result, resolves the CRS and reprojects.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -45,8 +44,14 @@ import pyproj
 import shapely
 from numpy.typing import NDArray
 
-from xarray_rasteret.errors import RasteretError
-from xarray_rasteret.geo.crs import as_crs, transformer
+from ._geometry_errors import (
+    EmptyGeometryError,
+    GeometryInputError,
+    InvalidGeometryError,
+    UnsupportedGeometryInputError,
+)
+from ._inputs import dispatch
+from .crs import as_crs, crs_label, parse_crs, transformer
 
 __all__ = [
     "AOIs",
@@ -81,23 +86,7 @@ class _Auto:
 AUTO: Final = _Auto()
 """Default of ``geometry_crs``: the CRS in the input's metadata, else EPSG:4326."""
 
-_DEFAULT_CRS: Final = pyproj.CRS.from_epsg(4326)
-
-
-class GeometryInputError(RasteretError, ValueError):
-    """The ``geometries`` argument cannot be used (base of the specific errors)."""
-
-
-class InvalidGeometryError(GeometryInputError):
-    """A geometry is invalid (the message names its index and GEOS's reason)."""
-
-
-class EmptyGeometryError(GeometryInputError):
-    """A geometry is empty or null (the message names its index)."""
-
-
-class UnsupportedGeometryInputError(RasteretError, TypeError):
-    """The ``geometries`` argument is of a type that is not accepted."""
+_DEFAULT_CRS: Final = as_crs(4326)
 
 
 @dataclass(frozen=True)
@@ -208,15 +197,13 @@ def normalize_geometries(
     >>> normalize_geometries(fc).attributes.to_pylist()
     [{'name': 'a'}]
     """
-    from ._inputs import dispatch  # deferred: _inputs imports this module
-
     geoms, meta_crs, attributes = dispatch(geometries, geometry_column)
     arr = np.asarray(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
     _validate(arr)
     if isinstance(geometry_crs, _Auto):
         crs = meta_crs if meta_crs is not None else _DEFAULT_CRS
     else:
-        crs = _parse_crs(geometry_crs, "geometry_crs")
+        crs = parse_crs(geometry_crs, "geometry_crs", GeometryInputError)
     if attributes is not None and attributes.num_rows != len(geoms):
         raise GeometryInputError(
             f"{attributes.num_rows} attribute rows for {len(geoms)} geometries"
@@ -274,8 +261,8 @@ def to_crs(geoms: Sequence[shapely.Geometry], src: Any, dst: Any) -> list[shapel
     coords = shapely.get_coordinates(out)
     if not np.isfinite(coords).all():
         raise GeometryInputError(
-            f"some vertices cannot be transformed from {src_crs.to_string()} to "
-            f"{dst_crs.to_string()} (outside the projection's area of use?)"
+            f"some vertices cannot be transformed from {crs_label(src_crs)} to "
+            f"{crs_label(dst_crs)} (outside the projection's area of use?)"
         )
     bad = ~shapely.is_valid(out)
     if bad.any():
@@ -320,20 +307,6 @@ def bounds_in_crs(geom: shapely.Geometry, src: Any, dst: Any) -> tuple[float, fl
     [g] = to_crs(list(dense), src_crs, dst_crs)
     xmin, ymin, xmax, ymax = shapely.bounds(g).tolist()
     return (xmin, ymin, xmax, ymax)
-
-
-def _parse_crs(value: Any, what: str) -> pyproj.CRS:
-    if isinstance(value, str) and value.lstrip().startswith("{"):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass
-    try:
-        return pyproj.CRS.from_user_input(value)
-    except (pyproj.exceptions.CRSError, TypeError, ValueError) as exc:
-        raise GeometryInputError(
-            f"{what} {value!r:.100} is not a CRS pyproj understands: {exc}"
-        ) from None
 
 
 # --------------------------------------------------------------------------- #

@@ -10,12 +10,23 @@ Both kinds of object are thread-safe (pyproj >= 3.1).
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
 from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 
-__all__ = ["as_crs", "cache_key", "projection", "transformer"]
+__all__ = [
+    "as_crs",
+    "authority_or_name",
+    "cache_key",
+    "crs_label",
+    "epsg_code",
+    "parse_crs",
+    "projection",
+    "transformer",
+]
 
 
 @lru_cache(maxsize=256)
@@ -44,6 +55,92 @@ def as_crs(value: Any) -> CRS:
     if hasattr(value, "to_wkt"):
         return _parse(value.to_wkt())
     return CRS.from_user_input(value)
+
+
+def parse_crs(value: Any, what: str, error: type[Exception] = ValueError) -> CRS:
+    """Parse a CRS given by a user or by metadata; the error says what was given.
+
+    Parameters
+    ----------
+    value : Any
+        Anything :meth:`pyproj.CRS.from_user_input` accepts; a string holding
+        PROJJSON is decoded first (and shown decoded in the error).
+    what : str
+        What ``value`` is, for the error message (``"geometry_crs"``).
+    error : type of Exception, default ValueError
+        The exception raised when ``value`` is not a CRS.
+
+    Returns
+    -------
+    pyproj.CRS
+        A CRS parsed for this call (not cached: user input is parsed once).
+
+    Raises
+    ------
+    Exception
+        ``error``, naming ``what`` and pyproj's reason.
+    """
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    try:
+        return CRS.from_user_input(value)
+    except (CRSError, TypeError, ValueError) as exc:
+        raise error(f"{what} {value!r:.100} is not a CRS pyproj understands: {exc}") from None
+
+
+def crs_label(crs: Any) -> str:
+    """The usual human label of a CRS: ``"AUTH:CODE"`` when exact, else its definition.
+
+    Parameters
+    ----------
+    crs : Any
+        Anything :func:`as_crs` accepts.
+
+    Returns
+    -------
+    str
+        :meth:`pyproj.CRS.to_string`: the authority code pyproj matches with
+        full confidence (``"EPSG:32633"``), else the CRS's source definition.
+    """
+    return str(as_crs(crs).to_string())
+
+
+def authority_or_name(crs: Any) -> str:
+    """A short label of a CRS: its best ``"AUTH:CODE"`` match, else the CRS's name.
+
+    Parameters
+    ----------
+    crs : Any
+        Anything :func:`as_crs` accepts.
+
+    Returns
+    -------
+    str
+        The authority code :meth:`pyproj.CRS.to_authority` finds (70 %
+        confidence), else :attr:`pyproj.CRS.name`; short even for a long WKT.
+    """
+    parsed = as_crs(crs)
+    auth = parsed.to_authority()
+    return ":".join(auth) if auth else str(parsed.name)
+
+
+def epsg_code(crs: Any) -> int | None:
+    """The EPSG code of a CRS, as :meth:`pyproj.CRS.to_epsg` matches it (None if none).
+
+    Parameters
+    ----------
+    crs : Any
+        Anything :func:`as_crs` accepts.
+
+    Returns
+    -------
+    int or None
+    """
+    code = as_crs(crs).to_epsg()
+    return None if code is None else int(code)
 
 
 @lru_cache(maxsize=256)

@@ -17,8 +17,9 @@ from functools import lru_cache
 import numpy as np
 from affine import Affine
 
-from .._types import Window
+from .._types import RasterSource, Window
 from ..errors import ReprojectionRequiredError, UnsupportedTiffError
+from .crs import as_crs, authority_or_name
 
 __all__ = ["RasterGrid", "same_crs", "union_grid"]
 
@@ -28,9 +29,7 @@ _PIXEL_TOL = 1e-6
 
 @lru_cache(maxsize=256)
 def _crs_equal(a: str, b: str) -> bool:
-    from pyproj import CRS
-
-    return CRS.from_user_input(a).equals(CRS.from_user_input(b), ignore_axis_order=True)
+    return bool(as_crs(a).equals(as_crs(b), ignore_axis_order=True))
 
 
 def same_crs(a: str | None, b: str | None) -> bool:
@@ -58,6 +57,12 @@ class RasterGrid:
     transform: Affine
     width: int
     height: int
+
+    @classmethod
+    def of(cls, source: RasterSource, level: int = 0) -> RasterGrid:
+        """The pixel grid of image ``level`` of ``source`` (0: full resolution)."""
+        lv = source.levels[level]
+        return cls(source.crs, source.level_transform(level), lv.width, lv.height)
 
     def __post_init__(self) -> None:
         t = self.transform
@@ -186,8 +191,4 @@ def _short(crs: str | None) -> str:
         return "none"
     if len(crs) < 40:
         return crs
-    from pyproj import CRS
-
-    c = CRS.from_user_input(crs)
-    auth = c.to_authority()
-    return ":".join(auth) if auth else c.name
+    return authority_or_name(crs)

@@ -25,6 +25,8 @@ from typing import Any
 
 from affine import Affine
 
+from ._source_window import PairKey, pair_key, sampled_bounds, transformer_of
+
 __all__ = ["choose_overview", "raster_io_factor", "reprojection_factor"]
 
 
@@ -156,19 +158,15 @@ def reprojection_factor(
     tuple of float
         ``(x_factor, y_factor)``.
     """
-    from .reproject import _pair_key
-
     # The records of a collection share a few grids: one answer per pair of grids.
-    return _factor(_pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs))
+    return _factor(pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs))
 
 
 @lru_cache(maxsize=1024)
-def _factor(pair: Any) -> tuple[float, float]:
-    from .reproject import _sampled_bounds, _transformer_of
-
+def _factor(pair: PairKey) -> tuple[float, float]:
     dst_shape = pair[0]
-    tr = _transformer_of(pair)
-    bounds = _sampled_bounds(tr, (0, int(dst_shape[0]), 0, int(dst_shape[1])), dense=False)
+    tr = transformer_of(pair)
+    bounds = sampled_bounds(tr, (0, int(dst_shape[0]), 0, int(dst_shape[1])), dense=False)
     if bounds is None:
         return (1.0, 1.0)
     minx, miny, maxx, maxy, _ = bounds

@@ -42,8 +42,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from ._burn import _lines_all_touched, _lines_bresenham, _segments
-from ._burn import _walk as _walk  # re-exported for tests
+from ._burn import lines_all_touched, lines_bresenham, segments
 
 __all__ = ["geometry_mask", "rasterize_inside"]
 
@@ -155,7 +154,7 @@ def _rasterize(
     all_touched: bool,
     wrap_overflow: bool,
 ) -> NDArray[np.bool_]:
-    """Implement :func:`rasterize_inside` (``wrap_overflow``: see :func:`_walk`)."""
+    """Implement :func:`rasterize_inside` (``wrap_overflow``: see :func:`._burn.walk`)."""
     height, width = (int(v) for v in out_shape)
     if height < 0 or width < 0:
         raise ValueError(f"out_shape must be non-negative, got {out_shape!r}")
@@ -174,15 +173,15 @@ def _rasterize(
         spans.extend(_fill_polygons(xs, ys, ring_starts, ring_poly, height, width))
         if all_touched:
             burns.extend(
-                _lines_all_touched(xs, ys, ring_starts, height, width, True, wrap_overflow)
+                lines_all_touched(xs, ys, ring_starts, height, width, True, wrap_overflow)
             )
 
     if lines:
         xs, ys, starts = _linestrings(lines, inv)
         if all_touched:
-            burns.extend(_lines_all_touched(xs, ys, starts, height, width, False, wrap_overflow))
+            burns.extend(lines_all_touched(xs, ys, starts, height, width, False, wrap_overflow))
         else:
-            burns.extend(_lines_bresenham(xs, ys, starts, height, width))
+            burns.extend(lines_bresenham(xs, ys, starts, height, width))
 
     if points:
         px, py = _apply(inv, shapely.get_coordinates(np.asarray(points, dtype=object)))
@@ -356,7 +355,7 @@ def _fill_polygons(
 ) -> list[NDArray[np.int64]]:
     """Spans ``(row, col_start, col_stop)`` filled by GDALdllImageFilledPolygon."""
     out: list[NDArray[np.int64]] = []
-    i0, i1 = _segments(starts)
+    i0, i1 = segments(starts)
     ring_of_vertex = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
     seg_poly = ring_poly[ring_of_vertex[i1]]
     x1, y1, x2, y2 = xs[i0], ys[i0], xs[i1], ys[i1]

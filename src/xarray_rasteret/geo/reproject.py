@@ -35,40 +35,49 @@ observable results (GDAL 3.10):
 
 Everything is vectorised with numpy; memory stays proportional to the output.
 
-This module holds the public API and the source-window / kernel-scale
-computation (``GDALWarpOperation::ComputeSourceWindow``); the approximate
-transformer lives in :mod:`._approx` and the resampling kernels in
+This module holds the public API and the warp itself; the source window and
+kernel scales (``GDALWarpOperation::ComputeSourceWindow``) live in
+:mod:`._source_window`, the cached source positions in :mod:`._warp_positions`,
+the approximate transformer in :mod:`._approx` and the resampling kernels in
 :mod:`._kernels`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from functools import lru_cache, partial
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from affine import Affine
 
-from ._approx import _approx_rows, _PixelTransformer, _segment_coords
+from ._approx import PixelTransformer, approx_rows, segment_coords
 from ._kernels import (
-    _EPS,
-    _RADIUS,
-    _average_or_mode,
-    _bilinear4,
-    _cubic4,
-    _general,
-    _kernel_scale,
-    _Src,
-    _valid_mask,
-    _write,
+    EPS,
+    SourceSamples,
+    average_or_mode,
+    bilinear4,
+    cubic4,
+    general_kernel,
+    valid_mask,
+    write_values,
 )
-from ._positions import positions
-from .crs import cache_key
+from ._source_window import (
+    PairKey,
+    Resampling,
+    Window4,
+    cached_kernel_scales,
+    check_resampling,
+    check_window,
+    kernel_scales,
+    pair_key,
+    source_window,
+    transformer_of,
+)
+from ._warp_positions import BLOCK_PIXELS, position_blocks, position_bytes, prepare_positions
 
 __all__ = [
     "Resampling",
+    "check_resampling",
     "kernel_scales",
     "position_bytes",
     "prepare_positions",
@@ -76,25 +85,6 @@ __all__ = [
     "source_coords",
     "source_window",
 ]
-
-Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode"]
-
-_RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
-# The methods whose source positions are kept in the position cache.
-_CACHED = ("nearest", "bilinear", "cubic")
-# Destination pixels processed at once by the footprint kernels.
-_BLOCK_PIXELS = 1 << 17
-
-Window4 = tuple[int, int, int, int]
-
-
-def _check_window(window: Window4 | None, shape: tuple[int, int]) -> Window4:
-    if window is None:
-        return (0, shape[0], 0, shape[1])
-    r0, r1, c0, c1 = (int(v) for v in window)
-    if not (0 <= r0 <= r1 <= shape[0] and 0 <= c0 <= c1 <= shape[1]):
-        raise ValueError(f"dst_window {window} is not inside the destination shape {shape}")
-    return (r0, r1, c0, c1)
 
 
 def source_coords(
@@ -143,442 +133,9 @@ def source_coords(
         ``(cols, rows)``: float64 arrays of the window's shape; NaN where the
         point cannot be transformed.
     """
-    tr = _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
-    r0, r1, c0, c1 = _check_window(dst_window, (int(dst_shape[0]), int(dst_shape[1])))
-    return _segment_coords(tr, int(dst_shape[1]), r0, r1, c0, c1, max_error)
-
-
-# --------------------------------------------------------------------------
-# Source window and kernel scale (GDALWarpOperation::ComputeSourceWindow)
-# --------------------------------------------------------------------------
-
-
-def _edge_points(r0: int, r1: int, c0: int, c1: int, step_count: int = 21) -> np.ndarray:
-    """GDAL's sampling of a destination window's edges (pixel corners)."""
-    w = c1 - c0
-    h = r1 - r0
-    step = 1.0 / (step_count - 1)
-    pts = []
-    ratio = 0.0
-    while ratio <= 1.0 + step * 0.5:
-        pts += [
-            (ratio * w + c0, r0),
-            (ratio * w + c0, r0 + h),
-            (c0, ratio * h + r0),
-            (w + c0, ratio * h + r0),
-        ]
-        ratio += step
-    return np.asarray(pts, dtype=np.float64)
-
-
-def _round_if_close(v: float) -> float:
-    r = float(np.round(v))
-    return r if abs(r - v) < 1e-6 else v
-
-
-def _sampled_bounds(
-    tr: _PixelTransformer, window: Window4, dense: bool
-) -> tuple[float, float, float, float, int] | None:
-    r0, r1, c0, c1 = window
-    if dense:
-        cols = np.arange(c0, c1 + 1, dtype=np.float64)
-        rows = np.arange(r0, r1 + 1, dtype=np.float64)
-        px = np.concatenate([cols, cols, np.full(rows.size, c0), np.full(rows.size, c1)])
-        py = np.concatenate([np.full(cols.size, r0), np.full(cols.size, r1), rows, rows])
-        # A coarse interior grid guards against mappings curved inwards.
-        gx, gy = np.meshgrid(np.linspace(c0, c1, 11), np.linspace(r0, r1, 11))
-        px = np.concatenate([px, gx.ravel()])
-        py = np.concatenate([py, gy.ravel()])
-    else:
-        pts = _edge_points(r0, r1, c0, c1)
-        px, py = pts[:, 0], pts[:, 1]
-    sx, sy = tr(px, py)
-    ok = np.isfinite(sx) & np.isfinite(sy)
-    failed = int((~ok).sum())
-    # GDAL gives up when hardly any point transforms.
-    if failed > px.size - 5 or not ok.any():
-        return None
-    return (
-        _round_if_close(float(sx[ok].min())),
-        _round_if_close(float(sy[ok].min())),
-        _round_if_close(float(sx[ok].max())),
-        _round_if_close(float(sy[ok].max())),
-        failed,
-    )
-
-
-def _axis_window(
-    vmin: float, vmax: float, size: int, n_dst: int, radius: int, failed: int
-) -> tuple[int, int, float, float]:
-    """One axis of GDAL's source window: (offset, size, extra size, scale)."""
-    span = vmax - vmin
-    scale_est = max(1e-3, n_dst / span) if span > 0 else 1.0
-    rad = int(math.ceil(radius / scale_est)) if scale_est < 0.95 else radius
-    if failed:
-        rad += 10
-    min_c = int(max(0.0, vmin))
-    max_c = int(min(math.ceil(vmax), float(size)))
-    raw = max(0.0, min(float(size - min_c), span))
-    if max_c - min_c > 0.9 * size:
-        off, n = 0, size
-    else:
-        off = max(0, min(min_c - rad, size))
-        n = max(0, min(size - off, max_c - off + rad))
-    return off, n, n - raw, raw
-
-
-def kernel_scales(
-    dst_shape: tuple[int, int],
-    dst_transform: Affine,
-    dst_crs: Any,
-    src_transform: Affine,
-    src_crs: Any,
-    src_shape: tuple[int, int],
-    *,
-    resampling: Resampling = "bilinear",
-) -> tuple[float, float] | None:
-    """Compute the kernel scales GDAL's warper uses for a whole-grid warp.
-
-    The scale is the destination size over the size of the source area it
-    covers (clamped to the source image), snapped to ``1/n`` when within 0.05
-    of it and set to 1 when the source window is no larger than the
-    destination plus the kernel margin. Below 0.95 bilinear and cubic stretch
-    their kernels.
-
-    Parameters
-    ----------
-    dst_shape : tuple of int
-        ``(height, width)`` of the destination grid.
-    dst_transform : affine.Affine
-        Destination grid transform.
-    dst_crs : Any
-        Destination CRS.
-    src_transform : affine.Affine
-        Source image transform.
-    src_crs : Any
-        Source CRS.
-    src_shape : tuple of int
-        ``(height, width)`` of the full source image.
-    resampling : str, default "bilinear"
-        Resampling method (its kernel radius enters the window margin).
-
-    Returns
-    -------
-    tuple of float or None
-        ``(x_scale, y_scale)``, or None when the grids do not overlap.
-    """
-    # Every chunk of a warp and every AOI on one grid asks for the same scales.
-    return _cached_kernel_scales(
-        _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs),
-        (int(src_shape[0]), int(src_shape[1])),
-        resampling,
-    )
-
-
-_PairKey = tuple[tuple[int, int], Affine, Any, Affine, Any]
-"""``(dst_shape, dst_transform, dst_crs key, src_transform, src_crs key)``."""
-
-
-def _pair_key(
-    dst_shape: tuple[int, int],
-    dst_transform: Affine,
-    dst_crs: Any,
-    src_transform: Affine,
-    src_crs: Any,
-) -> _PairKey:
-    """A hashable key of a (destination grid, source grid) pair, for caches."""
-    return (
-        (int(dst_shape[0]), int(dst_shape[1])),
-        Affine(*dst_transform[:6]),
-        cache_key(dst_crs),
-        Affine(*src_transform[:6]),
-        cache_key(src_crs),
-    )
-
-
-def _transformer_of(pair: _PairKey) -> _PixelTransformer:
-    _, dst_transform, dst_crs, src_transform, src_crs = pair
-    return _PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
-
-
-@lru_cache(maxsize=1024)
-def _cached_kernel_scales(
-    pair: _PairKey, src_shape: tuple[int, int], resampling: str
-) -> tuple[float, float] | None:
-    return _kernel_scales(_transformer_of(pair), pair[0], src_shape, resampling)
-
-
-def _kernel_scales(
-    tr: _PixelTransformer,
-    dst_shape: tuple[int, int],
-    src_shape: tuple[int, int],
-    resampling: str,
-) -> tuple[float, float] | None:
-    b = _sampled_bounds(tr, (0, dst_shape[0], 0, dst_shape[1]), dense=False)
-    if b is None:
-        return None
-    minx, miny, maxx, maxy, failed = b
-    if minx > src_shape[1] or maxx < 0 or miny > src_shape[0] or maxy < 0:
-        return None
-    radius = _RADIUS[resampling]
-    _, nx, extx, _ = _axis_window(minx, maxx, src_shape[1], dst_shape[1], radius, failed)
-    _, ny, exty, _ = _axis_window(miny, maxy, src_shape[0], dst_shape[0], radius, failed)
-    if nx <= 0 or ny <= 0:
-        return None
-    return (_kernel_scale(dst_shape[1], nx, extx), _kernel_scale(dst_shape[0], ny, exty))
-
-
-def _margin(resampling: str, scale: float) -> int:
-    radius = _RADIUS[resampling]
-    if resampling in ("bilinear", "cubic") and scale < 0.95:
-        radius = int(math.ceil(radius / scale))
-    # One more pixel for the approximation error and GDAL's exact retry of
-    # positions just outside the source.
-    return radius + 1
-
-
-def source_window(
-    dst_shape: tuple[int, int],
-    dst_transform: Affine,
-    dst_crs: Any,
-    src_transform: Affine,
-    src_crs: Any,
-    src_shape: tuple[int, int],
-    *,
-    resampling: Resampling = "nearest",
-    dst_window: Window4 | None = None,
-) -> Window4 | None:
-    """Source pixel window needed to produce (part of) a destination grid.
-
-    The destination window's perimeter (every pixel corner) and a coarse
-    interior grid are transformed exactly; their bounding box in source
-    pixels, widened by the kernel's reach (1 for bilinear, 2 for cubic,
-    scaled by the downsampling ratio when bilinear/cubic stretch their kernel,
-    the footprint for average/mode) plus one pixel, is clipped to the image.
-
-    Parameters
-    ----------
-    dst_shape : tuple of int
-        ``(height, width)`` of the destination grid.
-    dst_transform : affine.Affine
-        Destination grid transform.
-    dst_crs : Any
-        Destination CRS.
-    src_transform : affine.Affine
-        Source image transform.
-    src_crs : Any
-        Source CRS.
-    src_shape : tuple of int
-        ``(height, width)`` of the full source image.
-    resampling : str, default "nearest"
-        Resampling method.
-    dst_window : tuple of int, optional
-        ``(row_start, row_stop, col_start, col_stop)`` part of the destination
-        grid that will be produced; default all of it.
-
-    Returns
-    -------
-    tuple of int or None
-        ``(row_start, row_stop, col_start, col_stop)`` clipped to the source,
-        or None when nothing of the source is needed.
-    """
-    if resampling not in _RESAMPLINGS:
-        raise ValueError(f"unknown resampling {resampling!r}; expected one of {_RESAMPLINGS}")
-    pair = _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
-    win = _check_window(dst_window, pair[0])
-    # The records of a time series on one grid ask for the same windows.
-    return _cached_source_window(pair, (int(src_shape[0]), int(src_shape[1])), resampling, win)
-
-
-@lru_cache(maxsize=4096)
-def _cached_source_window(
-    pair: _PairKey, src_shape: tuple[int, int], resampling: str, win: Window4
-) -> Window4 | None:
-    if win[0] == win[1] or win[2] == win[3]:
-        return None
-    tr = _transformer_of(pair)
-    scales = _cached_kernel_scales(pair, src_shape, resampling)
-    if scales is None:
-        return None
-    b = _sampled_bounds(tr, win, dense=True)
-    if b is None:
-        return None
-    minx, miny, maxx, maxy, failed = b
-    mx = _margin(resampling, scales[0]) + (10 if failed else 0)
-    my = _margin(resampling, scales[1]) + (10 if failed else 0)
-    c0 = max(0, math.floor(minx) - mx)
-    c1 = min(src_shape[1], math.ceil(maxx) + mx)
-    r0 = max(0, math.floor(miny) - my)
-    r1 = min(src_shape[0], math.ceil(maxy) + my)
-    if c0 >= c1 or r0 >= r1:
-        return None
-    return (int(r0), int(r1), int(c0), int(c1))
-
-
-# --------------------------------------------------------------------------
-# reproject
-# --------------------------------------------------------------------------
-
-
-def _inside(sx: np.ndarray, sy: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Whether each position lies in the ``h`` x ``w`` source (GDAL's 1e-10 tolerance)."""
-    inside = sx >= 0
-    inside &= sy >= 0
-    edge = sx + _EPS
-    inside &= edge <= w
-    np.add(sy, _EPS, out=edge)
-    inside &= edge <= h
-    return inside
-
-
-def _block_positions(
-    tr: _PixelTransformer,
-    xs_c: np.ndarray,
-    block: Window4,
-    window: tuple[int, int, int, int],
-    max_error: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source positions (in the source window) of a block of destination pixels, flattened.
-
-    ``block`` is ``(row_start, row_stop, col_start, col_stop)`` on the
-    destination grid (``xs_c``: its column centres), ``window`` the source
-    window's ``(row offset, col offset, height, width)``. Returns ``(sx, sy,
-    inside)``, ``inside`` telling the positions within the window.
-    """
-    b0, b1, c0, c1 = block
-    off_r, off_c, h, w = window
-    rows = np.arange(b0, b1, dtype=np.float64) + 0.5
-    sxg, syg = _approx_rows(tr, xs_c, rows, max_error, c0, c1)
-    # In place: every fresh 0.5 MB temporary costs ~0.25 ms of page faults here.
-    sx = sxg.reshape(-1)
-    sx -= off_c
-    sy = syg.reshape(-1)
-    sy -= off_r
-    inside = _inside(sx, sy, h, w)
-    # GDAL retries positions just outside the source with the exact transform.
-    retry = ~inside & (sx > -1) & (sy > -1) & (sx < w + 1) & (sy < h + 1)
-    if retry.any():
-        idx = np.nonzero(retry)[0]
-        nw = c1 - c0
-        px = (idx % nw + c0).astype(np.float64) + 0.5
-        py = (idx // nw + b0).astype(np.float64) + 0.5
-        ex, ey = tr(px, py)
-        sx[idx] = ex - off_c
-        sy[idx] = ey - off_r
-        inside = _inside(sx, sy, h, w)
-    return sx, sy, inside
-
-
-def _nearest_index(
-    tr: _PixelTransformer,
-    xs_c: np.ndarray,
-    block: Window4,
-    window: tuple[int, int, int, int],
-    max_error: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Flat index (in the source window) of the pixel containing each position, and ``inside``.
-
-    Positions outside the window are parked on pixel 0 (masked by ``inside``),
-    so that pasting is one gather and one masked copy.
-    """
-    sx, sy, inside = _block_positions(tr, xs_c, block, window, max_error)
-    h, w = window[2], window[3]
-    outside = ~inside
-    sx += _EPS
-    np.copyto(sx, 0.0, where=outside)
-    sy += _EPS
-    np.copyto(sy, 0.0, where=outside)
-    lin = sy.astype(np.intp)
-    np.minimum(lin, h - 1, out=lin)
-    lin *= w
-    col = sx.astype(np.intp)
-    np.minimum(col, w - 1, out=col)
-    lin += col
-    return lin, inside
-
-
-def _position_blocks(
-    pair: _PairKey,
-    window: Window4,
-    src_window: tuple[int, int, int, int],
-    nearest: bool,
-    max_error: float,
-) -> Iterator[tuple[int, int, Callable[[], tuple[np.ndarray, ...]]]]:
-    """The destination row blocks of ``window`` and, per block, a function giving its positions.
-
-    Each function returns what :func:`_nearest_index` (``nearest``) or
-    :func:`_block_positions` computes for the block and ``src_window``
-    (``(row offset, col offset, height, width)`` in the source), from the
-    shared cache: the same for every record on these grids, so computed once.
-    """
-    r0, r1, c0, c1 = window
-    tr = _transformer_of(pair)
-    xs_c = np.arange(pair[0][1], dtype=np.float64) + 0.5
-    block = max(1, (2 * _BLOCK_PIXELS) // max(1, c1 - c0))
-    compute = _nearest_index if nearest else _block_positions
-    for b0 in range(r0, r1, block):
-        b1 = min(r1, b0 + block)
-        block_window = (b0, b1, c0, c1)
-        key = (pair, nearest, block_window, src_window, max_error)
-        args = (tr, xs_c, block_window, src_window, max_error)
-        yield b0, b1, partial(positions.get, key, partial(compute, *args))
-
-
-def position_bytes(dst_window: Window4, resampling: Resampling) -> int:
-    """Bytes of the source positions :func:`prepare_positions` keeps for ``dst_window``.
-
-    Nearest keeps a flat index and a flag per destination pixel; bilinear and
-    cubic two float64 positions and a flag; average and mode keep none.
-    """
-    if resampling not in _CACHED:
-        return 0
-    r0, r1, c0, c1 = dst_window
-    per_pixel = np.dtype(np.intp).itemsize + 1 if resampling == "nearest" else 17
-    return (r1 - r0) * (c1 - c0) * per_pixel
-
-
-def prepare_positions(
-    *,
-    src_transform: Affine,
-    src_crs: Any,
-    src_window: Window4,
-    src_shape: tuple[int, int],
-    dst_shape: tuple[int, int],
-    dst_transform: Affine,
-    dst_crs: Any,
-    dst_window: Window4,
-    resampling: Resampling = "nearest",
-    max_error: float = 0.125,
-) -> None:
-    """Compute the source positions a :func:`reproject` call will need, before its pixels exist.
-
-    The positions depend only on the grids and windows, so they can be computed
-    while the source window is still being fetched; they are kept in the
-    warper's position cache, where the matching :func:`reproject` call finds
-    them. Average and mode compute their footprints as they go: nothing to do.
-
-    Parameters
-    ----------
-    src_transform, src_crs, src_shape
-        The full source image: transform, CRS, ``(height, width)``.
-    src_window
-        ``(row_start, row_stop, col_start, col_stop)`` of the source window the
-        :func:`reproject` call will get (its ``source``).
-    dst_shape, dst_transform, dst_crs, dst_window, resampling, max_error
-        As for :func:`reproject`.
-    """
-    if resampling not in _CACHED:
-        return
-    dst_shape = (int(dst_shape[0]), int(dst_shape[1]))
-    window = _check_window(dst_window, dst_shape)
-    pair = _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
-    size = (int(src_shape[0]), int(src_shape[1]))
-    if _cached_kernel_scales(pair, size, resampling) is None:
-        return
-    sr0, sr1, sc0, sc1 = src_window
-    src = (sr0, sc0, sr1 - sr0, sc1 - sc0)
-    for _, _, found in _position_blocks(pair, window, src, resampling == "nearest", max_error):
-        found()
+    tr = PixelTransformer.create(dst_transform, dst_crs, src_transform, src_crs)
+    r0, r1, c0, c1 = check_window(dst_window, (int(dst_shape[0]), int(dst_shape[1])))
+    return segment_coords(tr, int(dst_shape[1]), r0, r1, c0, c1, max_error)
 
 
 def _paste_index(
@@ -593,11 +150,12 @@ def _paste_index(
     Validity is tested on the gathered values only, not on the whole source.
     """
     values = src.reshape(-1).take(lin)
-    take = _valid_mask(values, nodata)
+    take = valid_mask(values, nodata)
     take &= inside
     np.copyto(target, values.reshape(target.shape), where=take.reshape(target.shape))
 
 
+# Over 100 lines only by its docstring: 14 parameters, each documented; the body is ~40.
 def reproject(
     source: np.ndarray,
     *,
@@ -662,13 +220,12 @@ def reproject(
     numpy.ndarray
         The destination pixels (window), in the source dtype.
     """
-    if resampling not in _RESAMPLINGS:
-        raise ValueError(f"unknown resampling {resampling!r}; expected one of {_RESAMPLINGS}")
+    check_resampling(resampling)
     src = np.asarray(source)
     if src.ndim != 2:
         raise ValueError(f"source must be 2-D, got shape {src.shape}")
     dst_shape = (int(dst_shape[0]), int(dst_shape[1]))
-    r0, r1, c0, c1 = _check_window(dst_window, dst_shape)
+    r0, r1, c0, c1 = check_window(dst_window, dst_shape)
     out_shape = (r1 - r0, c1 - c0)
     dtype = src.dtype
     if dst_nodata is None:
@@ -688,65 +245,120 @@ def reproject(
     if src_shape is None:
         src_shape = (off_r + src.shape[0], off_c + src.shape[1])
     src_shape = (int(src_shape[0]), int(src_shape[1]))
-    pair = _pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
-    tr = _transformer_of(pair)
-    scales = _cached_kernel_scales(pair, src_shape, resampling)
+    pair = pair_key(dst_shape, dst_transform, dst_crs, src_transform, src_crs)
+    scales = cached_kernel_scales(pair, src_shape, resampling)
     if scales is None:
         return out
-    xscale, yscale = scales
-    h, w = src.shape
+    window = (r0, r1, c0, c1)
+    src_window = (off_r, off_c, src.shape[0], src.shape[1])
     if resampling == "nearest":
-        blocks = _position_blocks(pair, (r0, r1, c0, c1), (off_r, off_c, h, w), True, max_error)
-        for b0, b1, found in blocks:
-            lin, inside = found()
-            _paste_index(out[b0 - r0 : b1 - r0], src, src_nodata, lin, inside)
-        return out
+        _warp_nearest(out, src, src_nodata, pair, window, src_window, max_error)
+    elif resampling in ("average", "mode"):
+        _warp_footprints(
+            out, src, src_nodata, dst_nodata, pair, window, src_window, resampling, scales,
+            max_error,
+        )
+    else:
+        _warp_kernel(
+            out, src, src_nodata, dst_nodata, pair, window, src_window, resampling, scales,
+            max_error,
+        )
+    return out
 
-    valid = _valid_mask(src, src_nodata)
-    samples = _Src(src, valid)
 
-    if resampling in ("average", "mode"):
-        mxm = 2 * max(1, math.ceil(1.0 / xscale))
-        mym = 2 * max(1, math.ceil(1.0 / yscale))
-        xs_tl = np.arange(dst_shape[1], dtype=np.float64)
-        xs_br = xs_tl + 1.0
-        block = max(1, _BLOCK_PIXELS // max(1, out_shape[1]))
-        for b0 in range(r0, r1, block):
-            b1 = min(r1, b0 + block)
-            rows = np.arange(b0, b1, dtype=np.float64)
-            tlx, tly = _approx_rows(tr, xs_tl, rows, max_error, c0, c1)
-            brx, bry = _approx_rows(tr, xs_br, rows + 1.0, max_error, c0, c1)
-            val, good = _average_or_mode(
-                samples,
-                dtype,
-                (tlx - off_c).ravel(),
-                (tly - off_r).ravel(),
-                (brx - off_c).ravel(),
-                (bry - off_r).ravel(),
-                resampling,
-                (mxm, mym),
-            )
-            _write(out[b0 - r0 : b1 - r0], val, good, dtype, dst_nodata)
-        return out
+def _warp_nearest(
+    out: np.ndarray,
+    src: np.ndarray,
+    src_nodata: float | None,
+    pair: PairKey,
+    window: Window4,
+    src_window: Window4,
+    max_error: float,
+) -> None:
+    """Nearest: paste the pixel under each cached position (``src_window``: offsets and shape)."""
+    r0 = window[0]
+    for b0, b1, found in position_blocks(pair, window, src_window, True, max_error):
+        lin, inside = found()
+        _paste_index(out[b0 - r0 : b1 - r0], src, src_nodata, lin, inside)
 
-    blocks = _position_blocks(pair, (r0, r1, c0, c1), (off_r, off_c, h, w), False, max_error)
-    for b0, b1, found in blocks:
+
+def _warp_footprints(
+    out: np.ndarray,
+    src: np.ndarray,
+    src_nodata: float | None,
+    dst_nodata: float,
+    pair: PairKey,
+    window: Window4,
+    src_window: Window4,
+    resampling: str,
+    scales: tuple[float, float],
+    max_error: float,
+) -> None:
+    """Average and mode: each destination pixel's footprint, computed block by block."""
+    r0, r1, c0, c1 = window
+    off_r, off_c = src_window[0], src_window[1]
+    xscale, yscale = scales
+    tr = transformer_of(pair)
+    samples = SourceSamples(src, valid_mask(src, src_nodata))
+    dtype = src.dtype
+    mxm = 2 * max(1, math.ceil(1.0 / xscale))
+    mym = 2 * max(1, math.ceil(1.0 / yscale))
+    xs_tl = np.arange(pair[0][1], dtype=np.float64)
+    xs_br = xs_tl + 1.0
+    block = max(1, BLOCK_PIXELS // max(1, c1 - c0))
+    for b0 in range(r0, r1, block):
+        b1 = min(r1, b0 + block)
+        rows = np.arange(b0, b1, dtype=np.float64)
+        tlx, tly = approx_rows(tr, xs_tl, rows, max_error, c0, c1)
+        brx, bry = approx_rows(tr, xs_br, rows + 1.0, max_error, c0, c1)
+        val, good = average_or_mode(
+            samples,
+            dtype,
+            (tlx - off_c).ravel(),
+            (tly - off_r).ravel(),
+            (brx - off_c).ravel(),
+            (bry - off_r).ravel(),
+            resampling,
+            (mxm, mym),
+        )
+        write_values(out[b0 - r0 : b1 - r0], val, good, dtype, dst_nodata)
+
+
+def _warp_kernel(
+    out: np.ndarray,
+    src: np.ndarray,
+    src_nodata: float | None,
+    dst_nodata: float,
+    pair: PairKey,
+    window: Window4,
+    src_window: Window4,
+    resampling: str,
+    scales: tuple[float, float],
+    max_error: float,
+) -> None:
+    """Bilinear and cubic: the kernel around each cached position, stretched when downsampling."""
+    r0 = window[0]
+    h, w = src.shape
+    xscale, yscale = scales
+    valid = valid_mask(src, src_nodata)
+    samples = SourceSamples(src, valid)
+    dtype = src.dtype
+    for b0, b1, found in position_blocks(pair, window, src_window, False, max_error):
         sx, sy, inside = found()
         sel = np.nonzero(inside)[0]
-        cix = np.minimum((sx[sel] + _EPS).astype(np.int64), w - 1)
-        ciy = np.minimum((sy[sel] + _EPS).astype(np.int64), h - 1)
+        cix = np.minimum((sx[sel] + EPS).astype(np.int64), w - 1)
+        ciy = np.minimum((sy[sel] + EPS).astype(np.int64), h - 1)
         cok = valid[ciy, cix]
         # Bilinear and cubic need a valid pixel under the position.
         sel = sel[cok]
         psx, psy = sx[sel], sy[sel]
         if min(xscale, yscale) >= 0.95:
-            kern = _bilinear4 if resampling == "bilinear" else _cubic4
+            kern = bilinear4 if resampling == "bilinear" else cubic4
             kv, kg = kern(samples, psx, psy)
         else:
-            kv, kg = _general(samples, psx, psy, resampling, xscale, yscale)
+            kv, kg = general_kernel(samples, psx, psy, resampling, xscale, yscale)
         val = np.zeros(sx.shape)
         good = np.zeros(sx.shape, dtype=bool)
         val[sel] = kv
         good[sel] = kg
-        _write(out[b0 - r0 : b1 - r0], val, good, dtype, dst_nodata)
-    return out
+        write_values(out[b0 - r0 : b1 - r0], val, good, dtype, dst_nodata)

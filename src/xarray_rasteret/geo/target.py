@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import shapely
 from affine import Affine
 
+from .aoi import bounds_in_crs
 from .crs import as_crs
 from .grid import RasterGrid, same_crs
 
@@ -173,10 +175,6 @@ def grid_bounds_in(grid: RasterGrid, crs: str | None) -> tuple[float, float, flo
     """
     if same_crs(grid.crs, crs):
         return grid.bounds
-    import shapely
-
-    from .aoi import bounds_in_crs
-
     return bounds_in_crs(shapely.box(*grid.bounds), grid.crs, crs)
 
 

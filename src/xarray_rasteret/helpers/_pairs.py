@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import pyproj
 import shapely
 from affine import Affine
 
@@ -30,7 +29,7 @@ from ..data_sources import DataSource
 from ..data_sources import infer as infer_source
 from ..errors import AOIOutsideDataError
 from ..geo.aoi import AOIs, to_crs
-from ..geo.crs import as_crs
+from ..geo.crs import as_crs, crs_label
 from ..geo.grid import RasterGrid
 from ..geo.rasterize import geometry_mask
 from ._reads import BandRead, PairRead
@@ -38,7 +37,7 @@ from ._warp import regrid_pairs, warp_tasks
 
 __all__ = ["band_sources", "plan_pairs", "read_aois", "resolve_bands"]
 
-_CRS84 = pyproj.CRS.from_user_input("OGC:CRS84")
+_CRS84 = as_crs("OGC:CRS84")
 
 
 def resolve_bands(
@@ -216,7 +215,7 @@ def read_aois(
     if not pairs:
         raise AOIOutsideDataError(
             f"none of the {len(aois.geometries)} geometries (bounds "
-            f"{_total_bounds(aois)} in {aois.crs.to_string()}) intersects the data of "
+            f"{_total_bounds(aois)} in {crs_label(aois.crs)}) intersects the data of "
             f"the {len(collection)} records; check geometry_crs and the filters"
         )
     regridded = None

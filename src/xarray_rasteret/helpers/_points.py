@@ -20,7 +20,7 @@ from .._read.tasks import ReadTask
 from .._types import RasterSource
 from ..collection import Collection
 from ..geo.aoi import AOIs
-from ..geo.crs import transformer
+from ..geo.crs import crs_label, transformer
 
 __all__ = ["PointSamples", "plan_point_reads", "points_table"]
 
@@ -141,7 +141,7 @@ def points_table(
         "point_index": pa.array(point_index),
         "x": pa.array(xy[point_index, 0]),
         "y": pa.array(xy[point_index, 1]),
-        "point_crs": pa.repeat(pa.scalar(aois.crs.to_string(), pa.string()), len(point_index)),
+        "point_crs": pa.repeat(pa.scalar(crs_label(aois.crs), pa.string()), len(point_index)),
         "record_id": strings(ids, s.record_index),
         "datetime": pa.array(
             np.concatenate([times[s.record_index], np.full(n_un, np.datetime64("NaT"), "M8[us]")]),

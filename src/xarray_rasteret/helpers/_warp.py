@@ -27,7 +27,7 @@ from .._lazy.mosaic import Member, MosaicArray, PositionBudget
 from .._read.tasks import Group, ReadOptions, ReadTask
 from .._types import Window
 from ..geo.aoi import AOIs, to_crs
-from ..geo.crs import as_crs
+from ..geo.crs import as_crs, epsg_code
 from ..geo.grid import RasterGrid
 from ..geo.target import default_resolution, target_grid
 from ._reads import BandRead
@@ -36,7 +36,8 @@ __all__ = ["Regridded", "regrid_pairs", "warp_tasks"]
 
 
 def _crs_label(crs: pyproj.CRS) -> str:
-    epsg = crs.to_epsg()
+    """The record-CRS label of a target CRS: its EPSG code where it has one, else WKT."""
+    epsg = epsg_code(crs)
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 

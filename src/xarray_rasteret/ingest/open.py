@@ -8,7 +8,7 @@ from typing import Any
 
 from .._hrefs import TIFF_SUFFIXES
 from ..collection import Collection, load
-from .build import build
+from .builder import build
 
 __all__ = ["as_collection"]
 
