@@ -21,6 +21,7 @@ from ..geo.aoi import bounds_in_crs
 from ..geo.crs import as_crs
 from ..geo.grid import RasterGrid, union_grid
 from ..geo.overviews import choose_overview, reprojection_factor
+from ..geo.reproject import check_resampling
 from ..geo.target import (
     as_resolution,
     default_crs,
@@ -33,9 +34,6 @@ from .mosaic import Member, MosaicArray
 from .native import Placement, RasteretArray
 
 __all__ = ["DatasetRequest", "build_dataset", "solar_day", "spatial_ref_attrs"]
-
-_RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
-
 
 @dataclass(frozen=True)
 class DatasetRequest:
@@ -110,12 +108,11 @@ def _level_for(src: RasterSource, level: int | None, record: str, band: str) -> 
 def _clip_to_bbox(grid: RasterGrid, request: DatasetRequest) -> RasterGrid:
     if request.bbox is None:
         return grid
-    import pyproj
     import shapely
 
 
-    src_crs = pyproj.CRS.from_user_input(request.bbox_crs)
-    dst_crs = pyproj.CRS.from_user_input(grid.crs) if grid.crs else src_crs
+    src_crs = as_crs(request.bbox_crs)
+    dst_crs = as_crs(grid.crs) if grid.crs else src_crs
     bounds = bounds_in_crs(shapely.box(*request.bbox), src_crs, dst_crs)
     window = grid.clip(grid.window_for_bounds(bounds))
     if window is None:
@@ -160,10 +157,7 @@ def build_dataset(
                 f"of the collection (after the time and filter selection)"
             )
         raise ValueError("no record of the collection matches the time and filter selection")
-    if request.resampling not in _RESAMPLINGS:
-        raise ValueError(
-            f"unknown resampling {request.resampling!r}; expected one of {_RESAMPLINGS}"
-        )
+    check_resampling(request.resampling)
     col = _sorted_by_time(col)
     bands = list(request.bands) if request.bands is not None else list(col.bands)
     ids = [str(i) for i in col.ids]
@@ -308,9 +302,7 @@ def _target_grid(
             "some have no CRS"
         )
     crs = request.crs if request.crs is not None else default_crs([g.crs for g in full])
-    from pyproj import CRS
-
-    crs_wkt = CRS.from_user_input(crs).to_wkt()
+    crs_wkt = as_crs(crs).to_wkt()
     if request.resolution is not None:
         res = as_resolution(request.resolution)
     else:

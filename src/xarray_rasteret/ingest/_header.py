@@ -18,12 +18,16 @@ from affine import Affine
 from async_tiff import TIFF
 
 from .._hrefs import is_local
+from .._read.decode import check_supported
 from .._types import RasterSource, TileEncoding, TileLayout
 from ..errors import (
     NotATiffError,
     TruncatedFileError,
     UnsupportedTiffError,
 )
+from ..geo.geotiff import georeference_from_ifd, require_north_up
+from ..storage import CountingStore, resolve_store
+from ..storage.local import local_path
 
 __all__ = ["PREFETCH", "read_sources_async"]
 
@@ -173,8 +177,6 @@ def _is_mask(ifd: Any) -> bool:
 async def _object_meta(store: Any, path: str, href: str, local: bool) -> tuple[int | None, Any]:
     """Size and ETag of the object, where they come cheaply (stat, or the store's HEAD)."""
     if local:
-        from ..storage.local import local_path
-
         try:
             return (await asyncio.to_thread(os.stat, local_path(href))).st_size, None
         except OSError:
@@ -256,16 +258,11 @@ async def read_sources_async(
     >>> srcs[0].levels[0].tile_width, srcs[0].crs  # doctest: +SKIP
     (1024, 'EPSG:32633')
     """
-    from ..geo.geotiff import georeference_from_ifd, require_north_up
-
     local = store is None and backend is None and is_local(href)
     if store is None:
-        from ..storage import resolve_store
-
         store, path = resolve_store(href, storage_options=storage_options, backend=backend)
     else:
         path = href
-    from ..storage import CountingStore
 
     rec = _HeaderStore(CountingStore(store))
     try:
@@ -342,10 +339,6 @@ async def read_sources_async(
 
 
 def _check_supported(encoding: TileEncoding, href: str) -> None:
-    try:
-        from .._read.decode import check_supported
-    except ImportError:  # pragma: no cover - decoding layer not installed yet
-        return
     try:
         check_supported(encoding)
     except UnsupportedTiffError as e:
