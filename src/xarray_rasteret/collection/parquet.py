@@ -6,7 +6,7 @@ Knows nothing of :class:`~.table.Collection`: it reads and writes Arrow tables.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from .._hrefs import is_local
 from .._sync import sync
-from ..storage import resolve_store
+from ..storage import object_info, resolve_store
 from ..storage.local import local_path
 from .schema import METADATA_SUFFIX
 
@@ -73,13 +73,11 @@ async def _read_object(href: str, storage_options: dict[str, Any] | None, backen
     if get is not None:  # obspec GetAsync
         result = await get(key)
         return bytes(await result.bytes_async())
-    head = getattr(store, "head_async", None)
-    if head is None:
+    if not hasattr(store, "head_async"):
         raise NotImplementedError(
             f"cannot find the size of {href!r}: its store has no head_async/get_async"
         )
-    meta = await head(key)
-    size = int(meta["size"] if isinstance(meta, Mapping) else meta.size)
+    size = (await object_info(store, key)).size
     return bytes(memoryview(await store.get_range_async(key, start=0, end=size)))
 
 

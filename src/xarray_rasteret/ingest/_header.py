@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from ..errors import (
     UnsupportedTiffError,
 )
 from ..geo.geotiff import georeference_from_ifd, require_north_up
-from ..storage import CountingStore, resolve_store
+from ..storage import CountingStore, object_info, resolve_store
 from ..storage.local import local_path
 
 __all__ = ["PREFETCH", "read_sources_async"]
@@ -181,16 +181,11 @@ async def _object_meta(store: Any, path: str, href: str, local: bool) -> tuple[i
             return (await asyncio.to_thread(os.stat, local_path(href))).st_size, None
         except OSError:
             return None, None  # the header read reports the real problem
-    head = getattr(store, "head_async", None)
-    if head is None:
-        return None, None
     try:
-        meta = await head(path)
+        info = await object_info(store, path)
     except Exception:  # noqa: BLE001 - size is optional; the header read names failures
         return None, None
-    get = meta.get if isinstance(meta, Mapping) else lambda k: getattr(meta, k, None)
-    size = get("size")
-    return (int(size) if size is not None else None), get("e_tag") or get("etag")
+    return info.size, info.etag
 
 
 def _classify(err: BaseException, rec: _HeaderStore, href: str) -> BaseException:

@@ -7,12 +7,12 @@ from ._checks import (
     ObjectInfo,
     check_unchanged,
     get_range_checked,
-    get_ranges_checked,
     object_info,
 )
+from ._counting import CountingStore
 from ._retry import RetryPolicy, redact_url
 from ._router import parse_s3_url, resolve_store
-from ._stats import CountingStore, ReadStats, read_stats, track
+from ._stats import ReadStats, read_stats, track
 from .http import HTTPStore
 from .local import LocalStore, local_path
 from .s3 import S3Store
@@ -28,7 +28,6 @@ __all__ = [
     "Store",
     "check_unchanged",
     "get_range_checked",
-    "get_ranges_checked",
     "local_path",
     "object_info",
     "parse_s3_url",

@@ -10,7 +10,7 @@ any extra request. Pass ``size=None`` to skip the check.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,6 @@ __all__ = [
     "ObjectInfo",
     "check_unchanged",
     "get_range_checked",
-    "get_ranges_checked",
     "head_dict",
     "normalize_etag",
     "object_info",
@@ -147,10 +146,15 @@ async def object_info(store: Any, path: str) -> ObjectInfo:
     ObjectInfo(size=1048576, etag='5f2b-...')
     """
     inner = getattr(store, "inner", store)  # see through CountingStore
-    if hasattr(inner, "head_async"):
-        meta = await inner.head_async(path)
-        return ObjectInfo(int(meta["size"]), normalize_etag(meta.get("e_tag")))
-    raise TypeError(f"{type(store).__name__} cannot report object size (no head_async)")
+    if not hasattr(inner, "head_async"):
+        raise TypeError(f"{type(store).__name__} cannot report object size (no head_async)")
+    meta = await inner.head_async(path)
+    # obspec's ObjectMeta is a dict; other stores answer with an object.
+    get = meta.get if isinstance(meta, Mapping) else lambda k: getattr(meta, k, None)
+    size = get("size")
+    if size is None:
+        raise TypeError(f"{type(store).__name__}.head_async gave no size for {redact_url(path)}")
+    return ObjectInfo(int(size), normalize_etag(get("e_tag") or get("etag")))
 
 
 async def get_range_checked(
@@ -203,25 +207,3 @@ async def get_range_checked(
             f"{describe_range(start, end)}; it is shorter than when the collection was built"
         )
     return data
-
-
-async def get_ranges_checked(
-    store: Any,
-    path: str,
-    *,
-    starts: Sequence[int],
-    ends: Sequence[int],
-    size: int | None,
-    etag: str | None = None,
-) -> list[Buffer]:
-    """Read several ranges of one object with :func:`get_range_checked`, concurrently."""
-    import asyncio
-
-    return list(
-        await asyncio.gather(
-            *(
-                get_range_checked(store, path, start=s, end=e, size=size, etag=etag)
-                for s, e in zip(starts, ends, strict=True)
-            )
-        )
-    )

@@ -56,6 +56,7 @@ import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .._hrefs import is_local
 from ._base import Store
 from .http import HTTPStore
 from .local import LocalStore, local_path
@@ -270,7 +271,7 @@ def backend_path(backend: Any, href: str) -> str:
     kind = type(backend).__name__
     if not type(backend).__module__.startswith("obstore"):
         return href
-    is_url = "://" in href and not href.startswith("file://")
+    is_url = not is_local(href)
     if kind == "LocalStore":
         if is_url:
             raise ValueError(f"an obstore LocalStore cannot read {href.split('?')[0]!r}")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from typing_extensions import Buffer
 
-from ._base import Store
+T = TypeVar("T")
 
-__all__ = ["CountingStore", "ReadStats", "read_stats", "record_retry", "track"]
+__all__ = ["ReadStats", "counted", "read_stats", "record_retry", "track"]
 
 
 @dataclass
@@ -84,6 +85,30 @@ class _Counters:
 _counters = _Counters()
 
 
+async def counted(read: Awaitable[T], data_of: Callable[[T], Buffer]) -> T:
+    """Await one request, counting it in flight and, once done, its bytes.
+
+    Parameters
+    ----------
+    read
+        The request.
+    data_of
+        Its response bytes, from its result.
+
+    Returns
+    -------
+    The request's result.
+    """
+    _counters.start()
+    try:
+        result = await read
+    except BaseException:
+        _counters.abort()
+        raise
+    _counters.finish(len(memoryview(data_of(result))))
+    return result
+
+
 def record_retry() -> None:
     """Count one retried attempt (called by stores)."""
     _counters.retry()
@@ -120,71 +145,3 @@ def track() -> Iterator[ReadStats]:
         stats.seconds = time.perf_counter() - t0
         with _counters.lock:
             _counters.active.remove(stats)
-
-
-class CountingStore:
-    """Wrap any :class:`Store` so its requests show in the counters."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-
-    async def get_range_async(
-        self, path: str, *, start: int, end: int | None = None, length: int | None = None
-    ) -> Buffer:
-        """Read one range through the wrapped store, counting it."""
-        _counters.start()
-        try:
-            data = await self.inner.get_range_async(path, start=start, end=end, length=length)
-        except BaseException:
-            _counters.abort()
-            raise
-        _counters.finish(len(memoryview(data)))
-        return data
-
-    async def get_range_info_async(
-        self, path: str, *, start: int, end: int
-    ) -> tuple[Buffer, int | None, str | None]:
-        """Read one range, with the object's size and ETag where the store gives them."""
-        info = getattr(self.inner, "get_range_info_async", None)
-        _counters.start()
-        try:
-            if info is not None:
-                data, size, etag = await info(path, start=start, end=end)
-            else:
-                data = await self.inner.get_range_async(path, start=start, end=end)
-                size, etag = None, None
-        except BaseException:
-            _counters.abort()
-            raise
-        _counters.finish(len(memoryview(data)))
-        return data, size, etag
-
-    async def get_range_checked_async(
-        self, path: str, *, start: int, end: int, size: int, etag: str | None = None
-    ) -> Buffer:
-        """Read one range with the wrapped store's staleness check, counting it."""
-        from ._checks import get_range_checked
-
-        _counters.start()
-        try:
-            data = await get_range_checked(
-                self.inner, path, start=start, end=end, size=size, etag=etag
-            )
-        except BaseException:
-            _counters.abort()
-            raise
-        _counters.finish(len(memoryview(data)))
-        return data
-
-    async def get_ranges_async(
-        self,
-        path: str,
-        *,
-        starts: Sequence[int],
-        ends: Sequence[int] | None = None,
-        lengths: Sequence[int] | None = None,
-    ) -> Sequence[Buffer]:
-        """Read several ranges through the wrapped store, counting each."""
-        from ._ranged import gather_ranges  # not at the top: _checks -> _retry -> _stats
-
-        return await gather_ranges(self.get_range_async, path, starts, ends, lengths)
