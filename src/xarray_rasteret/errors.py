@@ -28,8 +28,12 @@ class RasteretError(Exception):
     """Root of every error raised by xarray-rasteret."""
 
 
-class BandNotFoundError(RasteretError, KeyError):
-    """A requested band is not in the collection (the message lists the bands there are)."""
+class BandNotFoundError(RasteretError, KeyError, ValueError):
+    """A requested band is not in the collection (the message lists the bands there are).
+
+    Also a ``ValueError``, as rasteret raises for an unknown band, so code written
+    for either library catches it.
+    """
 
     def __str__(self) -> str:
         # KeyError quotes its argument; keep the message readable.

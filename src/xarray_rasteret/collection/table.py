@@ -27,6 +27,9 @@ from .sources import sources_from_metadata
 
 __all__ = ["Collection", "load"]
 
+# rasteret's Collection.subset keywords, also accepted by filter() and the helpers.
+_SUBSET_OPTIONS = ("cloud_cover_lt", "date_range", "geometries", "split_column")
+
 _CMP = {"_lt": pc.less, "_le": pc.less_equal, "_gt": pc.greater, "_ge": pc.greater_equal}
 
 
@@ -271,6 +274,16 @@ class Collection:
         >>> coll.filter(bbox=(11, 46, 11.5, 46.5), time=("2024-06", "2024-08"))  # doctest: +SKIP
         >>> coll.filter(split="train", cloud_cover_lt=20)  # doctest: +SKIP
         """
+        names = self.table.column_names
+        rasteret_names = {k: equals.pop(k) for k in _SUBSET_OPTIONS if k in equals}
+        if "split_column" in rasteret_names and "split" in equals:
+            rasteret_names["split"] = equals.pop("split")
+        if "cloud_cover_lt" in rasteret_names and "cloud_cover" in names:
+            equals["cloud_cover_lt"] = rasteret_names.pop("cloud_cover_lt")  # a column's own
+        if rasteret_names:
+            return self.filter(bbox=bbox, bbox_crs=bbox_crs, time=time, **equals).subset(
+                **rasteret_names
+            )
         mask = np.ones(len(self), bool)
         when = equals.get("datetime")
         if isinstance(when, tuple) and len(when) == 2:  # datetime=(start, end) means time=
@@ -280,7 +293,6 @@ class Collection:
             mask &= self._bbox_mask(bbox, bbox_crs)
         if time is not None:
             mask &= self._time_mask(time)
-        names = self.table.column_names
         for key, value in equals.items():
             op = None
             column = key
@@ -288,8 +300,9 @@ class Collection:
                 column, op = key[:-3], _CMP[key[-3:]]
             if column not in names:
                 raise ValueError(
-                    f"unknown column {key!r} in filter; the columns are {names} "
-                    "(suffix _lt/_le/_gt/_ge to compare)"
+                    f"unsupported option or unknown column {key!r} in filter; the options are "
+                    f"bbox, bbox_crs, time, datetime, {', '.join(_SUBSET_OPTIONS)}, and "
+                    f"column filters on the columns {names} (suffix _lt/_le/_gt/_ge to compare)"
                 )
             col = self.table.column(column)
             if op is not None:
@@ -322,29 +335,116 @@ class Collection:
 
     # -- output ----------------------------------------------------------------
 
-    def get_numpy(self, **kwargs: Any) -> np.ndarray:
+    # rasteret's Collection methods take the geometries (points) and the bands
+    # positionally; so do these, so that code written for rasteret runs unchanged.
+
+    def get_numpy(self, geometries: Any = None, bands: Any = None, **kwargs: Any) -> np.ndarray:
         """Pixels inside geometries as one array; see :func:`xarray_rasteret.get_numpy`."""
         from ..helpers import get_numpy
 
-        return get_numpy(self, **kwargs)
+        return get_numpy(self, **_positional(geometries=geometries, bands=bands), **kwargs)
 
-    def get_gdf(self, **kwargs: Any) -> Any:
+    def get_gdf(self, geometries: Any = None, bands: Any = None, **kwargs: Any) -> Any:
         """One row per (geometry, record); see :func:`xarray_rasteret.get_gdf`."""
         from ..helpers import get_gdf
 
-        return get_gdf(self, **kwargs)
+        return get_gdf(self, **_positional(geometries=geometries, bands=bands), **kwargs)
 
-    def get_xarray(self, **kwargs: Any) -> Any:
+    def get_xarray(self, geometries: Any = None, bands: Any = None, **kwargs: Any) -> Any:
         """Pixels inside geometries as a Dataset; see :func:`xarray_rasteret.get_xarray`."""
         from ..helpers import get_xarray
 
-        return get_xarray(self, **kwargs)
+        return get_xarray(self, **_positional(geometries=geometries, bands=bands), **kwargs)
 
-    def sample_points(self, **kwargs: Any) -> pa.Table:
+    def sample_points(self, points: Any = None, bands: Any = None, **kwargs: Any) -> pa.Table:
         """Values at points; see :func:`xarray_rasteret.sample_points`."""
         from ..helpers import sample_points
 
-        return sample_points(self, **kwargs)
+        return sample_points(self, **_positional(points=points, bands=bands), **kwargs)
+
+    # -- rasteret's names for views of the table -------------------------------
+
+    def subset(
+        self,
+        *,
+        cloud_cover_lt: float | None = None,
+        date_range: tuple[Any, Any] | None = None,
+        bbox: Sequence[float] | None = None,
+        geometries: Any = None,
+        split: str | Sequence[str] | None = None,
+        split_column: str = "split",
+    ) -> Collection:
+        """Records matching every given criterion, as rasteret's ``Collection.subset``.
+
+        Parameters
+        ----------
+        cloud_cover_lt
+            Keep records whose ``eo:cloud_cover`` is below this value.
+        date_range
+            ``(start, end)``, inclusive (see :meth:`filter`'s ``time``).
+        bbox
+            ``(xmin, ymin, xmax, ymax)`` in OGC:CRS84.
+        geometries
+            Any geometry input of the helpers (a bbox, shapely, WKB, GeoJSON,
+            Arrow arrays); records whose footprint intersects one are kept.
+        split, split_column
+            Keep records whose ``split_column`` is ``split`` (or one of them).
+
+        Returns
+        -------
+        Collection
+        """
+        equals: dict[str, Any] = {}
+        if cloud_cover_lt is not None:
+            equals["eo:cloud_cover_lt"] = cloud_cover_lt
+        if split is not None:
+            equals[split_column] = [split] if isinstance(split, str) else list(split)
+        out = self.filter(bbox=bbox, time=date_range, **equals)
+        if geometries is not None:
+            out = out._intersecting(geometries)
+        return out
+
+    def select_split(
+        self, split: str | Sequence[str], *, split_column: str = "split"
+    ) -> Collection:
+        """Records of one split (or several): ``subset(split=...)``, as in rasteret."""
+        return self.subset(split=split, split_column=split_column)
+
+    def head(self, n: int = 5, columns: list[str] | None = None) -> pa.Table:
+        """The first ``n`` rows of the table (of ``columns``), as in rasteret."""
+        if n < 0:
+            raise ValueError(f"head() needs n >= 0, got {n}")
+        return self.to_table(columns).slice(0, n)
+
+    def to_table(self, columns: list[str] | None = None) -> pa.Table:
+        """The collection's table (of ``columns``, in that order)."""
+        return self.table if columns is None else self.table.select(columns)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """``(xmin, ymin, xmax, ymax)`` of every footprint in OGC:CRS84 (None if none)."""
+        import shapely
+
+        geoms = [g for g in self.geometries if g is not None]
+        if not geoms:
+            return None
+        x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(geoms))
+        return (x0, y0, x1, y1)
+
+    @property
+    def epsg(self) -> list[int]:
+        """The distinct EPSG codes of the records' CRSs, sorted (as rasteret's ``epsg``)."""
+        return sorted({code for c in set(self.crs) if (code := epsg_of(c)) is not None})
+
+    def _intersecting(self, geometries: Any) -> Collection:
+        import shapely
+
+        from ..geo.aoi import normalize_geometries, to_crs
+
+        aois = normalize_geometries(geometries)
+        areas = to_crs(aois.geometries, aois.crs, as_crs("OGC:CRS84"))
+        hit = shapely.intersects(self.geometries[:, None], np.asarray(areas)[None, :]).any(axis=1)
+        return Collection(self.table.filter(pa.array(hit)), name=self.name)
 
     def to_parquet(
         self, path: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
@@ -476,3 +576,8 @@ def load(
     name = os.path.basename(target.rstrip("/")) or None
     table = read_table(target, bands=bands, storage_options=storage_options, backend=backend)
     return Collection(table, name=name)
+
+
+def _positional(**given: Any) -> dict[str, Any]:
+    """The positional arguments of a helper method that were given, as keywords."""
+    return {name: value for name, value in given.items() if value is not None}
