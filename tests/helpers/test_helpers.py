@@ -464,3 +464,19 @@ def test_plan_gives_each_window_a_slice_of_one_array_per_shape(multi_crs):
             grid = RasterGrid(s.crs, s.transform, s.levels[0].width, s.levels[0].height)
             assert r.window == grid.clip(grid.window_for_bounds(p.geometry.bounds))
             assert r.transform == grid.crop(r.window).transform
+
+
+def test_get_numpy_is_record_major_as_rasteret(multi_crs):
+    # Two boxes of equal pixel size, on the two records of one UTM grid (s0, s1).
+    c = shapely.Point(*CENTRE)
+    boxes = [shapely.box(c.x - 0.002 + dx, c.y - 0.001, c.x + 0.002 + dx, c.y + 0.001)
+             for dx in (0.0, 0.003)]
+    utm = multi_crs.filter(id=["s0", "s1"])
+    out = get_numpy(utm, geometries=boxes, bands=["B04"], all_touched=True)
+    assert out.shape[0] == 4
+    one_by_one = [
+        get_numpy(utm, geometries=boxes[g], bands=["B04"], id=rid, all_touched=True)[0]
+        for rid in ("s0", "s1") for g in (0, 1)
+    ]  # rasteret's order: each record, then each geometry within it
+    for i, expected in enumerate(one_by_one):
+        np.testing.assert_array_equal(out[i], expected)

@@ -106,7 +106,7 @@ def get_numpy(
     -------
     numpy.ndarray
         ``[N, H, W]`` for one band, ``[N, C, H, W]`` for several; N runs over
-        (geometry, record) pairs, geometry-major. Outside the geometry: nodata, else 0.
+        (record, geometry) pairs, record-major (as rasteret). Outside the geometry: nodata, else 0.
 
     Raises
     ------
@@ -203,7 +203,7 @@ def get_xarray(
     Parameters are those of :func:`get_numpy`, plus:
 
     xr_combine
-        How per-(geometry, record) Datasets merge, in (geometry, record) order:
+        How per-(geometry, record) Datasets merge, in (record, geometry) order:
         ``"combine_first"`` (the first pixel that is not nodata wins, the
         default), ``"merge"`` (``xarray.merge``: overlapping pixels must agree,
         nodata padding included) or ``"merge_override"`` (``xarray.merge`` with

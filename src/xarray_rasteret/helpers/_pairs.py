@@ -108,7 +108,8 @@ def plan_pairs(
     g_idx, r_idx = tree.query(in_crs84, predicate="intersects")
     per_band = band_sources(collection, assets, source)
     firsts = next(iter(per_band.values()))
-    hits = sorted(zip(g_idx.tolist(), r_idx.tolist(), strict=True))
+    # Record-major, as rasteret orders its outputs (records, then geometries in each).
+    hits = [(gi, ri) for ri, gi in sorted(zip(r_idx.tolist(), g_idx.tolist(), strict=True))]
     # Each geometry in each records' CRS, every geometry of a CRS in one transformation.
     wanted: dict[str | None, set[int]] = defaultdict(set)
     for gi, ri in hits:
