@@ -328,9 +328,12 @@ def sample_points(
     Returns
     -------
     pyarrow.Table
-        ``point_index``, ``x``, ``y``, ``point_crs``, ``record_id``, ``datetime``,
-        ``band``, ``value`` (the bands' common dtype; null when outside),
-        ``raster_crs``, ``outside``, ``nodata``, then the user's columns (suffix
+        rasteret 0.4's columns: ``point_index``, ``point_x``, ``point_y``,
+        ``point_crs`` (EPSG code, int32), ``record_id``, ``datetime``,
+        ``collection``, ``band``, ``value`` (the bands' common native dtype, where
+        rasteret gives float64; null when outside), ``raster_crs`` (EPSG code);
+        then ours: ``point_crs_wkt``/``raster_crs_wkt`` (the WKT of a CRS without
+        an EPSG code), ``outside``, ``nodata``, then the user's columns (suffix
         ``_user`` on a clash). Rows are ordered by point, then record, then band.
 
     Examples

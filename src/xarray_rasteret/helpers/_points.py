@@ -20,7 +20,7 @@ from .._read.tasks import ReadTask
 from .._types import RasterSource
 from ..collection import Collection
 from ..geo.aoi import AOIs
-from ..geo.crs import crs_label, transformer
+from ..geo.crs import as_crs, epsg_code, transformer
 
 __all__ = ["PointSamples", "plan_point_reads", "points_table"]
 
@@ -137,20 +137,44 @@ def points_table(
         take = pa.array(np.concatenate([index, np.zeros(n_un, index.dtype)]), mask=unmatched_null)
         return pa.array(list(values), pa.string()).take(take)
 
+    point_epsg, point_wkt = _crs_columns([aois.crs])
+    raster_epsg, raster_wkt = _crs_columns(crs)
+    zeros = np.zeros(len(point_index), np.int64)
+    # rasteret 0.4's columns first, with its names and types; then ours.
     columns: dict[str, Any] = {
         "point_index": pa.array(point_index),
-        "x": pa.array(xy[point_index, 0]),
-        "y": pa.array(xy[point_index, 1]),
-        "point_crs": pa.repeat(pa.scalar(crs_label(aois.crs), pa.string()), len(point_index)),
+        "point_x": pa.array(xy[point_index, 0]),
+        "point_y": pa.array(xy[point_index, 1]),
+        "point_crs": point_epsg.take(pa.array(zeros)),
         "record_id": strings(ids, s.record_index),
         "datetime": pa.array(
             np.concatenate([times[s.record_index], np.full(n_un, np.datetime64("NaT"), "M8[us]")]),
             pa.timestamp("us"),
         ),
+        "collection": pa.repeat(pa.scalar(col.name or "", pa.string()), len(point_index)),
         "band": strings(bands, s.band_index),
         "value": value_arr,
-        "raster_crs": strings(crs, s.record_index),
+        "raster_crs": _take_rows(raster_epsg, s.record_index, unmatched_null),
+        "point_crs_wkt": point_wkt.take(pa.array(zeros)),
+        "raster_crs_wkt": _take_rows(raster_wkt, s.record_index, unmatched_null),
         "outside": pa.array(np.concatenate([s.outside, np.ones(n_un, dtype=bool)])),
         "nodata": pa.array(np.concatenate([is_nodata, np.zeros(n_un, dtype=bool)])),
     }
     return pa.table(columns)
+
+
+def _crs_columns(crss: Iterable[Any]) -> tuple[pa.Array, pa.Array]:
+    """Per CRS: its EPSG code (int32, rasteret's type), and its WKT where it has none."""
+    seen: dict[Any, tuple[int | None, str | None]] = {}  # records share a few CRSs
+    for c in crss:
+        if c not in seen:
+            code = epsg_code(c) if c is not None else None
+            seen[c] = (code, as_crs(c).to_wkt() if c is not None and code is None else None)
+    rows = [seen[c] for c in crss]
+    return pa.array([r[0] for r in rows], pa.int32()), pa.array([r[1] for r in rows], pa.string())
+
+
+def _take_rows(per_record: pa.Array, record_index: np.ndarray, null: np.ndarray) -> pa.Array:
+    """``per_record`` for each sampled row's record; null for the points that matched none."""
+    index = np.concatenate([record_index, np.zeros(int(null.sum()), record_index.dtype)])
+    return per_record.take(pa.array(index, mask=null))
