@@ -695,7 +695,8 @@ def test_read_then_plans_more_groups_while_the_first_are_read(tmp_path):
         return [([second], lambda: ran.append("second"))]
 
     groups = [([first], lambda: (ran.append("first"), first_read.set()))]
-    asyncio.run(_schedule.read_then(groups, on_tile=lambda d, t: progress.append((d, t)), more=more))
+    on_tile = lambda d, t: progress.append((d, t))  # noqa: E731
+    asyncio.run(_schedule.read_then(groups, on_tile=on_tile, more=more))
     assert ran == ["first", "second"]
     np.testing.assert_array_equal(first.out, expected[:64, :128])
     np.testing.assert_array_equal(second.out, expected[128:, 64:])

@@ -8,8 +8,8 @@ import rasterio
 import rasterio.merge
 import xarray as xr
 from affine import Affine
-
 from test_target_grid import agreement, collection, is_valid, rio_reproject, write_scene
+
 from xarray_rasteret._lazy.dataset import solar_day
 
 # Same solar day at 18 E (UTC + 72 min), different UTC dates for one of them.
