@@ -12,7 +12,7 @@ TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff", ".cog")
 
 def is_local(href: str) -> bool:
     """Whether ``href`` is a file-system path or a ``file://`` URL (not a remote URL)."""
-    return "://" not in href or href.startswith("file://")
+    return "://" not in href or href[:7].lower() == "file://"
 
 
 def suffix_of(href: str) -> str:

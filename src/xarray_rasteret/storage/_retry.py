@@ -122,6 +122,8 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
+    # Not _hrefs.is_local: this asks whether urlsplit found anything to scrub, and
+    # keeps messages as they were for drive-letter paths and upper-case FILE:// URLs.
     if not parts.scheme or parts.scheme == "file":
         return url
     netloc = parts.netloc.rsplit("@", 1)[-1]

@@ -217,9 +217,9 @@ def resolve_store(
     unknown = set(options) - _KNOWN
     if unknown:
         raise TypeError(f"unknown storage_options {sorted(unknown)}; valid keys: {sorted(_KNOWN)}")
-    scheme = href.split("://", 1)[0].lower() if "://" in href else ""
-    if scheme in ("", "file"):
+    if is_local(href):
         return LocalStore(), local_path(href)
+    scheme = href.split("://", 1)[0].lower()
     if scheme == "s3":
         return _cached("s3", _pick(options, _S3)), href[5:]
     if scheme in ("http", "https"):

@@ -87,6 +87,8 @@ class StaticKeys:
 
 
 def _session(profile: str | None) -> Any:
+    # Imported at first use: aiobotocore (and the botocore modules it pulls in)
+    # costs tens of ms, paid only by S3 reads that need the credential chain.
     from aiobotocore.session import AioSession
 
     return AioSession(profile=profile)

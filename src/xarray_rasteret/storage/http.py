@@ -27,6 +27,7 @@ __all__ = [
     "HTTPStore",
     "answer_error",
     "describe_fault",
+    "head_answer",
     "open_session",
     "range_answer",
 ]
@@ -90,6 +91,7 @@ async def range_answer(
     A 200 means the server ignored the Range header: the whole object came
     back and is sliced here. A body shorter than announced is a transient fault.
     """
+    etag = normalize_etag(resp.headers.get("ETag"))
     if resp.status == 206:
         body = await resp.read()
         first, last, total = _parse_content_range(resp.headers.get("Content-Range"))
@@ -98,14 +100,39 @@ async def range_answer(
         want = (last + 1 - start) if last is not None else end - start
         if len(body) != want:
             raise TransientError(f"short read: {len(body)} of {want} bytes")
-        return body, total, normalize_etag(resp.headers.get("ETag"))
+        return body, total, etag
     if resp.status == 200:
         body = await resp.read()
         length = resp.headers.get("Content-Length")
         if length is not None and len(body) != int(length):
             raise TransientError(f"short read: {len(body)} of {length} bytes")
-        return body[start:end], len(body), normalize_etag(resp.headers.get("ETag"))
+        return body[start:end], len(body), etag
     return None
+
+
+def head_answer(resp: aiohttp.ClientResponse) -> tuple[int | None, str | None]:
+    """Return the object's ``(size, etag)`` that an answer's headers state.
+
+    The one reading of a HEAD-like answer shared by every store's
+    ``head_async`` (an HTTP one-byte GET, an S3 ``HEAD``).
+
+    Parameters
+    ----------
+    resp
+        A 2xx or 416 answer.
+
+    Returns
+    -------
+    tuple of (int or None, str or None)
+        The size (the ``Content-Range`` total of a 206 or 416, else
+        ``Content-Length``; None when the header is absent) and the ETag,
+        normalized with :func:`~._checks.normalize_etag`.
+    """
+    if resp.status in (206, 416):
+        _, _, size = _parse_content_range(resp.headers.get("Content-Range"))
+    else:
+        size = resp.content_length
+    return size, normalize_etag(resp.headers.get("ETag"))
 
 
 def answer_error(
@@ -224,18 +251,14 @@ class HTTPStore(PerLoopClient, RetriedStore):
             try:
                 async with session.get(path, headers={"Range": "bytes=0-0"}) as resp:
                     await resp.read()
-                    etag = normalize_etag(resp.headers.get("ETag"))
-                    if resp.status in (206, 416):
-                        _, _, total = _parse_content_range(resp.headers.get("Content-Range"))
-                        if total is not None:
-                            return head_dict(path, total, etag)
-                    elif resp.status == 200 and resp.content_length is not None:
-                        return head_dict(path, resp.content_length, etag)
-                    elif resp.status not in (200, 206, 416):
+                    if resp.status not in (200, 206, 416):
                         raise answer_error(resp, path, "size and ETag")
-                    raise ReadFailedError(
-                        f"cannot tell the size of {redact_url(path)} (HTTP {resp.status})"
-                    )
+                    size, etag = head_answer(resp)
+                    if size is None:
+                        raise ReadFailedError(
+                            f"cannot tell the size of {redact_url(path)} (HTTP {resp.status})"
+                        )
+                    return head_dict(path, size, etag)
             except TRANSIENT_AIOHTTP as e:
                 raise TransientError(f"{type(e).__name__}: {describe_fault(e, path)}") from None
 

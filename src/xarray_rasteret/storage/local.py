@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from ..errors import ObjectNotFoundError, PermissionDeniedError, TruncatedFileError
 from ._checks import head_dict
@@ -71,9 +72,23 @@ class LocalStore(RangedStore):
 
 
 def local_path(href: str) -> str:
-    """Turn a path or ``file://`` URL into a file-system path."""
-    if href.startswith("file://"):
-        from urllib.parse import unquote, urlparse
+    """Turn a path or ``file://`` URL into a file-system path.
 
+    Parameters
+    ----------
+    href
+        A local href (see :func:`xarray_rasteret._hrefs.is_local`).
+
+    Returns
+    -------
+    str
+        The path, percent-decoded when ``href`` is a ``file://`` URL.
+
+    Examples
+    --------
+    >>> local_path("file:///data/a%20b.tif")
+    '/data/a b.tif'
+    """
+    if href.startswith("file://"):
         return unquote(urlparse(href).path)
     return os.fspath(href)

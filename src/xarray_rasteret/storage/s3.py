@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from ._checks import head_dict, normalize_etag
+from ._checks import head_dict
 from ._loops import PerLoopClient
 from ._ranged import RetriedStore
 from ._retry import (
@@ -28,7 +28,14 @@ from ._retry import (
 )
 from ._s3_addressing import AddressingStyle, configured_endpoint, object_url
 from ._s3_auth import S3Signer, default_region, open_signer
-from .http import TRANSIENT_AIOHTTP, answer_error, describe_fault, open_session, range_answer
+from .http import (
+    TRANSIENT_AIOHTTP,
+    answer_error,
+    describe_fault,
+    head_answer,
+    open_session,
+    range_answer,
+)
 
 __all__ = ["S3Store", "classify_s3_error", "split_s3_path"]
 
@@ -81,9 +88,7 @@ def error_code(body: bytes) -> str:
     return m.group(1).decode("ascii", "replace") if m else ""
 
 
-def classify_s3_error(
-    resp: aiohttp.ClientResponse, code: str, url: str, what: str
-) -> Exception:
+def classify_s3_error(resp: aiohttp.ClientResponse, code: str, url: str, what: str) -> Exception:
     """The error to raise for an S3 answer other than 200/206 (or a :class:`TransientError`).
 
     S3's error code decides where it is known (a ``SlowDown`` is worth another
@@ -207,7 +212,10 @@ class S3Store(PerLoopClient, RetriedStore):
 
     async def _open(self) -> _S3Client:
         signer = await open_signer(
-            anon=self.anon, profile=self.profile, key=self._key, secret=self._secret,
+            anon=self.anon,
+            profile=self.profile,
+            key=self._key,
+            secret=self._secret,
             token=self._token,
         )
         region = self.region_name or default_region(self.profile)
@@ -228,8 +236,9 @@ class S3Store(PerLoopClient, RetriedStore):
 
     # -- one attempt ----------------------------------------------------------------
 
-    async def _ask(self, method: str, path: str, what: str, headers: dict[str, str],
-                   read: Any) -> Any:
+    async def _ask(
+        self, method: str, path: str, what: str, headers: dict[str, str], read: Any
+    ) -> Any:
         """Send one signed request and return ``await read(resp)`` for a 2xx answer.
 
         A bucket in another region is asked once more there; other answers
@@ -243,7 +252,10 @@ class S3Store(PerLoopClient, RetriedStore):
         for _ in range(2):
             region = client.bucket_regions.get(bucket, client.region)
             target = object_url(
-                bucket, key, region=region, endpoint_url=client.endpoint_url,
+                bucket,
+                key,
+                region=region,
+                endpoint_url=client.endpoint_url,
                 addressing_style=self.addressing_style,
             )
             signed = await client.signer.headers(method, target, headers, region)
@@ -282,13 +294,14 @@ class S3Store(PerLoopClient, RetriedStore):
 
         async def read(resp: aiohttp.ClientResponse) -> dict[str, Any]:
             await resp.read()
-            length = resp.headers.get("Content-Length")
-            if length is None:
+            size, etag = head_answer(resp)
+            if size is None:
                 raise TransientError("HEAD answer without Content-Length")
-            return head_dict(path, int(length), normalize_etag(resp.headers.get("ETag")))
+            return head_dict(path, size, etag)
 
         async def attempt() -> dict[str, Any]:
             return await self._ask("HEAD", path, "size and ETag", {}, read)
 
-        return await retry_async(attempt, self.policy, url=self._display(path),
-                                 what="size and ETag")
+        return await retry_async(
+            attempt, self.policy, url=self._display(path), what="size and ETag"
+        )
