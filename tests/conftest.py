@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,3 +96,28 @@ def storage_blob() -> bytes:
 
 
 # --------------------------------------------------------------------------- end storage
+
+
+# ---------------------------------------------------------------------------------------
+# docs and cli: the embedded sample in a folder (owner: docs/cli)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sample_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded sample (``items.json``, its COGs) copied, plus ``s2.parquet`` built from it.
+
+    Shared by the session: copy it before changing anything in it.
+    """
+    import shutil
+
+    import xarray_rasteret as xrr
+    from xarray_rasteret.cli import sample_items_path
+
+    folder = tmp_path_factory.mktemp("sample")
+    shutil.copytree(sample_items_path().parent, folder, dirs_exist_ok=True)
+    xrr.build(folder / "items.json", bands=["B04", "B08"]).to_parquet(folder / "s2.parquet")
+    return folder
+
+
+# ------------------------------------------------------------------------- end docs and cli

@@ -1,16 +1,40 @@
-"""Command line: ``xarray-rasteret demo | build | info``."""
+"""Command line: ``xarray-rasteret demo | build | info``.
+
+Errors are printed as one line, ``xarray-rasteret: error: <message>``, with exit
+code 1; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import glob
+import json
+import re
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .collection import Collection
 
 __all__ = ["main", "sample_items_path"]
+
+PROG = "xarray-rasteret"
+_DESCRIPTION = (
+    "Index cloud-optimized GeoTIFFs into a collection (a GeoParquet file) and inspect it. "
+    "Read the collection with xarray.open_dataset(path, engine='rasteret')."
+)
+_TIFF_SUFFIXES = (".tif", ".tiff")
+_TABLE_SUFFIXES = (".json", ".geojson", ".parquet")
+
+
+class CLIError(Exception):
+    """A mistake in the command line's input, reported without a traceback."""
 
 
 def sample_items_path() -> Path:
@@ -24,47 +48,260 @@ def sample_items_path() -> Path:
     return Path(str(files("xarray_rasteret") / "data" / "sample" / "items.json"))
 
 
+# -- demo ------------------------------------------------------------------------------
+
+
 def _demo(args: argparse.Namespace) -> int:
+    scratch: AbstractContextManager[str | None] = (
+        nullcontext(args.out) if args.out else tempfile.TemporaryDirectory(prefix="xrr-demo-")
+    )
+    with scratch as folder:
+        out_dir = Path(str(folder))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _run_demo(out_dir / "sample_collection.parquet")
+    return 0
+
+
+def _run_demo(parquet: Path) -> None:
     import xarray as xr
 
     from . import build, track
 
-    out_dir = Path(args.out or tempfile.mkdtemp(prefix="xarray-rasteret-demo-"))
-    parquet = out_dir / "sample_collection.parquet"
     with track() as build_stats:
         collection = build(sample_items_path(), bands=["B04", "B08"])
         collection.to_parquet(parquet)
     print(f"built {parquet} ({len(collection)} records, bands {collection.bands}): {build_stats}")
 
     t0 = time.perf_counter()
-    ds = xr.open_dataset(parquet, engine="rasteret", bands=["B04", "B08"])
-    print(f"opened lazily in {time.perf_counter() - t0:.3f} s:\n{ds}\n")
-
-    # A 64 x 64 pixel AOI near the centre, every date, both bands.
-    aoi = {"x": slice(224, 288), "y": slice(224, 288)}
-    with track() as read_stats:
-        series = ds.isel(aoi).load()
-    ndvi = (series.B08.astype("float32") - series.B04) / (series.B08.astype("float32") + series.B04)
+    with xr.open_dataset(parquet, engine="rasteret", bands=["B04", "B08"]) as ds:
+        print(f"opened lazily in {time.perf_counter() - t0:.3f} s:\n{ds}\n")
+        # A 64 x 64 pixel AOI near the centre, every date, both bands.
+        aoi = {"x": slice(224, 288), "y": slice(224, 288)}
+        with track() as read_stats:
+            series = ds.isel(aoi).load()
+    red, nir = series.B04.astype("float32"), series.B08.astype("float32")
+    ndvi = (nir - red) / (nir + red)
     for t, value in zip(series.time.values, ndvi.mean(("y", "x")).values, strict=True):
         print(f"  {str(t)[:10]}  mean NDVI {float(value):.4f}")
     print(f"read AOI time series {dict(series.sizes)}: {read_stats}")
-    return 0
+
+
+# -- build -----------------------------------------------------------------------------
+
+
+def _is_url(text: str) -> bool:
+    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) is not None and not text.startswith(
+        "file://"
+    )
+
+
+def _expand_sources(sources: Sequence[str]) -> str | list[str]:
+    """The ``build`` argument for the command line's sources.
+
+    Folders become their ``.tif``/``.tiff`` files, glob patterns their matches
+    (sorted); one STAC JSON or Parquet file is passed on as it is.
+    """
+    if len(sources) == 1 and sources[0].lower().endswith(_TABLE_SUFFIXES):
+        if not _is_url(sources[0]) and not Path(sources[0]).is_file():
+            raise CLIError(f"no such file: {sources[0]!r}")
+        return sources[0]
+    paths: list[str] = []
+    for source in sources:
+        if _is_url(source):
+            paths.append(source)
+        elif Path(source).is_dir():
+            found = sorted(
+                str(p) for p in Path(source).iterdir() if p.suffix.lower() in _TIFF_SUFFIXES
+            )
+            if not found:
+                raise CLIError(f"folder {source!r} holds no .tif or .tiff file")
+            paths.extend(found)
+        elif glob.has_magic(source):
+            found = sorted(glob.glob(source))
+            if not found:
+                raise CLIError(f"no file matches {source!r}")
+            paths.extend(found)
+        elif source.lower().endswith(_TABLE_SUFFIXES):
+            raise CLIError(
+                f"{source!r} is a STAC or Parquet file: pass it alone, not with other sources"
+            )
+        elif not Path(source).is_file():
+            raise CLIError(f"no such file or folder: {source!r}")
+        else:
+            paths.append(source)
+    return paths
+
+
+def _group_by(pattern: str | None) -> Callable[[str], tuple[str, str]] | None:
+    """A ``build(group_by=...)`` callable from a regex with groups ``id`` and ``band``."""
+    if pattern is None:
+        return None
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise CLIError(f"--group-by '{pattern}' is not a regular expression: {exc}") from exc
+    if not {"id", "band"} <= set(regex.groupindex):
+        raise CLIError(
+            f"--group-by '{pattern}' needs the named groups (?P<id>...) and (?P<band>...), "
+            r"e.g. '(?P<id>.+)_(?P<band>B\d\d)\.tif$'"
+        )
+
+    def key(href: str) -> tuple[str, str]:
+        name = href.replace("\\", "/").rsplit("/", 1)[-1]
+        found = regex.search(name)
+        if found is None:
+            raise CLIError(f"file name {name!r} does not match --group-by '{pattern}'")
+        return found["id"], found["band"]
+
+    return key
+
+
+def _storage_options(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"--storage-options is not valid JSON ({exc}): {text!r}") from exc
+    if not isinstance(options, dict):
+        raise CLIError(
+            f"--storage-options must be a JSON object, like '{{\"anon\": true}}'; got {text!r}"
+        )
+    return options
+
+
+def _bands(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [band for value in values for band in value.split(",") if band]
 
 
 def _build(args: argparse.Namespace) -> int:
     from . import build
 
-    collection = build(args.source, bands=args.bands or None, progress=True)
+    source = _expand_sources(args.source)
+    group_by = _group_by(args.group_by)
+    if group_by is not None and isinstance(source, str):
+        raise CLIError("--group-by applies to COG files, not to a STAC or Parquet file")
+    collection = build(
+        source,
+        bands=_bands(args.bands),
+        group_by=group_by,
+        storage_options=_storage_options(args.storage_options),
+        progress=not args.no_progress,
+    )
+    if not _is_url(args.output):
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     collection.to_parquet(args.output)
-    print(f"wrote {args.output}: {collection!r}")
+    print(f"wrote {args.output}:\n{_summary(collection)}")
     return 0
+
+
+# -- info ------------------------------------------------------------------------------
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _band_line(collection: Collection, band: str) -> str:
+    import pyproj
+
+    from ._read.decode import COMPRESSION_NAMES
+
+    src = collection.sources(band)[0]
+    full = src.levels[0]
+    res = f"{_number(abs(src.transform.a))} x {_number(abs(src.transform.e))}"
+    if src.crs is not None:
+        unit = pyproj.CRS.from_user_input(src.crs).axis_info[0].unit_name
+        res += {"metre": " m", "degree": " deg"}.get(unit, f" {unit}")
+    layout = f"tiles {full.tile_width}x{full.tile_height}" if full.tiled else "strips"
+    codec = src.encoding.compression
+    codec_name = COMPRESSION_NAMES.get(codec, f"compression {codec}")
+    overviews = len(src.levels) - 1
+    return (
+        f"    {band}: {src.dtype}, {full.width}x{full.height} px at {res}, "
+        f"nodata {'none' if src.nodata is None else _number(src.nodata)}, {layout}, "
+        f"{overviews} overview{'' if overviews == 1 else 's'}, {codec_name}"
+    )
+
+
+def _summary(collection: Collection) -> str:
+    """Records, extent, time range, CRS counts and per band facts (of its first record)."""
+    import numpy as np
+    import shapely
+
+    from .collection.table import _short_crs
+
+    lines = [f"  records: {len(collection)}"]
+    if len(collection):
+        x0, y0, x1, y1 = shapely.total_bounds(collection.geometries)
+        lines.append(f"  extent:  {x0:.6f}, {y0:.6f}, {x1:.6f}, {y1:.6f} (lon/lat, OGC:CRS84)")
+    t = collection.datetimes
+    known = t[~np.isnat(t)]
+    span = f"{known.min()} .. {known.max()}" if len(known) else "none"
+    missing = f" ({len(t) - len(known)} records without a time)" if len(known) < len(t) else ""
+    lines.append(f"  time:    {span}{missing}")
+    counts: dict[str, int] = {}
+    for crs in collection.crs:
+        counts[_short_crs(crs)] = counts.get(_short_crs(crs), 0) + 1
+    lines.append("  crs:     " + ", ".join(f"{k} ({v} records)" for k, v in counts.items()))
+    lines.append("  bands (first record):" if collection.bands else "  bands:   none")
+    lines.extend(_band_line(collection, band) for band in collection.bands)
+    if collection.user_columns():
+        lines.append(f"  columns: {', '.join(collection.user_columns())}")
+    return "\n".join(lines)
 
 
 def _info(args: argparse.Namespace) -> int:
     from . import load
 
-    print(repr(load(args.collection)))
+    collection = load(args.collection, storage_options=_storage_options(args.storage_options))
+    print(f"{args.collection}\n{_summary(collection)}")
     return 0
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog=PROG, description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="index the embedded sample and read an AOI time series")
+    demo.add_argument("--out", help="folder to keep the sample collection in (default: a "
+                      "temporary folder, removed at the end)")
+    demo.set_defaults(func=_demo)
+
+    b = sub.add_parser(
+        "build", help="index COGs or STAC items into a collection Parquet file",
+        description="Parse the COG headers of SOURCE once and write the collection.",
+        epilog=r"example: xarray-rasteret build 'scenes/*.tif' -o s2.parquet "
+        r"--group-by '(?P<id>.+)_(?P<band>B\d\d)\.tif$'",
+    )
+    b.add_argument("source", nargs="+", help="COG paths/URLs, folders (their .tif files), glob "
+                   "patterns, or one STAC FeatureCollection JSON or Parquet table")
+    b.add_argument("--output", "-o", required=True, help="the collection Parquet file to write")
+    b.add_argument("--bands", nargs="+", metavar="BAND",
+                   help="asset keys to index (STAC, tables) or band names to keep (COG files); "
+                   "space or comma separated")
+    b.add_argument("--group-by", metavar="REGEX",
+                   help="group single-band files into records: a regex over the file name with "
+                   "the named groups 'id' (the record) and 'band'")
+    b.add_argument("--storage-options", metavar="JSON",
+                   help='options of the remote store, e.g. \'{"anon": true}\'')
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.set_defaults(func=_build)
+
+    info = sub.add_parser("info", help="summarise a collection: extent, time, CRS, bands")
+    info.add_argument("collection", help="a collection Parquet file (path or URL)")
+    info.add_argument("--storage-options", metavar="JSON", help="options of the remote store")
+    info.set_defaults(func=_info)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,25 +315,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit code.
+        Exit code: 0, or 1 after an error (printed as one line on stderr).
     """
-    parser = argparse.ArgumentParser(prog="xarray-rasteret", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="index the embedded sample and read an AOI time series")
-    demo.add_argument("--out", help="directory for the sample collection (default: a temp dir)")
-    demo.set_defaults(func=_demo)
-    b = sub.add_parser("build", help="index COGs or STAC items into a collection Parquet file")
-    b.add_argument("source", nargs="+", help="COG paths/URLs or a STAC FeatureCollection JSON")
-    b.add_argument("--output", "-o", required=True)
-    b.add_argument("--bands", nargs="*")
-    b.set_defaults(func=_build)
-    info = sub.add_parser("info", help="summarise a collection")
-    info.add_argument("collection")
-    info.set_defaults(func=_info)
-    args = parser.parse_args(argv)
-    if args.command == "build" and len(args.source) == 1 and args.source[0].endswith(".json"):
-        args.source = args.source[0]
-    return int(args.func(args))
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (Exception, KeyboardInterrupt) as exc:
+        if args.debug:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
 
 
 if __name__ == "__main__":
