@@ -231,8 +231,6 @@ def _summary(collection: Collection) -> str:
     import numpy as np
     import shapely
 
-    from .collection.table import _short_crs
-
     lines = [f"  records: {len(collection)}"]
     if len(collection):
         x0, y0, x1, y1 = shapely.total_bounds(collection.geometries)
@@ -242,9 +240,7 @@ def _summary(collection: Collection) -> str:
     span = f"{known.min()} .. {known.max()}" if len(known) else "none"
     missing = f" ({len(t) - len(known)} records without a time)" if len(known) < len(t) else ""
     lines.append(f"  time:    {span}{missing}")
-    counts: dict[str, int] = {}
-    for crs in collection.crs:
-        counts[_short_crs(crs)] = counts.get(_short_crs(crs), 0) + 1
+    counts = collection.crs_counts()
     lines.append("  crs:     " + ", ".join(f"{k} ({v} records)" for k, v in counts.items()))
     lines.append("  bands (first record):" if collection.bands else "  bands:   none")
     lines.extend(_band_line(collection, band) for band in collection.bands)

@@ -494,6 +494,14 @@ class Collection:
             }
         return {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
 
+    def crs_counts(self) -> dict[str, int]:
+        """How many records each CRS has, by a short label (``EPSG:32633``, or WKT cut short)."""
+        counts: dict[str, int] = {}
+        for c in self.crs:
+            key = _short_crs(c)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
         lines = [f"<xarray_rasteret.Collection{label}: {len(self)} records>"]
@@ -502,10 +510,7 @@ class Collection:
         t = t[~np.isnat(t)]
         if len(t):
             lines.append(f"  time:  {t.min()} .. {t.max()}")
-        counts: dict[str, int] = {}
-        for c in self.crs:
-            key = _short_crs(c)
-            counts[key] = counts.get(key, 0) + 1
+        counts = self.crs_counts()
         lines.append("  crs:   " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
         extra = self.user_columns()
         if extra:
