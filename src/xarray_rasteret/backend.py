@@ -12,9 +12,16 @@ from typing import Any
 
 from xarray.backends import BackendEntrypoint
 
-from ._hrefs import COLLECTION_SUFFIXES, TIFF_SUFFIXES, suffix_of
+from ._hrefs import COLLECTION_SUFFIXES, suffix_of
 
 __all__ = ["RasteretBackendEntrypoint"]
+
+
+def _file_label(href: str) -> str:
+    """The file name of ``href`` without its suffix (``s3://b/s2.parquet`` -> ``s2``)."""
+    base = os.path.basename(href.split("?", 1)[0].rstrip("/"))
+    return os.path.splitext(base)[0] or base
+
 
 class RasteretBackendEntrypoint(BackendEntrypoint):
     """Open a rasteret collection (GeoParquet) or a single GeoTIFF as a lazy Dataset.
@@ -47,12 +54,19 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         "resampling",
         "groupby",
         "mask_and_scale",
+        "decode_coords",
+        "decode_times",
+        "decode_timedelta",
+        "use_cftime",
+        "concat_characters",
         "max_concurrent",
         "storage_options",
         "backend",
         "check_unchanged",
     )
 
+    # Long because it is the whole documented keyword surface of the engine;
+    # the work is delegated to build_dataset.
     def open_dataset(
         self,
         filename_or_obj: Any,
@@ -69,7 +83,12 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         align: tuple[float, float] | None = None,
         resampling: str = "nearest",
         groupby: str | None = None,
-        mask_and_scale: bool = False,
+        mask_and_scale: bool | None = False,
+        decode_coords: bool | str | None = True,
+        decode_times: bool | None = True,
+        decode_timedelta: bool | None = None,
+        use_cftime: bool | None = None,
+        concat_characters: bool | None = True,
         max_concurrent: int = 64,
         storage_options: dict[str, Any] | None = None,
         backend: Any = None,
@@ -126,6 +145,24 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             times stay separate steps.
         mask_and_scale
             Mask nodata to NaN and apply scale/offset (default False: native dtype).
+            Native data keeps ``_FillValue``, ``scale_factor`` and ``add_offset``
+            in ``attrs``; masked data has them in ``encoding`` (rioxarray's rule).
+            ``decode_cf=False`` in :func:`xarray.open_dataset` turns it off.
+        decode_coords
+            True, ``"coordinates"`` or ``"all"`` (default True): ``spatial_ref``,
+            the grid mapping, is a coordinate. False leaves it a data variable,
+            as xarray does for an undecoded grid mapping.
+        decode_times
+            Accepted for xarray's decoders (``decode_cf=False`` passes False);
+            ``time`` comes from the index as ``datetime64`` and is not CF-encoded,
+            so there is nothing to decode and it stays ``datetime64`` either way.
+        decode_timedelta
+            Accepted; there are no timedelta variables, so it has no effect.
+        use_cftime
+            True converts ``time`` to ``cftime`` objects (standard calendar;
+            needs the ``cftime`` package); False or None keep ``datetime64``.
+        concat_characters
+            Accepted; there are no character arrays, so it has no effect.
         max_concurrent
             Most byte-range requests in flight at once per read.
         storage_options
@@ -148,6 +185,8 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             Without a target grid, when records or bands are on different pixel
             grids (CRS, resolution or alignment): there is no silent default grid,
             the message says what to pass (``crs=``, ``resolution=``).
+        ValueError
+            For a ``decode_coords`` other than a bool, ``"coordinates"`` or ``"all"``.
         """
         from ._lazy.dataset import DatasetRequest, build_dataset
         from ._read.tasks import ReadOptions
@@ -174,19 +213,36 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             time=tuple(time) if time is not None else None,
             filters=filters,
             overview_level=overview_level,
-            mask_and_scale=mask_and_scale,
+            mask_and_scale=bool(mask_and_scale),
             crs=crs,
             resolution=resolution,
             align=tuple(align) if align is not None else None,  # type: ignore[arg-type]
             resampling=resampling,
             groupby=groupby,
         )
-        return build_dataset(collection, request, options)
+        if decode_coords not in (None, True, False, "coordinates", "all"):
+            raise ValueError(
+                f"decode_coords={decode_coords!r}: expected True, False, 'coordinates' or 'all'"
+            )
+        ds = build_dataset(collection, request, options)
+        if "title" not in ds.attrs and isinstance(filename_or_obj, str | os.PathLike):
+            # An unnamed collection is known by its file's name.
+            ds.attrs = {"title": _file_label(os.fspath(filename_or_obj)), **ds.attrs}
+        if decode_coords is False:
+            ds = ds.reset_coords("spatial_ref")
+        if use_cftime:
+            ds = ds.convert_calendar("standard", dim="time", use_cftime=True)
+        return ds
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
-        """Whether ``filename_or_obj`` looks like a collection Parquet file or a GeoTIFF."""
+        """Whether ``filename_or_obj`` looks like a collection Parquet file.
+
+        A GeoTIFF is not claimed, though ``engine="rasteret"`` opens one: without
+        ``engine=`` it belongs to rioxarray's ``rasterio`` engine, which code
+        written before this package was installed expects.
+        """
         if isinstance(filename_or_obj, os.PathLike):
             filename_or_obj = os.fspath(filename_or_obj)
         if not isinstance(filename_or_obj, str):
             return False
-        return suffix_of(filename_or_obj) in COLLECTION_SUFFIXES + TIFF_SUFFIXES
+        return suffix_of(filename_or_obj) in COLLECTION_SUFFIXES

@@ -207,12 +207,24 @@ def build_dataset(
                 )
 
     coords = _coords(col, grid, steps, request.groupby)
-    ds = xr.Dataset(data_vars, coords=coords)
+    ds = xr.Dataset(data_vars, coords=coords, attrs=_dataset_attrs(col, bands))
     if request.mask_and_scale:
         ds = xr.decode_cf(ds, mask_and_scale=True, decode_times=False, decode_coords=False)
     # The helpers accept this Dataset in place of its collection.
     ds.encoding["rasteret_collection"] = col
     return ds
+
+
+def _dataset_attrs(col: Collection, bands: Sequence[str]) -> dict[str, Any]:
+    """A short description of what was opened (CF global attributes)."""
+    attrs: dict[str, Any] = {}
+    if col.name:
+        attrs["title"] = col.name
+    attrs["source"] = (
+        f"{len(col)} record(s), band(s) {', '.join(bands)}, read lazily by xarray-rasteret "
+        f'(engine="rasteret")'
+    )
+    return attrs
 
 
 # -- groups (mosaics) ---------------------------------------------------------
@@ -399,7 +411,7 @@ def _sorted_by_time(col: Collection) -> Collection:
     order = np.argsort(times, kind="stable")
     if np.array_equal(order, np.arange(len(order))):
         return col
-    return type(col)(col.table.take(order))
+    return type(col)(col.table.take(order), name=col.name)
 
 
 def _common_grid(grids: dict[str, RasterGrid]) -> RasterGrid:
@@ -445,32 +457,53 @@ def variable_attrs(
     """The CF attributes and encoding of a band's variable, from its first record.
 
     Used for the engine's lazy variables and the helpers' in-memory ones alike.
+    The placement follows rioxarray's ``open_rasterio``: the values are stored
+    (native) values, so ``_FillValue``, ``scale_factor`` and ``add_offset``
+    describe them in ``attrs``, where rioxarray, ``xr.decode_cf`` and CF
+    readers look. ``mask_and_scale`` data is then decoded by ``xr.decode_cf``,
+    which moves them to the encoding (NaN marks nodata there).
+
+    Parameters
+    ----------
+    first
+        The band's first record.
+    dtype
+        The stored dtype of the variable.
+    mask_and_scale
+        Whether the variable will be CF-decoded; then there is no ``nodata``
+        attr, since decoded values are NaN where the stored ones were nodata.
 
     Returns
     -------
     attrs, encoding
-        ``nodata`` (and with ``mask_and_scale`` ``_FillValue``) and
-        ``scale_factor``/``add_offset`` where they are not trivial, in attrs; the
-        dtype and, for native data, ``_FillValue`` in the encoding.
+        ``grid_mapping``, ``_FillValue`` (in ``dtype`` where it fits) and, for
+        native data, ``nodata``; ``scale_factor``/``add_offset`` where they are
+        not trivial. The encoding holds the stored dtype.
     """
     nodata = first.nodata
     attrs: dict[str, Any] = {"grid_mapping": "spatial_ref"}
-    encoding: dict[str, Any] = {"dtype": dtype}
     if nodata is not None:
-        attrs["nodata"] = nodata
-    if mask_and_scale:
-        if nodata is not None:
-            attrs["_FillValue"] = nodata
-        if first.scale != 1.0:
-            attrs["scale_factor"] = first.scale
-        if first.offset != 0.0:
-            attrs["add_offset"] = first.offset
-    elif nodata is not None:
-        encoding["_FillValue"] = nodata
+        if not mask_and_scale:
+            attrs["nodata"] = nodata
+        attrs["_FillValue"] = _fill_value(nodata, dtype)
     if first.scale != 1.0 or first.offset != 0.0:
-        attrs.setdefault("scale_factor", first.scale)
-        attrs.setdefault("add_offset", first.offset)
-    return attrs, encoding
+        attrs["scale_factor"] = first.scale
+        attrs["add_offset"] = first.offset
+    return attrs, {"dtype": dtype}
+
+
+def _fill_value(nodata: float, dtype: np.dtype) -> Any:
+    """``nodata`` as a scalar of ``dtype`` when it is exactly representable (as rioxarray).
+
+    A value outside the dtype's range stays a float so that it is not silently
+    wrapped around into a valid pixel value.
+    """
+    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cast = np.array(nodata).astype(dtype)[()]
+    if cast == nodata or (np.isnan(nodata) and np.isnan(cast)):
+        return cast
+    return nodata
 
 
 def _variable(
@@ -490,22 +523,61 @@ def _coords(
     col: Collection, grid: RasterGrid, steps: Sequence[Sequence[int]], groupby: str | None
 ) -> dict[str, Any]:
     x, y = grid.xy_coords()
+    x_attrs, y_attrs = _axis_attrs(grid.crs)
     # A group's time, id and column values are those of its first member.
     firsts = [step[0] for step in steps]
     times = np.asarray(col.datetimes, dtype="datetime64[ns]")[firsts]
     ids = [str(i) for i in col.ids]
     coords: dict[str, Any] = {
         "time": ("time", times),
-        "y": ("y", y),
-        "x": ("x", x),
+        "y": ("y", y, y_attrs),
+        "x": ("x", x, x_attrs),
         "spatial_ref": ((), np.int64(0), spatial_ref_attrs(grid)),
-        "id": ("time", np.asarray([ids[i] for i in firsts], dtype=object)),
+        "id": ("time", _fixed_width([ids[i] for i in firsts])),
     }
     table = col.table
     for name in col.user_columns():
-        values = table.column(name).to_numpy(zero_copy_only=False)
-        coords[name] = ("time", values[firsts])
+        values = table.column(name).to_numpy(zero_copy_only=False)[firsts]
+        coords[name] = ("time", _fixed_width(values))
     if groupby is not None and groupby not in coords:
         keys = _group_keys(col, groupby)
         coords[groupby] = ("time", np.asarray([keys[i] for i in firsts]))
     return coords
+
+
+def _fixed_width(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Strings as a fixed-width unicode array, anything else as numpy makes it.
+
+    xarray chunks every non-index coordinate with ``chunks={}``, and writers
+    (``to_netcdf``, ``to_zarr``) must load an object-dtype dask array to find
+    a storable dtype, with a warning; a ``<U`` array stores as it is.
+    """
+    if len(values) and all(isinstance(v, str) for v in values):
+        return np.asarray(values, dtype=np.str_)
+    return np.asarray(values)
+
+
+@lru_cache(maxsize=64)
+def _axis_attrs(crs: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """CF attributes of the x and y coordinates, as rioxarray's ``write_coordinate_system``.
+
+    Units come from the CRS's first axis; a grid without CRS (pixel indices)
+    gets none.
+    """
+    if crs is None:
+        return {}, {}
+    parsed = as_crs(crs)
+    if parsed.is_geographic:
+        return (
+            {"axis": "X", "long_name": "longitude", "standard_name": "longitude",
+             "units": "degrees_east"},
+            {"axis": "Y", "long_name": "latitude", "standard_name": "latitude",
+             "units": "degrees_north"},
+        )
+    x = {"axis": "X", "long_name": "x coordinate of projection",
+         "standard_name": "projection_x_coordinate"}
+    y = {"axis": "Y", "long_name": "y coordinate of projection",
+         "standard_name": "projection_y_coordinate"}
+    if parsed.axis_info:
+        x["units"] = y["units"] = parsed.axis_info[0].unit_name
+    return x, y

@@ -8,6 +8,7 @@ naming the file.
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -110,6 +111,22 @@ def _parse_nodata(text: str | None) -> float | None:
         return float(s)  # handles 'nan', '-inf', '1e20', '-9999'
     except ValueError:
         return None
+
+
+def _tiff_datetime(text: str | None) -> str | None:
+    """TIFF tag 306 ``"YYYY:MM:DD HH:MM:SS"`` as ISO 8601, or None when absent or malformed.
+
+    GDAL writes its ``TIFFTAG_DATETIME`` metadata item to this tag. A malformed
+    value (the tag is free text in practice) gives None: a file with a bad
+    timestamp still opens, with NaT, as it did before the tag was read.
+    """
+    if not text:
+        return None
+    try:
+        parsed = _dt.datetime.strptime(text.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    return parsed.isoformat()
 
 
 def _gdal_scale_offset(xml: str | None, samples: int) -> tuple[list[float], list[float]]:
@@ -217,6 +234,8 @@ def _check_tiles(levels: Sequence[TileLayout], size: int, href: str) -> None:
             )
 
 
+# Long because one header's facts (layout, encoding, georeference, metadata) are
+# gathered in one pass over the parsed IFDs, in the order later checks need them.
 async def read_sources_async(
     href: str,
     *,
@@ -314,6 +333,9 @@ async def read_sources_async(
         extra["extra_samples"] = [int(v) for v in main.extra_samples]
     if geo.pixel_is_point:
         extra["pixel_is_point"] = True
+    when = _tiff_datetime(main.date_time)
+    if when is not None:
+        extra["datetime"] = when
     return [
         RasterSource(
             href=href,

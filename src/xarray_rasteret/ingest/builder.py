@@ -293,6 +293,21 @@ def _expand(
     return out
 
 
+def _datetimes_from_tags(
+    records: Sequence[_stac.Record], per_record: Sequence[Mapping[str, RasterSource]]
+) -> None:
+    """Give path records without a time the TIFF DateTime tag of their first file.
+
+    Only paths carry no other time; the tag has no time zone and is taken as UTC.
+    """
+    for rec, srcs in zip(records, per_record, strict=True):
+        if rec.datetime is not None:
+            continue
+        tagged = next((s.extra["datetime"] for s in srcs.values() if "datetime" in s.extra), None)
+        if isinstance(tagged, str):
+            rec.datetime = _stac.parse_datetime(tagged)
+
+
 def _record_crs(record_id: str, srcs: Mapping[str, RasterSource]) -> str | None:
     crs = None
     first = None
@@ -363,6 +378,8 @@ async def build_async(
     )
 
     per_record = [_expand(rec, parsed, band_names) for rec in records]
+    if kind == "paths":
+        _datetimes_from_tags(records, per_record)
     all_bands = list(dict.fromkeys(b for srcs in per_record for b in srcs))
     if kind == "paths" and band_list is not None:
         unknown = [b for b in band_list if b not in all_bands]
