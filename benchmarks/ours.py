@@ -207,7 +207,9 @@ def _helpers(
         arr = xrr.get_numpy(
             col, geometries=_boxes(m, m.aois), bands=["B04"], geometry_crs=crs, **only_main
         )
-        return arr.reshape(scenario.shape)
+        # get_numpy is record-major (as rasteret); the scenario is AOI-major.
+        aois, records, h, w = scenario.shape
+        return arr.reshape(records, aois, h, w).swapaxes(0, 1)
     if name == "S3":
         ids = [s.id for s in cross_scenes(m)]
         sub = col.filter(id=ids)
@@ -220,7 +222,7 @@ def _helpers(
             storage_options=storage_options,
         )
         order = [sub.ids.index(i) for i in ids]
-        arr = arr.reshape(len(m.cross_aois), len(ids), *arr.shape[-2:])
+        arr = arr.reshape(len(ids), len(m.cross_aois), *arr.shape[-2:]).swapaxes(0, 1)
         return arr if order == sorted(order) else arr[:, order]
     if name == "S5":
         import shapely
