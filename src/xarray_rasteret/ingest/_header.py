@@ -27,8 +27,9 @@ from ..errors import (
     UnsupportedTiffError,
 )
 from ..geo.geotiff import georeference_from_ifd, require_north_up
-from ..storage import CountingStore, object_info, resolve_store
+from ..storage import CountingStore, object_info, redact_url, resolve_store
 from ..storage.local import local_path
+from ._ifd import check_ifd_chain
 
 __all__ = ["PREFETCH", "read_sources_async"]
 
@@ -43,7 +44,9 @@ class _HeaderStore:
 
     What it records tells a non-TIFF (wrong magic bytes) from a truncated file
     (a read came back short) when async-tiff fails, and gives the store's own
-    error (not found, denied) back to the caller unchanged.
+    error (not found, denied) back to the caller unchanged. Ranges already read
+    (by :meth:`read`, for the IFD walk) are served again from memory, so the
+    walk costs no request that async-tiff would not make anyway.
     """
 
     def __init__(self, inner: Any) -> None:
@@ -55,6 +58,7 @@ class _HeaderStore:
         self.error_start: int | None = None
         self.size: int | None = None
         self.etag: str | None = None
+        self._cache: list[tuple[int, bytes]] = []
 
     def _seen(self, start: int, end: int, data: Any) -> Any:
         view = memoryview(data)
@@ -64,12 +68,35 @@ class _HeaderStore:
             self.eof = start + len(view)
         return data
 
+    def _cached(self, start: int, end: int) -> bytes | None:
+        for at, data in self._cache:
+            # A short segment ends at the end of the file: what it lacks does not exist.
+            if at <= start and (end <= at + len(data) or self.eof == at + len(data)):
+                return data[start - at : end - at]
+        return None
+
+    async def read(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``start..end`` (short at the end of the file), from memory if read before.
+
+        A miss reads at least :data:`PREFETCH` bytes, so a walk over IFDs
+        past the first read costs few requests.
+        """
+        hit = self._cached(start, end)
+        if hit is not None:
+            return hit
+        data = bytes(await self.get_range_async(path, start=start, end=max(end, start + PREFETCH)))
+        self._cache.append((start, data))
+        return data[: end - start]
+
     async def get_range_async(
         self, path: str, *, start: int, end: int | None = None, length: int | None = None
     ) -> Any:
         if end is None:
             assert length is not None
             end = start + length
+        hit = self._cached(start, end)
+        if hit is not None:
+            return hit
         self.requests += 1
         try:
             # The object's size and ETag ride along on the first response.
@@ -92,6 +119,9 @@ class _HeaderStore:
         if ends is None:
             assert lengths is not None
             ends = [s + n for s, n in zip(starts, lengths, strict=True)]
+        hits = [self._cached(s, e) for s, e in zip(starts, ends, strict=True)]
+        if all(h is not None for h in hits):
+            return hits
         self.requests += len(starts)
         try:
             out = await self.inner.get_ranges_async(path, starts=list(starts), ends=list(ends))
@@ -205,19 +235,53 @@ async def _object_meta(store: Any, path: str, href: str, local: bool) -> tuple[i
     return info.size, info.etag
 
 
-def _classify(err: BaseException, rec: _HeaderStore, href: str) -> BaseException:
+def _classify(err: BaseException, rec: _HeaderStore, name: str) -> BaseException:
+    """The error to raise for a failed header read of ``name`` (a redacted href)."""
     if isinstance(rec.error, TruncatedFileError) and rec.error_start == 0:
-        return NotATiffError(f"{href} is empty: not a TIFF file")
+        return NotATiffError(f"{name} is empty: not a TIFF file")
     if rec.error is not None:
         return rec.error
     if rec.magic is not None and rec.magic not in _TIFF_MAGIC:
-        return NotATiffError(f"{href} is not a TIFF file (it starts with {rec.magic!r})")
-    if rec.eof is not None:
-        return TruncatedFileError(
-            f"{href} is truncated: its TIFF header runs past the end of the file "
-            f"({rec.eof} bytes) ({err})"
+        return NotATiffError(f"{name} is not a TIFF file (it starts with {rec.magic!r})")
+    # No "truncated" here: the IFD walk has checked every IFD and tag value
+    # against the end of the file, and a file shorter than the first read is normal.
+    if type(err).__name__ == "PanicException" or "panicked" in str(err):
+        # The walk has passed, so the structure is sound: async-tiff hit a
+        # value it does not handle rather than a short or hostile file.
+        return UnsupportedTiffError(
+            f"{name}: the TIFF header parser (async-tiff) cannot read this file "
+            f"(internal error: {err}); rewrite it (e.g. gdal_translate -of COG)"
         )
-    return NotATiffError(f"{href}: cannot parse the TIFF header ({err})")
+    return NotATiffError(f"{name}: cannot parse the TIFF header ({err})")
+
+
+async def _prefetch(
+    rec: _HeaderStore, store: Any, path: str, href: str, local: bool
+) -> tuple[int | None, Any]:
+    """Make the first header read; return the object's size and ETag where known."""
+    try:
+        await rec.read(path, 0, PREFETCH)
+    except Exception as e:
+        raise _classify(e, rec, redact_url(href)) from e
+    size, etag = rec.size, rec.etag
+    if size is None:
+        # Only stores that do not report sizes with their responses cost a HEAD.
+        size, etag = await _object_meta(store, path, href, local)
+    return (rec.eof if size is None else size), etag
+
+
+async def _open_tiff(rec: _HeaderStore, path: str, name: str, size: int | None) -> TIFF:
+    """Walk the IFD chain with bounded reads, then hand the file to async-tiff."""
+    await check_ifd_chain(lambda start, end: rec.read(path, start, end), size, name)
+    try:
+        return await TIFF.open(path, store=rec, prefetch=PREFETCH)
+    except Exception as e:
+        raise _classify(e, rec, name) from e
+    except BaseException as e:
+        # pyo3 raises a Rust panic as PanicException, a BaseException.
+        if type(e).__name__ != "PanicException":
+            raise
+        raise _classify(e, rec, name) from e
 
 
 def _check_tiles(levels: Sequence[TileLayout], size: int, href: str) -> None:
@@ -278,17 +342,10 @@ async def read_sources_async(
     else:
         path = href
 
+    name = redact_url(href)  # every message and note shows this, never the raw href
     rec = _HeaderStore(CountingStore(store))
-    try:
-        tiff = await TIFF.open(path, store=rec, prefetch=PREFETCH)
-    except Exception as e:
-        raise _classify(e, rec, href) from e
-    size, etag = rec.size, rec.etag
-    if size is None:
-        # Only stores that do not report sizes with their responses cost a HEAD.
-        size, etag = await _object_meta(store, path, href, local)
-    if size is None:
-        size = rec.eof
+    size, etag = await _prefetch(rec, store, path, href, local)
+    tiff = await _open_tiff(rec, path, name, size)
 
     ifds = tiff.ifds
     main = next((i for i in ifds if not ((i.new_subfile_type or 0) & 5)), ifds[0])
@@ -304,9 +361,9 @@ async def read_sources_async(
     overviews.sort(key=lambda i: -int(i.image_width))
     levels = tuple(_layout(i) for i in [main, *overviews])
     if size is not None:
-        _check_tiles(levels, size, href)
+        _check_tiles(levels, size, name)
 
-    dtype, bits = _dtype(main, int(tiff.endianness) == 1, href)
+    dtype, bits = _dtype(main, int(tiff.endianness) == 1, name)
     lerc = main.lerc_parameters
     encoding = TileEncoding(
         compression=int(main.compression),
@@ -319,10 +376,10 @@ async def read_sources_async(
         lerc_parameters=tuple(int(v) for v in lerc) if lerc else None,
         bits_per_sample=None if bits == np.dtype(dtype).itemsize * 8 else bits,
     )
-    _check_supported(encoding, href)
+    _check_supported(encoding, name)
 
     geo = georeference_from_ifd(main)
-    require_north_up(geo.transform, href)
+    require_north_up(geo.transform, name)
     transform, crs = geo.transform, geo.crs
     if transform is None:  # not georeferenced: pixel-index coordinates, no CRS
         transform, crs = Affine.identity(), None

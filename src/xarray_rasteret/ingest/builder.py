@@ -29,6 +29,7 @@ from .._types import RasterSource
 from ..collection import Collection, make_table
 from ..geo.footprint import footprint_crs84
 from ..geo.grid import same_crs
+from ..storage import redact_url
 from . import _stac
 from ._header import read_sources_async
 
@@ -66,8 +67,9 @@ async def _parse_all(
                     href, storage_options=storage_options, backend=backend
                 )
             except Exception as e:
-                if href not in str(e):
-                    e.add_note(f"while reading the TIFF header of {href}")
+                shown = redact_url(href)  # no signature or token in a note
+                if shown not in str(e):
+                    e.add_note(f"while reading the TIFF header of {shown}")
                 raise
             finally:
                 if bar is not None:
