@@ -338,7 +338,8 @@ def _bounded_reads(store: HTTPStore, url: str, count: int, bound: int) -> float:
 
 
 def test_server_in_flight_stays_within_the_callers_bound(http_server: Any, blob_url: str) -> None:
-    http_server.set_faults(latency=0.005)
+    # 20 ms per request: long enough that 32 callers overlap even on a loaded machine.
+    http_server.set_faults(latency=0.02)
     _bounded_reads(HTTPStore(), blob_url, 500, 32)
     assert http_server.stats.requests == 500
     assert 16 <= http_server.stats.max_in_flight <= 32

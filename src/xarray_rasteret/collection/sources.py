@@ -114,6 +114,8 @@ def _layout(
     return TileLayout(w, h, tw, th, o, c, tiled)
 
 
+# Long: one pass of column reads, then one loop over rows; split further, and each
+# part would hand a dozen per-row lists to the next.
 def sources_from_metadata(
     md: pa.StructArray,
     hrefs: Sequence[str | None],
@@ -122,8 +124,6 @@ def sources_from_metadata(
     band_index: np.ndarray | None = None,
 ) -> list[RasterSource]:
     """Decode a ``{band}_metadata`` struct array into RasterSources (no null rows allowed)."""
-    # One pass of column reads, then one loop over rows: split further, and each
-    # part would hand a dozen per-row lists to the next.
     f = _Fields(md)
     n = f.n
     width = f.scalar("image_width", 0, np.int64)
