@@ -207,7 +207,7 @@ def _number(value: float) -> str:
 def _band_line(collection: Collection, band: str) -> str:
     import pyproj
 
-    from ._read.decode import COMPRESSION_NAMES
+    from ._read.codecs import COMPRESSION_NAMES
 
     src = collection.sources(band)[0]
     full = src.levels[0]

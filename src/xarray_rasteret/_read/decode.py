@@ -13,6 +13,7 @@ cannot decode exactly, with a message naming the feature and what to do.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import imagecodecs
@@ -20,9 +21,11 @@ import numpy as np
 
 from .._types import TileEncoding
 from ..errors import RasteretError, TileDecodeError, UnsupportedTiffError
+from ._stream_sizes import declared_size, lerc_blob_problem
+from .codecs import BYTE_CODECS, CODEC_NEEDS, PREDICTED_CODECS, codec_name
 
 __all__ = [
-    "COMPRESSION_NAMES",
+    "MAX_TILE_BYTES",
     "TileDecodeError",
     "check_supported",
     "decode_tile",
@@ -30,59 +33,12 @@ __all__ = [
 ]
 
 
-
-COMPRESSION_NAMES: dict[int, str] = {
-    1: "none",
-    2: "CCITT modified Huffman RLE",
-    3: "CCITT Group 3 fax",
-    4: "CCITT Group 4 fax",
-    5: "LZW",
-    6: "old-style JPEG",
-    7: "JPEG",
-    8: "deflate",
-    32766: "NeXT 2-bit RLE",
-    32771: "CCITT RLEW",
-    32773: "PackBits",
-    32809: "ThunderScan",
-    32908: "PixarFilm",
-    32909: "PixarLog",
-    32946: "deflate (Adobe)",
-    32947: "Kodak DCS",
-    33003: "Aperio JPEG 2000 YCbCr",
-    33005: "Aperio JPEG 2000 RGB",
-    34661: "JBIG",
-    34676: "SGILog",
-    34677: "SGILog24",
-    34712: "JPEG 2000",
-    34887: "LERC",
-    34925: "LZMA",
-    50000: "zstd",
-    50001: "WebP",
-    50002: "JPEG XL",
-    52546: "JPEG XL (DNG)",
-}
-"""Names of TIFF Compression tag values, for messages."""
-
-# Compression -> the imagecodecs codec class(es) that must be available.
-_NEEDS: dict[int, tuple[str, ...]] = {
-    1: (),
-    5: ("LZW",),
-    7: ("JPEG8",),
-    8: ("DEFLATE",),
-    32946: ("DEFLATE",),
-    32773: ("PACKBITS",),
-    34712: ("JPEG2K",),
-    34887: ("LERC",),
-    34925: ("LZMA",),
-    50000: ("ZSTD",),
-    50001: ("WEBP",),
-}
-
-# Byte-stream codecs: they return the tile's bytes in the file's byte order.
-_BYTE_CODECS = frozenset({1, 5, 8, 32946, 32773, 34925, 50000})
-# libtiff applies the Predictor tag only for these codecs and ignores it for
-# the others (none, PackBits, JPEG, LERC, WebP), so we do the same.
-_PREDICTED_CODECS = frozenset({5, 8, 32946, 34925, 50000})
+MAX_TILE_BYTES = 2**30
+"""Largest decoded tile or strip: each is one allocation, so a header or index
+claiming more is refused rather than trusted."""
+# How far a decompressed stream may run past the tile before it is refused: libtiff
+# ignores the excess, but the excess must not be an unbounded allocation.
+_OVERRUN = 2**16
 _LERC_EXTRA = {0: "none", 1: "deflate", 2: "zstd"}
 _PHOTOMETRIC_YCBCR = 6
 _JPEG_CS = imagecodecs.JPEG8.CS
@@ -93,14 +49,10 @@ _ic: Any = imagecodecs
 _FIX = "Convert the file, e.g. `gdal_translate -co COMPRESS=DEFLATE -co TILED=YES in.tif out.tif`."
 
 
-def _codec_name(compression: int) -> str:
-    return f"{COMPRESSION_NAMES.get(compression, 'unknown')} ({compression})"
-
-
 def _unsupported(encoding: TileEncoding, what: str, fix: str = _FIX) -> UnsupportedTiffError:
     return UnsupportedTiffError(
         f"cannot decode TIFF tiles: {what} "
-        f"[compression {_codec_name(encoding.compression)}, predictor {encoding.predictor}, "
+        f"[compression {codec_name(encoding.compression)}, predictor {encoding.predictor}, "
         f"dtype {encoding.dtype}, samples {encoding.samples_per_pixel}, "
         f"photometric {encoding.photometric}]. {fix}"
     )
@@ -144,14 +96,14 @@ def check_supported(encoding: TileEncoding) -> None:
 def _check_codec(encoding: TileEncoding) -> None:
     """The codec is known and built into the installed imagecodecs."""
     comp = encoding.compression
-    if comp not in _NEEDS:
-        raise _unsupported(encoding, f"compression {_codec_name(comp)} is not supported")
-    for codec in _NEEDS[comp]:
+    if comp not in CODEC_NEEDS:
+        raise _unsupported(encoding, f"compression {codec_name(comp)} is not supported")
+    for codec in CODEC_NEEDS[comp]:
         if not getattr(imagecodecs, codec).available:
             raise _unsupported(
                 encoding,
                 f"the installed imagecodecs {imagecodecs.__version__} was built without "
-                f"the {codec} codec needed for compression {_codec_name(comp)}",
+                f"the {codec} codec needed for compression {codec_name(comp)}",
                 "Install an imagecodecs build that includes it (the PyPI wheels do).",
             )
 
@@ -165,7 +117,7 @@ def _check_samples(encoding: TileEncoding) -> np.dtype:
         raise _unsupported(
             encoding, f"sample type {encoding.dtype!r} is not a NumPy dtype"
         ) from exc
-    if dtype.kind not in "uifc" or (dtype.kind == "c" and comp not in _BYTE_CODECS):
+    if dtype.kind not in "uifc" or (dtype.kind == "c" and comp not in BYTE_CODECS):
         raise _unsupported(encoding, f"sample type {dtype} is not supported")
     bits = encoding.bits_per_sample
     if bits is not None and bits != dtype.itemsize * 8:
@@ -183,9 +135,11 @@ def _check_predictor(encoding: TileEncoding, dtype: np.dtype) -> None:
     """The predictor is one TIFF defines and fits the sample type."""
     comp = encoding.compression
     pred = encoding.predictor
-    if comp in _PREDICTED_CODECS:
-        if pred not in (1, 2, 3):
-            raise _unsupported(encoding, f"predictor {pred} is unknown (TIFF defines 1, 2, 3)")
+    # Unknown values are refused whatever the codec: a file that has one is malformed,
+    # and reading it as predictor 1 could return wrong pixels.
+    if pred not in (1, 2, 3):
+        raise _unsupported(encoding, f"predictor {pred} is unknown (TIFF defines 1, 2, 3)")
+    if comp in PREDICTED_CODECS:
         if pred == 2 and dtype.kind == "c":
             raise _unsupported(encoding, "horizontal predictor (2) on complex samples")
         if pred == 3 and dtype.kind != "f":
@@ -237,7 +191,7 @@ def _check_codec_limits(encoding: TileEncoding, dtype: np.dtype) -> None:
 
 def decodes_into(encoding: TileEncoding) -> bool:
     """Whether :func:`decode_tile` decompresses straight into ``out`` (no copy) for ``encoding``."""
-    return encoding.compression in _BYTE_CODECS
+    return encoding.compression in BYTE_CODECS
 
 
 def decode_tile(
@@ -302,10 +256,17 @@ def decode_tile(
     samples = 1 if encoding.planar else encoding.samples_per_pixel
     shape = (rows, cols, samples)
     comp = encoding.compression
+    if rows < 1 or cols < 1 or rows * cols * samples * native.itemsize > MAX_TILE_BYTES:
+        raise _unsupported(
+            encoding,
+            f"a {rows} x {cols} x {samples} tile is empty or larger than the "
+            f"{MAX_TILE_BYTES} bytes decoded at once",
+            "Re-tile the file, e.g. `gdal_translate -co TILED=YES in.tif out.tif`.",
+        )
     if out is not None:
         _check_out(out, shape, native)
 
-    if comp in _BYTE_CODECS:
+    if comp in BYTE_CODECS:
         return _decode_byte_stream(data, encoding, shape, out, rows_needed)
     return _decode_image(data, encoding, shape, out)
 
@@ -333,7 +294,7 @@ def _decode_byte_stream(
     else:
         _decompress_into(data, comp, flat, encoding, shape)
         valid = dest
-    predictor = encoding.predictor if comp in _PREDICTED_CODECS else 1
+    predictor = encoding.predictor if comp in PREDICTED_CODECS else 1
     # The bytes are in file order, except that the floating-point predictor's
     # output is byte-order independent (libtiff skips its swap for it).
     if stored != native and predictor != 3:
@@ -355,6 +316,12 @@ def _decode_image(
     comp = encoding.compression
     rows, cols, samples = shape
     try:
+        # Check the size the stream declares before the decoder allocates it.
+        declared = declared_size(comp, data)
+        if declared is not None and declared != (rows, cols):
+            raise _decode_error(
+                encoding, shape, f"its header declares shape {declared} (rows, columns)"
+            )
         if comp == 7:
             arr = _decode_jpeg(data, encoding, samples)
         elif comp == 50001:
@@ -399,7 +366,7 @@ def _check_out(out: np.ndarray, shape: tuple[int, int, int], dtype: np.dtype) ->
 def _decode_error(encoding: TileEncoding, shape: tuple[int, int, int], why: str) -> TileDecodeError:
     rows, cols, samples = shape
     return TileDecodeError(
-        f"corrupt or truncated {_codec_name(encoding.compression)} tile: expected "
+        f"corrupt or truncated {codec_name(encoding.compression)} tile: expected "
         f"{rows} x {cols} x {samples} samples of {encoding.dtype}, but {why}"
     )
 
@@ -435,20 +402,51 @@ def _decompress_into(
         got = func(data, out=dest)
     except Exception as exc:
         # libtiff ignores output beyond the tile's size, while libdeflate, zstd and
-        # PackBits refuse to decode into a buffer that is too small: retry unbounded.
-        try:
-            full = func(data)
-        except Exception:
-            raise _decode_error(encoding, shape, f"{type(exc).__name__}: {exc}") from exc
-        if len(full) < nbytes:
-            raise _decode_error(
-                encoding, shape, f"it decompresses to {len(full)} bytes, {nbytes} are needed"
-            ) from exc
-        dest[...] = np.frombuffer(full, np.uint8, nbytes)
+        # PackBits refuse to decode into a buffer that is too small: decode again,
+        # bounded, so that a stream of endless zeros cannot allocate without limit.
+        dest[...] = _decompress_bounded(data, comp, nbytes, encoding, shape, exc)
         return
     n = len(got)
     if n != nbytes:
         raise _decode_error(encoding, shape, f"it decompresses to {n} bytes, {nbytes} are needed")
+
+
+def _decompress_bounded(
+    data: bytes | bytearray | memoryview,
+    comp: int,
+    nbytes: int,
+    encoding: TileEncoding,
+    shape: tuple[int, int, int],
+    first: Exception,
+) -> np.ndarray:
+    """The first ``nbytes`` of a stream that decompresses to more than that (uint8).
+
+    Deflate stops at ``nbytes`` whatever follows (as libtiff); the other codecs may
+    run at most ``nbytes + _OVERRUN`` bytes long, and are refused beyond.
+    """
+    if comp in (8, 32946):
+        try:
+            got = zlib.decompressobj().decompress(data, nbytes)
+        except zlib.error as exc:
+            raise _decode_error(encoding, shape, f"{type(first).__name__}: {first}") from exc
+        buf = np.frombuffer(got, np.uint8)
+    else:
+        buf = np.empty(nbytes + _OVERRUN, np.uint8)
+        func = _ic.zstd_decode if comp == 50000 else _ic.packbits_decode
+        try:
+            buf = np.asarray(func(data, out=buf))
+        except Exception as exc:
+            raise _decode_error(
+                encoding,
+                shape,
+                f"it is corrupt or decompresses to more than {nbytes + _OVERRUN} bytes "
+                f"({type(first).__name__}: {first})",
+            ) from exc
+    if buf.size < nbytes:
+        raise _decode_error(
+            encoding, shape, f"it decompresses to {buf.size} bytes, {nbytes} are needed"
+        )
+    return buf[:nbytes]
 
 
 # A deflate decoder that runs out of room stops at the literal, match (<= 258
@@ -523,10 +521,19 @@ def _decode_lerc(
     params = encoding.lerc_parameters
     extra = params[1] if params is not None and len(params) > 1 else 0
     blob: bytes | bytearray | memoryview = data
+    # A LERC blob holds at most every value (up to 8 bytes) and a mask bit per
+    # pixel and sample, plus headers: more is refused, not inflated.
+    limit = rows * cols * samples * 9 + _OVERRUN
     if extra == 1:
-        blob = _ic.deflate_decode(data)
+        inflate = zlib.decompressobj()
+        blob = inflate.decompress(data, limit)
+        if inflate.unconsumed_tail:
+            raise _decode_error(encoding, shape, f"its LERC blob inflates past {limit} bytes")
     elif extra == 2:
-        blob = _ic.zstd_decode(data)
+        blob = _ic.zstd_decode(data, out=np.empty(limit, np.uint8))
+    problem = lerc_blob_problem(blob, shape)
+    if problem is not None:
+        raise _decode_error(encoding, shape, problem)
     arr, mask = _ic.lerc_decode(blob, masks=True)
     arr = np.asarray(arr)
     if samples > 1 and arr.shape == (samples, rows, cols) and arr.shape != shape:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._types import TileLayout, Window
+from ..errors import MissingMetadataError
 
 __all__ = ["ByteRange", "TileRef", "coalesce", "tiles_for_window"]
 
@@ -61,17 +62,32 @@ def tiles_for_window(layout: TileLayout, window: Window, *, plane: int = 0) -> l
     -------
     list of TileRef
         Empty if the window misses the image.
+
+    Raises
+    ------
+    MissingMetadataError
+        If the tile table does not fit the image (loading an index refuses such
+        layouts; this guards layouts made any other way).
     """
+    th, tw = layout.tile_height, layout.tile_width
+    if th < 1 or tw < 1 or plane < 0:
+        raise _bad_layout(layout, f"tile size {tw} x {th} or plane {plane} is impossible")
     r0, r1 = max(window.row_start, 0), min(window.row_stop, layout.height)
     c0, c1 = max(window.col_start, 0), min(window.col_stop, layout.width)
     if r0 >= r1 or c0 >= c1:
         return []
-    th, tw = layout.tile_height, layout.tile_width
     across = layout.tiles_across
     plane_base = plane * across * layout.tiles_down
     rows = range(r0 // th, (r1 - 1) // th + 1)
     cols = range(c0 // tw, (c1 - 1) // tw + 1)
     offsets, counts = layout.tile_offsets, layout.tile_byte_counts
+    last = plane_base + rows[-1] * across + cols[-1]  # the largest index used below
+    if last >= min(len(offsets), len(counts)):
+        raise _bad_layout(
+            layout,
+            f"tile {last} (plane {plane}) is needed but there are {len(offsets)} tile "
+            f"offsets and {len(counts)} byte counts",
+        )
     out = []
     for tr in rows:
         for tc in cols:
@@ -80,6 +96,14 @@ def tiles_for_window(layout: TileLayout, window: Window, *, plane: int = 0) -> l
             count = int(counts[i])
             out.append(TileRef(tr, tc, start, start + count if start > 0 else start))
     return out
+
+
+def _bad_layout(layout: TileLayout, problem: str) -> MissingMetadataError:
+    return MissingMetadataError(
+        f"the tile table does not fit the {layout.width} x {layout.height} image in "
+        f"{layout.tile_width} x {layout.tile_height} tiles: {problem}; the index or the "
+        "file's header is corrupt: rebuild the collection with xarray_rasteret.build(...)"
+    )
 
 
 def coalesce(

@@ -2,6 +2,9 @@
 
 Reads the layout written by :mod:`.schema` and the older ones (rasteret 0.4's
 four-coefficient transforms, planar bands holding only their own plane's tiles).
+
+Every column is checked before it is trusted (:mod:`._checks` for sizes, tile
+tables and transforms; encodings and nodata here, where they are decoded).
 """
 
 from __future__ import annotations
@@ -15,10 +18,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from affine import Affine
 
+from .._read.codecs import PREDICTED_CODECS
 from .._types import RasterSource, TileEncoding, TileLayout
 from ..errors import MissingMetadataError
+from ._checks import (
+    FIX,
+    MAX_SAMPLES,
+    Levels,
+    Rows,
+    check_levels,
+    check_overview_sizes,
+    check_transforms,
+)
 
 __all__ = ["sources_from_metadata", "transform_from"]
+
+# A field only this package's schema has: a table without it is rasteret 0.4's, whose
+# planar bands list only their own plane's tiles.
+_OURS = "byte_order"
 
 
 class _Fields:
@@ -38,7 +55,10 @@ class _Fields:
         arr = pc.struct_field(self.md, name)
         if pa.types.is_null(arr.type):
             return np.full(self.n, default, dtype=dtype)
-        return np.asarray(arr.fill_null(default).to_numpy(zero_copy_only=False), dtype=dtype)
+        try:
+            return np.asarray(arr.fill_null(default).to_numpy(zero_copy_only=False), dtype=dtype)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            raise _bad_type(name, arr.type) from exc
 
     def valid(self, name: str) -> np.ndarray:
         if name not in self.names:
@@ -55,15 +75,26 @@ class _Fields:
         if name not in self.names:
             return None
         arr = pc.struct_field(self.md, name)
-        return _split_list(arr, dtype)
+        try:
+            return _split_list(arr, dtype)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError, AttributeError) as exc:
+            raise _bad_type(name, arr.type) from exc
+
+
+def _bad_type(name: str, typ: pa.DataType) -> MissingMetadataError:
+    return MissingMetadataError(f"band metadata field {name!r} has the wrong type {typ}; {FIX}")
 
 
 def _split_list(arr: pa.Array, dtype: Any) -> tuple[np.ndarray, np.ndarray] | None:
     if pa.types.is_null(arr.type):
         return None
     offsets = arr.offsets.to_numpy().astype(np.int64, copy=False)
-    values = np.asarray(arr.values.to_numpy(zero_copy_only=False), dtype=dtype)
-    return offsets, values
+    values = arr.values
+    if values.null_count:
+        # A null inside a list is no number: make it one the checks refuse (a negative
+        # offset, a NaN coefficient) rather than one NumPy invents.
+        values = values.fill_null(-1 if np.dtype(dtype).kind in "iu" else np.nan)
+    return offsets, np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
 def transform_from(
@@ -104,82 +135,159 @@ def _layout(
     th: int,
     o: np.ndarray,
     c: np.ndarray,
+    one_plane: bool,
 ) -> TileLayout:
-    tw = tw or w
-    th = th or h
-    per_plane = -(-w // tw) * -(-h // th)
-    if planes > 1 and len(o) == per_plane:
+    if one_plane:
+        per_plane = -(-w // tw) * -(-h // th)
         o = _full_planes(o, per_plane, planes, band)
         c = _full_planes(c, per_plane, planes, band)
     return TileLayout(w, h, tw, th, o, c, tiled)
 
 
-# Long: one pass of column reads, then one loop over rows; split further, and each
-# part would hand a dozen per-row lists to the next.
 def sources_from_metadata(
     md: pa.StructArray,
     hrefs: Sequence[str | None],
     crs: Sequence[str | None],
     *,
     band_index: np.ndarray | None = None,
+    ids: Sequence[Any] | pa.ChunkedArray | None = None,
+    band: str | None = None,
 ) -> list[RasterSource]:
-    """Decode a ``{band}_metadata`` struct array into RasterSources (no null rows allowed)."""
+    """Decode a ``{band}_metadata`` struct array into RasterSources (no null rows allowed).
+
+    Parameters
+    ----------
+    md
+        The band's metadata, one struct per record.
+    hrefs, crs
+        Per record: the band's href and the record's CRS.
+    band_index
+        Per record, the sample of the file the band is, where the assets say so.
+    ids, band
+        Record ids (a column is not converted unless a message needs one) and the
+        band's name, for messages.
+
+    Returns
+    -------
+    list of RasterSource
+        One per record, in order.
+
+    Raises
+    ------
+    MissingMetadataError
+        If a record's metadata is missing, or inconsistent in a way no file can be
+        (the message names the record, the field and the fix).
+    """
     f = _Fields(md)
+    rows = Rows(hrefs, ids, band)
+    cols = _validated_columns(f, rows, band_index)
+    return _build_sources(f.n, cols, hrefs, crs)
+
+
+def _validated_columns(f: _Fields, rows: Rows, band_index: np.ndarray | None) -> dict[str, Any]:
+    """Every column a RasterSource needs, checked; one pass of column reads."""
     n = f.n
-    width = f.scalar("image_width", 0, np.int64)
-    height = f.scalar("image_height", 0, np.int64)
-    tw = f.scalar("tile_width", 0, np.int64)
-    th = f.scalar("tile_height", 0, np.int64)
-    tiled = f.scalar("tiled", True, bool)
     spp = f.scalar("samples_per_pixel", 1, np.int64)
     planar = f.scalar("planar_configuration", 1, np.int64) == 2
-    nodata = f.scalar("nodata", np.nan, np.float64)
-    has_nodata = f.valid("nodata")
-    scale = f.scalar("scale", 1.0, np.float64)
-    offset = f.scalar("offset", 0.0, np.float64)
+    rows.check((spp < 1) | (spp > MAX_SAMPLES), "samples_per_pixel is {v} (1 to 65535)", spp)
     if f.has("band_index"):
         bidx = f.scalar("band_index", 0, np.int64)
         if band_index is not None:  # rasteret keeps band_index in the assets
             bidx = np.where(f.valid("band_index"), bidx, band_index)
     else:
         bidx = band_index if band_index is not None else np.zeros(n, np.int64)
+    rows.check(
+        (bidx < 0) | (bidx >= spp),
+        lambda i: f"band_index {bidx[i]} is not a sample of a file of {spp[i]} samples",
+    )
+    row_enc, enc_id = _row_encodings(f, rows, spp.tolist(), planar.tolist())
+    uniq = list(dict.fromkeys(row_enc))
+    itemsize = np.array([np.dtype(e.dtype).itemsize for e in uniq], np.int64)[enc_id]
+    samples = np.where(planar, 1, spp)
+    pixel_bytes = samples * itemsize
+    tiled = f.scalar("tiled", True, bool)
+    planes = np.where(planar, spp, 1)
     size = f.scalar("file_size", -1, np.int64)
-    etags = f.objects("etag") if f.has("etag") else None
-    offs = f.lists("tile_offsets", np.int64)
-    counts = f.lists("tile_byte_counts", np.int64)
-    tr = f.lists("transform", np.float64)
-    ps = f.lists("pixel_scale", np.float64)
-    tp = f.lists("tiepoint", np.float64)
-    if offs is None or counts is None:
-        raise MissingMetadataError("band metadata has no tile_offsets/tile_byte_counts")
-    off_o, off_v = offs
-    cnt_o, cnt_v = counts
-
-    ov = _overview_columns(md) if f.has("overviews") else None
-
-    transforms = _transforms(n, tr, ps, tp)
-    # Python lists index far faster than NumPy scalars in the per-row loop.
-    width_l, height_l, tw_l, th_l = width.tolist(), height.tolist(), tw.tolist(), th.tolist()
-    off_ol, cnt_ol = off_o.tolist(), cnt_o.tolist()
-    spp_l, planar_l, tiled_l, bidx_l = spp.tolist(), planar.tolist(), tiled.tolist(), bidx.tolist()
-    nodata_l = [
-        v if ok else None for v, ok in zip(nodata.tolist(), has_nodata.tolist(), strict=True)
-    ]
-    scale_l, offset_l = scale.tolist(), offset.tolist()
-    size_l = [v if v >= 0 else None for v in size.tolist()]
-    etag_l = etags if etags is not None else [None] * n
-    row_enc = _row_encodings(f, spp_l, planar_l)
+    one_plane_ok = np.full(n, not f.has(_OURS))
+    base = Levels(
+        f.scalar("image_width", 0, np.int64),
+        f.scalar("image_height", 0, np.int64),
+        f.scalar("tile_width", -1, np.int64),
+        f.scalar("tile_height", -1, np.int64),
+        f.lists("tile_offsets", np.int64),
+        f.lists("tile_byte_counts", np.int64),
+    )
+    one_plane = [check_levels(rows, base, tiled, planes, one_plane_ok, pixel_bytes, size)]
+    ov = _overview_levels(f.md) if f.has("overviews") else None
     if ov is not None:
-        o_off, o_w, o_h, o_tw, o_th, o_to, o_tc = ov
-        assert o_to is not None and o_tc is not None
-        o_offl, o_wl, o_hl = o_off.tolist(), o_w.tolist(), o_h.tolist()
-        o_twl, o_thl, o_tol, o_tcl = (
-            o_tw.tolist(),
-            o_th.tolist(),
-            o_to[0].tolist(),
-            o_tc[0].tolist(),
-        )
-        o_tov, o_tcv = o_to[1], o_tc[1]
+        one_plane.append(check_levels(rows, ov[1], tiled, planes, one_plane_ok, pixel_bytes, size))
+        check_overview_sizes(rows, ov[1], base)
+    transforms, coeffs, lengths = _transforms(
+        n,
+        f.lists("transform", np.float64),
+        f.lists("pixel_scale", np.float64),
+        f.lists("tiepoint", np.float64),
+    )
+    check_transforms(rows, coeffs, lengths, base.width, base.height)
+    nodata = _nodata(f, uniq, enc_id)
+    return {
+        "base": base, "ov": ov, "one_plane": one_plane, "spp": spp, "planar": planar,
+        "tiled": tiled, "bidx": bidx, "nodata": nodata, "size": size, "enc": row_enc,
+        "transforms": transforms, "scale": f.scalar("scale", 1.0, np.float64),
+        "offset": f.scalar("offset", 0.0, np.float64),
+        "etag": f.objects("etag") if f.has("etag") else [None] * n,
+    }  # fmt: skip
+
+
+def _nodata(f: _Fields, uniq: list[TileEncoding], enc_id: np.ndarray) -> list[float | None]:
+    """Per record, the nodata value, or None where the dtype cannot hold it.
+
+    GDAL ignores a nodata value its band's type cannot represent (-1 or 1e300 on
+    uint16, NaN on integers: a common real-world case), so its reads neither mask
+    nor fill with it; so do we.
+    """
+    lo, hi, nonfinite = [], [], []
+    for enc in uniq:
+        dt = np.dtype(enc.dtype)
+        info: Any = np.iinfo(dt) if dt.kind in "iu" else np.finfo(dt)
+        lo.append(float(info.min))
+        hi.append(float(info.max))
+        nonfinite.append(dt.kind not in "iu")
+    value = f.scalar("nodata", np.nan, np.float64)
+    has = f.valid("nodata")
+    with np.errstate(invalid="ignore"):
+        fits = (np.array(lo)[enc_id] <= value) & (value <= np.array(hi)[enc_id])
+    fits |= np.array(nonfinite, bool)[enc_id] & ~np.isfinite(value)
+    return [v if ok else None for v, ok in zip(value.tolist(), (has & fits).tolist(), strict=True)]
+
+
+def _build_sources(
+    n: int, cols: dict[str, Any], hrefs: Sequence[str | None], crs: Sequence[str | None]
+) -> list[RasterSource]:
+    """One loop over rows, on Python lists (they index far faster than NumPy scalars)."""
+    base: Levels = cols["base"]
+    assert base.offsets is not None and base.counts is not None  # checked
+    off_v, cnt_v = base.offsets[1], base.counts[1]
+    off_ol, cnt_ol = base.offsets[0].tolist(), base.counts[0].tolist()
+    width_l, height_l = base.width.tolist(), base.height.tolist()
+    tw_l, th_l = base.tile_width.tolist(), base.tile_height.tolist()
+    one_l = cols["one_plane"][0].tolist()
+    spp_l, planar_l = cols["spp"].tolist(), cols["planar"].tolist()
+    tiled_l, bidx_l = cols["tiled"].tolist(), cols["bidx"].tolist()
+    scale_l, offset_l = cols["scale"].tolist(), cols["offset"].tolist()
+    size_l = [v if v >= 0 else None for v in cols["size"].tolist()]
+    nodata_l, row_enc, etag_l = cols["nodata"], cols["enc"], cols["etag"]
+    transforms = cols["transforms"]
+    ov: tuple[np.ndarray, Levels] | None = cols["ov"]
+    if ov is not None:
+        o_offl = ov[0].tolist()
+        o = ov[1]
+        assert o.offsets is not None and o.counts is not None  # checked
+        o_wl, o_hl = o.width.tolist(), o.height.tolist()
+        o_twl, o_thl = o.tile_width.tolist(), o.tile_height.tolist()
+        o_tol, o_tcl = o.offsets[0].tolist(), o.counts[0].tolist()
+        o_tov, o_tcv = o.offsets[1], o.counts[1]
+        o_one = cols["one_plane"][1].tolist()
 
     out: list[RasterSource] = []
     for i in range(n):
@@ -189,7 +297,7 @@ def sources_from_metadata(
         levels = [
             _layout(
                 planes, b, is_tiled, width_l[i], height_l[i], tw_l[i], th_l[i],
-                off_v[off_ol[i] : off_ol[i + 1]], cnt_v[cnt_ol[i] : cnt_ol[i + 1]],
+                off_v[off_ol[i] : off_ol[i + 1]], cnt_v[cnt_ol[i] : cnt_ol[i + 1]], one_l[i],
             )
         ]  # fmt: skip
         if ov is not None:
@@ -197,7 +305,7 @@ def sources_from_metadata(
                 levels.append(
                     _layout(
                         planes, b, is_tiled, o_wl[j], o_hl[j], o_twl[j], o_thl[j],
-                        o_tov[o_tol[j] : o_tol[j + 1]], o_tcv[o_tcl[j] : o_tcl[j + 1]],
+                        o_tov[o_tol[j] : o_tol[j + 1]], o_tcv[o_tcl[j] : o_tcl[j + 1]], o_one[j],
                     )
                 )  # fmt: skip
         transform = transforms[i]
@@ -217,30 +325,49 @@ def sources_from_metadata(
                 offset_l[i],
                 size_l[i],
                 etag_l[i],
-            )
+            )  # fmt: skip
         )
     return out
 
 
-def _overview_columns(md: pa.StructArray) -> tuple[Any, ...] | None:
-    """The ``overviews`` lists' offsets and their fields' columns (None if all null)."""
+def _overview_levels(md: pa.StructArray) -> tuple[np.ndarray, Levels] | None:
+    """The ``overviews`` lists' offsets, and every row's overview levels (None if all null)."""
     ov_arr = pc.struct_field(md, "overviews")
     if pa.types.is_null(ov_arr.type):
         return None
     of = _Fields(ov_arr.values)
-    return (
-        ov_arr.offsets.to_numpy().astype(np.int64),
-        of.scalar("image_width", 0, np.int64),
-        of.scalar("image_height", 0, np.int64),
-        of.scalar("tile_width", 0, np.int64),
-        of.scalar("tile_height", 0, np.int64),
-        of.lists("tile_offsets", np.int64),
-        of.lists("tile_byte_counts", np.int64),
+    offsets = ov_arr.offsets.to_numpy().astype(np.int64)
+    n_levels = np.diff(offsets)
+    # The overview structs of the rows, in row order, start at offsets[0].
+    row = np.repeat(np.arange(len(md)), n_levels)
+    first, last = int(offsets[0]), int(offsets[-1])
+    lv = Levels(
+        of.scalar("image_width", 0, np.int64)[first:last],
+        of.scalar("image_height", 0, np.int64)[first:last],
+        of.scalar("tile_width", -1, np.int64)[first:last],
+        of.scalar("tile_height", -1, np.int64)[first:last],
+        _sliced(of.lists("tile_offsets", np.int64), first, last),
+        _sliced(of.lists("tile_byte_counts", np.int64), first, last),
+        row=row,
+        where="overview: ",
     )
+    return offsets - first, lv
 
 
-def _row_encodings(f: _Fields, spp_l: list[int], planar_l: list[bool]) -> list[TileEncoding]:
-    """One TileEncoding per row; equal rows share one object (and one support check)."""
+def _sliced(
+    lists: tuple[np.ndarray, np.ndarray] | None, first: int, last: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Entries ``first:last`` of ``(offsets, values)`` lists (values kept whole)."""
+    return None if lists is None else (lists[0][first : last + 1], lists[1])
+
+
+def _row_encodings(
+    f: _Fields, rows: Rows, spp_l: list[int], planar_l: list[bool]
+) -> tuple[list[TileEncoding], np.ndarray]:
+    """One TileEncoding per row, and each row's index among the distinct ones.
+
+    Equal rows share one object (and one check).
+    """
     n = f.n
     lerc = f.lists("lerc_parameters", np.int64)
     jpeg = f.objects("jpeg_tables") if f.has("jpeg_tables") else None
@@ -250,8 +377,8 @@ def _row_encodings(f: _Fields, spp_l: list[int], planar_l: list[bool]) -> list[T
         else [None] * n
     )
     keys = zip(
-        f.scalar("compression", 1, np.int64).tolist(),
-        f.scalar("predictor", 1, np.int64).tolist(),
+        f.scalar("compression", -1, np.int64).tolist(),
+        f.scalar("predictor", -1, np.int64).tolist(),
         f.objects("dtype"),
         f.objects("byte_order"),
         spp_l,
@@ -262,21 +389,45 @@ def _row_encodings(f: _Fields, spp_l: list[int], planar_l: list[bool]) -> list[T
         f.scalar("bits_per_sample", 0, np.int64).tolist(),
         strict=True,
     )
-    encodings: dict[tuple[Any, ...], TileEncoding] = {}
+    encodings: dict[tuple[Any, ...], tuple[TileEncoding, int]] = {}
     row_enc: list[TileEncoding] = []
-    for key in keys:
-        enc = encodings.get(key)
-        if enc is None:
-            comp, pred, name, order, spp_i, planar_i, photo, jpeg_i, lerc_i, bits_i = key
-            if name is None:
-                raise MissingMetadataError("band metadata without a dtype")
-            dt, nbits = _dtype_str(name, order or "<")
-            enc = encodings[key] = TileEncoding(
-                comp, pred, dt, spp_i, planar_i, photo, jpeg_i, lerc_i,
-                None if bits_i in (0, nbits) else bits_i,
-            )  # fmt: skip
-        row_enc.append(enc)
-    return row_enc
+    ids: list[int] = []
+    for i, key in enumerate(keys):
+        got = encodings.get(key)
+        if got is None:
+            got = encodings[key] = (_encoding(key, rows, i), len(encodings))
+        row_enc.append(got[0])
+        ids.append(got[1])
+    return row_enc, np.array(ids, np.int64)
+
+
+def _encoding(key: tuple[Any, ...], rows: Rows, i: int) -> TileEncoding:
+    """The TileEncoding of one distinct key, its fields checked (``i``: a row that has it)."""
+    comp, pred, name, order, spp_i, planar_i, photo, jpeg_i, lerc_i, bits_i = key
+    if name is None:
+        raise rows.fail(i, "band metadata without a dtype")
+    if order not in (None, "<", ">"):
+        raise rows.fail(i, f"byte_order {order!r} is neither '<' nor '>'")
+    try:
+        dt, nbits = _dtype_str(name, order or "<")
+    except (TypeError, ValueError) as exc:
+        raise rows.fail(i, f"dtype {name!r} is not a NumPy dtype name") from exc
+    if np.dtype(dt).kind not in "uifc":
+        raise rows.fail(i, f"dtype {name!r} is not a numeric sample type")
+    if comp == -1:
+        raise rows.fail(i, "compression is missing")
+    if pred == -1:
+        # Build always records the predictor; a codec that ignores it reads the same
+        # under any, but for one that applies it a guess could read wrong pixels.
+        if comp in PREDICTED_CODECS:
+            raise rows.fail(i, f"predictor is missing (compression {comp} applies one)")
+        pred = 1
+    if pred not in (1, 2, 3):
+        raise rows.fail(i, f"predictor {pred} is unknown (TIFF defines 1, 2 and 3)")
+    return TileEncoding(
+        comp, pred, dt, spp_i, planar_i, photo, jpeg_i, lerc_i,
+        None if bits_i in (0, nbits) else bits_i,
+    )  # fmt: skip
 
 
 def _transforms(
@@ -284,24 +435,31 @@ def _transforms(
     tr: tuple[np.ndarray, np.ndarray] | None,
     ps: tuple[np.ndarray, np.ndarray] | None,
     tp: tuple[np.ndarray, np.ndarray] | None,
-) -> list[Affine | None]:
-    """One Affine per row; identical rows share one object (scenes of a tile grid)."""
+) -> tuple[list[Affine | None], np.ndarray, np.ndarray | None]:
+    """One Affine per row, the ``(n, 6)`` coefficients (NaN: none) and the list lengths.
+
+    Identical rows share one Affine (scenes of a tile grid).
+    """
     cache: dict[tuple[float, ...], Affine] = {}
     out: list[Affine | None] = []
-    if tr is not None and len(tr[1]) == 6 * n and (np.diff(tr[0]) == 6).all():
-        for row in tr[1].reshape(n, 6).tolist():
+    lengths = np.diff(tr[0]) if tr is not None else None
+    if tr is not None and lengths is not None and (lengths == 6).all():
+        coeffs = tr[1][tr[0][0] : tr[0][0] + 6 * n].reshape(n, 6)
+        for row in coeffs.tolist():
             key = tuple(row)
             t = cache.get(key)
             if t is None:
                 t = cache[key] = Affine(*row)
             out.append(t)
-        return out
+        return out, coeffs, lengths
+    coeffs = np.full((n, 6), np.nan)
     for i in range(n):
-        out.append(
-            transform_from(
-                tr[1][tr[0][i] : tr[0][i + 1]] if tr else np.zeros(0),
-                ps[1][ps[0][i] : ps[0][i + 1]] if ps else None,
-                tp[1][tp[0][i] : tp[0][i + 1]] if tp else None,
-            )
+        t = transform_from(
+            tr[1][tr[0][i] : tr[0][i + 1]] if tr else np.zeros(0),
+            ps[1][ps[0][i] : ps[0][i + 1]] if ps else None,
+            tp[1][tp[0][i] : tp[0][i + 1]] if tp else None,
         )
-    return out
+        out.append(t)
+        if t is not None:
+            coeffs[i] = t[:6]
+    return out, coeffs, lengths

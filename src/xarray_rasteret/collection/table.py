@@ -229,7 +229,9 @@ class Collection:
         band_index = None
         if bi is not None:
             band_index = np.asarray(bi.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
-        return sources_from_metadata(md, hrefs, self.crs, band_index=band_index)
+        return sources_from_metadata(
+            md, hrefs, self.crs, band_index=band_index, ids=self.table.column("id"), band=band
+        )
 
     # -- filtering -----------------------------------------------------------
 
