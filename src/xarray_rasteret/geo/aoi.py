@@ -111,13 +111,15 @@ class AOIs:
     def __len__(self) -> int:
         return len(self.geometries)
 
-    def to_crs(self, crs: Any) -> AOIs:
-        """Return these AOIs in another CRS (edges densified before transforming).
+    def to_crs(self, crs: Any, *, densify: bool = False) -> AOIs:
+        """Return these AOIs in another CRS.
 
         Parameters
         ----------
         crs : Any
             Target CRS, anything :meth:`pyproj.CRS.from_user_input` accepts.
+        densify : bool
+            Split long edges before transforming (see :func:`to_crs`).
 
         Returns
         -------
@@ -131,7 +133,7 @@ class AOIs:
         32633
         """
         dst = as_crs(crs)
-        return AOIs(to_crs(self.geometries, self.crs, dst), dst, self.attributes)
+        return AOIs(to_crs(self.geometries, self.crs, dst, densify=densify), dst, self.attributes)
 
 
 # --------------------------------------------------------------------------- #
@@ -211,12 +213,15 @@ def normalize_geometries(
     return AOIs(list(geoms), crs, attributes)
 
 
-def to_crs(geoms: Sequence[shapely.Geometry], src: Any, dst: Any) -> list[shapely.Geometry]:
-    """Reproject geometries, densifying their edges first.
+def to_crs(
+    geoms: Sequence[shapely.Geometry], src: Any, dst: Any, *, densify: bool = False
+) -> list[shapely.Geometry]:
+    """Reproject geometries: their vertices, as GDAL's ``transform_geom`` and rasteret.
 
-    Every edge is split into pieces no longer than 1/64 of the geometry's
-    extent before the vertices are transformed, so a straight edge that
-    becomes a curve in ``dst`` is followed closely and bounds stay right.
+    Masks made from them then equal ``rasterio.mask.mask`` of the same geometry
+    (boundary pixels included). With ``densify``, every edge is first split into
+    pieces no longer than 1/64 of the geometry's extent, so a straight edge that
+    becomes a curve in ``dst`` is followed closely (long lon/lat edges).
 
     Parameters
     ----------
@@ -225,6 +230,8 @@ def to_crs(geoms: Sequence[shapely.Geometry], src: Any, dst: Any) -> list[shapel
     src, dst : Any
         Source and target CRS (anything :meth:`pyproj.CRS.from_user_input`
         accepts).
+    densify : bool
+        Split long edges before transforming (default False).
 
     Returns
     -------
@@ -250,7 +257,9 @@ def to_crs(geoms: Sequence[shapely.Geometry], src: Any, dst: Any) -> list[shapel
     geoms = list(geoms)
     if not geoms or src_crs == dst_crs:
         return geoms
-    arr = _densify(np.asarray(geoms, dtype=object))
+    arr = np.asarray(geoms, dtype=object)
+    if densify:
+        arr = _densify(arr)
     proj = transformer(src_crs, dst_crs)
 
     def project(coords: NDArray[np.float64]) -> NDArray[np.float64]:

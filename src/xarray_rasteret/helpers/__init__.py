@@ -135,23 +135,29 @@ def get_gdf(
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
     progress: bool = False, storage_options: dict[str, Any] | None = None, **filters: Any,
 ) -> gpd.GeoDataFrame:
-    """One row per (geometry, record): pixel arrays per band and the window's georeferencing.
+    """One row per (record, geometry, band): the band's pixels in the geometry's window.
 
     Parameters are those of :func:`get_numpy`.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``geometry`` (the input geometry, in its CRS), ``geometry_index``,
-        ``record_id``, ``datetime``, one column per band (2-D arrays), ``transform``
-        (6 affine coefficients of the window), ``crs``, then the user's columns
-        of a table input. A user column whose name is taken gets the suffix ``_user``.
+        rasteret 0.4's rows and columns: by record, then geometry, then band;
+        ``record_id``, ``datetime``, ``cloud_cover`` (the record's
+        ``eo:cloud_cover``), ``collection`` (its STAC collection, else empty),
+        ``geometry_id`` (1-based, the geometry's position in the input),
+        ``geometry`` (the input geometry, in ``target_crs`` if given, else in the
+        geometries' CRS), ``band``, ``data`` (2-D array, native dtype),
+        ``transform`` (the window's ``Affine``); then ours: ``crs`` (the
+        window's CRS), then the user's columns of a table input (suffix ``_user``
+        on a clash).
 
     Examples
     --------
     >>> gdf = get_gdf(col, geometries=polygons, bands=["B04", "B08"])  # doctest: +SKIP
     """
     import geopandas as gpd
+    import pandas as pd
 
     col, aois, pairs, _ = _read(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
@@ -160,21 +166,38 @@ def get_gdf(
         filters=filters, storage_options=storage_options,
     )
     band_list = [bands] if isinstance(bands, str) else list(bands)
+    pairs = sorted(pairs, key=lambda p: (p.record_index, p.geometry_index))
+    rows = [(p, b) for p in pairs for b in band_list]
+    record = [p.record_index for p, _ in rows]
+    geometry = [p.geometry_index for p, _ in rows]
     ids = col.ids
-    times = np.asarray(col.datetimes, dtype="datetime64[ns]")
+    times = pd.DatetimeIndex(np.asarray(col.datetimes, "datetime64[us]"))
+    cloud = _record_column(col, "eo:cloud_cover", np.nan)
+    collections = _record_column(col, "collection", "")
     columns: dict[str, Any] = {
-        "geometry_index": [p.geometry_index for p in pairs],
-        "record_id": [str(ids[p.record_index]) for p in pairs],
-        "datetime": [times[p.record_index] for p in pairs],
+        "record_id": [ids[r] for r in record],
+        "datetime": times[record],
+        "cloud_cover": np.asarray([cloud[r] for r in record], np.float64),
+        "collection": [collections[r] for r in record],
+        "geometry_id": np.asarray(geometry, np.int64) + 1,
+        "band": [b for _, b in rows],
+        "data": [p.bands[b].data for p, b in rows],
+        "transform": [p.bands[b].transform for p, b in rows],
+        "crs": [p.crs for p, _ in rows],
     }
-    for b in band_list:
-        columns[b] = [p.bands[b].data for p in pairs]
-    first = band_list[0]
-    columns["transform"] = [tuple(p.bands[first].transform)[:6] for p in pairs]
-    columns["crs"] = [p.crs for p in pairs]
-    _add_user_columns(columns, aois, [p.geometry_index for p in pairs])
-    geoms = [aois.geometries[p.geometry_index] for p in pairs]
-    return gpd.GeoDataFrame(columns, geometry=geoms, crs=aois.crs)
+    _add_user_columns(columns, aois, geometry)
+    out_aois = aois.to_crs(target_crs, densify=False) if target_crs is not None else aois
+    geoms = [out_aois.geometries[g] for g in geometry]
+    gdf = gpd.GeoDataFrame(columns, geometry=geoms, crs=out_aois.crs)
+    order = ["record_id", "datetime", "cloud_cover", "collection", "geometry_id", "geometry"]
+    return gdf[order + [c for c in gdf.columns if c not in order]]
+
+
+def _record_column(col: Collection, name: str, missing: Any) -> list[Any]:
+    """A column of the collection per record, ``missing`` where absent or null."""
+    if name not in col.table.column_names:
+        return [missing] * len(col)
+    return [missing if v is None else v for v in col.table.column(name).to_pylist()]
 
 
 def _add_user_columns(
@@ -198,7 +221,7 @@ def get_xarray(
     progress: bool = False, xr_combine: str = "combine_first",
     storage_options: dict[str, Any] | None = None, **filters: Any,
 ) -> xr.Dataset:
-    """Pixels inside the geometries as one Dataset: a variable per band, dims ``(time, y, x)``.
+    """Pixels inside the geometries as one Dataset: a variable per band, as rasteret 0.4.
 
     Parameters are those of :func:`get_numpy`, plus:
 
@@ -213,7 +236,10 @@ def get_xarray(
     Returns
     -------
     xarray.Dataset
-        Native dtypes, dims ``(time, y, x)``, a CF ``spatial_ref`` coordinate.
+        Dims ``(time, geometry, y, x)`` (``geometry``: the 1-based position of
+        the geometry in the input, rasteret's ``geometry_id``), native dtypes
+        (rasteret gives float32 where geometries' windows differ), a CF
+        ``spatial_ref`` coordinate.
 
     Raises
     ------
@@ -270,7 +296,7 @@ def _combine(parts: list[xr.Dataset], fills: dict[str, Any], how: str) -> xr.Dat
                 parts, compat="no_conflicts", join="outer", fill_value=fills,
                 combine_attrs="override",
             )
-    return out.sortby("y", ascending=not north_up).sortby("x").sortby("time")
+    return out.sortby("y", ascending=not north_up).sortby("x").sortby("time").sortby("geometry")
 
 
 def _is_nan(value: Any) -> bool:
@@ -288,11 +314,12 @@ def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Datas
     for b in bands:
         r = pair.bands[b]
         attrs, encoding = variable_attrs(r.source, r.data.dtype, mask_and_scale=False)
-        var = xr.Variable(("time", "y", "x"), r.data[None], attrs)
+        var = xr.Variable(("time", "geometry", "y", "x"), r.data[None, None], attrs)
         var.encoding = encoding
         data_vars[b] = var
     coords = {
         "time": time,
+        "geometry": np.array([pair.geometry_index + 1], np.int64),
         "y": y,
         "x": x,
         "spatial_ref": ((), np.int64(0), spatial_ref_attrs(grid)),
@@ -308,9 +335,10 @@ def sample_points(
 ) -> pa.Table:
     """Values of ``bands`` at each point, for every record whose footprint holds it.
 
-    The pixel containing the point is sampled (rasterio ``sample``). Points that
-    fall outside a record's raster, or on its nodata, are flagged, not dropped;
-    a point in no record's footprint gets one row with ``outside=True``.
+    The pixel containing the point is sampled (rasterio ``sample``). As in
+    rasteret 0.4, a point has rows for the records whose footprint holds it
+    (none if no footprint does); one that falls off a record's raster, or on its
+    nodata, is flagged (``outside``, ``nodata``), not dropped.
 
     Parameters
     ----------
@@ -330,11 +358,12 @@ def sample_points(
     pyarrow.Table
         rasteret 0.4's columns: ``point_index``, ``point_x``, ``point_y``,
         ``point_crs`` (EPSG code, int32), ``record_id``, ``datetime``,
-        ``collection``, ``band``, ``value`` (the bands' common native dtype, where
-        rasteret gives float64; null when outside), ``raster_crs`` (EPSG code);
-        then ours: ``point_crs_wkt``/``raster_crs_wkt`` (the WKT of a CRS without
-        an EPSG code), ``outside``, ``nodata``, then the user's columns (suffix
-        ``_user`` on a clash). Rows are ordered by point, then record, then band.
+        ``collection`` (the record's STAC collection, else empty), ``band``,
+        ``value`` (float64; null when outside), ``raster_crs`` (EPSG code); then
+        ours: ``point_crs_wkt``/``raster_crs_wkt`` (the WKT of a CRS without an
+        EPSG code), ``outside``, ``nodata``, then the user's columns (suffix
+        ``_user`` on a clash). Rows are ordered by record, then band, then point
+        (as rasteret).
 
     Examples
     --------
@@ -357,8 +386,6 @@ def sample_points(
     band_list = [bands] if isinstance(bands, str) else list(bands)
     tree = shapely.STRtree(list(col.geometries))
     p_idx, r_idx = tree.query(to_crs(aois.geometries, aois.crs, _CRS84), predicate="intersects")
-    order = np.lexsort((r_idx, p_idx))
-    p_idx, r_idx = p_idx[order], r_idx[order]
     per_band = band_sources(col, assets, source)
     samples, tasks = plan_point_reads(aois, (p_idx, r_idx), per_band)
     run_reads(
@@ -366,8 +393,7 @@ def sample_points(
         what="points",
     )
     samples.pick()
-    unmatched = np.setdiff1d(np.arange(len(aois.geometries)), p_idx)
-    table = points_table(col, aois, samples, band_list, per_band, unmatched)
+    table = points_table(col, aois, samples, band_list, per_band)
     user: dict[str, Any] = {}
     _add_user_columns(user, aois, table.column("point_index"))
     for name, vals in user.items():

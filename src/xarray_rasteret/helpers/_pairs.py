@@ -20,6 +20,7 @@ import shapely
 from affine import Affine
 
 from .. import data_sources
+from .._arguments import checked_bands, checked_max_concurrent
 from .._read.schedule import read_then
 from .._read.tasks import Group, ReadOptions, ReadTask
 from .._sync import sync
@@ -44,9 +45,8 @@ def resolve_bands(
     collection: Collection, bands: Sequence[str], data_source: str | DataSource | None
 ) -> tuple[dict[str, str], DataSource | None]:
     """Map each requested band (code or asset key) to the collection's asset key."""
-    if isinstance(bands, str):
-        bands = [bands]
-    if not bands:
+    names = checked_bands(bands)
+    if names is None:
         raise ValueError("bands is required: name the bands to read, e.g. bands=['B04']")
     source: DataSource | None
     if isinstance(data_source, DataSource):
@@ -58,7 +58,7 @@ def resolve_bands(
     available = list(collection.bands)
     if source is None:
         source = DataSource("collection")
-    assets = {band: source.asset_for(band, available) for band in bands}
+    assets = {band: source.asset_for(band, available) for band in names}
     return assets, (source if source.name != "collection" else None)
 
 
@@ -335,5 +335,7 @@ def _total_bounds(aois: AOIs) -> tuple[float, ...]:
 def read_options(max_concurrent: int, backend: Any, storage_options: dict | None) -> ReadOptions:
     """The ReadOptions of a helper call."""
     return ReadOptions(
-        max_concurrent=max_concurrent, backend=backend, storage_options=dict(storage_options or {})
+        max_concurrent=checked_max_concurrent(max_concurrent),
+        backend=backend,
+        storage_options=dict(storage_options or {}),
     )

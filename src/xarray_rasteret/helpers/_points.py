@@ -106,61 +106,57 @@ def plan_point_reads(
 
 def points_table(
     col: Collection, aois: AOIs, samples: PointSamples, bands: list[str],
-    per_band: dict[str, list[RasterSource]], unmatched: np.ndarray,
+    per_band: dict[str, list[RasterSource]],
 ) -> pa.Table:
-    """The result table of ``sample_points`` (see its docstring for the columns)."""
-    ids = np.asarray(col.ids, dtype=object)
-    times = np.asarray(col.datetimes, dtype="datetime64[us]")
-    crs = np.asarray([s.crs for s in next(iter(per_band.values()))], dtype=object)
-    nodata = np.array(
-        [[np.nan if s.nodata is None else s.nodata for s in per_band[b]] for b in bands]
-    )
+    """The result table of ``sample_points`` (see its docstring for the columns).
+
+    Rows run as rasteret 0.4's: by record, then band, then point.
+    """
     s = samples
-    nod = nodata[s.band_index, s.record_index] if s.values.size else np.zeros(0)
-    values = s.values
+    order = np.lexsort((s.point_index, s.band_index, s.record_index))
+    p_i, r_i, b_i = s.point_index[order], s.record_index[order], s.band_index[order]
+    values, outside = s.values[order], s.outside[order]
+    times = np.asarray(col.datetimes, dtype="datetime64[us]")
+    crs = np.asarray([src.crs for src in next(iter(per_band.values()))], dtype=object)
+    nodata = np.array(
+        [[np.nan if src.nodata is None else src.nodata for src in per_band[b]] for b in bands]
+    )
+    nod = nodata[b_i, r_i] if values.size else np.zeros(0)
     as_float = values.astype(np.float64)
     # NaN counts as nodata in float rasters, declared or not (as in masked reads).
-    is_nodata = ~s.outside & ((as_float == nod) | np.isnan(as_float))
-    n_un = len(unmatched)
-    point_index = np.concatenate([s.point_index, unmatched]).astype(np.int64)
+    is_nodata = ~outside & ((as_float == nod) | np.isnan(as_float))
     xy = shapely.get_coordinates(aois.geometries)
-    value_arr = pa.array(
-        np.concatenate([values, np.zeros(n_un, dtype=values.dtype)]),
-        mask=np.concatenate([s.outside, np.ones(n_un, dtype=bool)]),
-    )
-
-    # String columns are taken from their few distinct values (no Python string per row);
-    # the unmatched points' rows take null.
-    unmatched_null = np.concatenate([np.zeros(len(s.record_index), bool), np.ones(n_un, bool)])
-
-    def strings(values: Iterable[Any], index: np.ndarray) -> pa.Array:
-        take = pa.array(np.concatenate([index, np.zeros(n_un, index.dtype)]), mask=unmatched_null)
-        return pa.array(list(values), pa.string()).take(take)
-
     point_epsg, point_wkt = _crs_columns([aois.crs])
     raster_epsg, raster_wkt = _crs_columns(crs)
-    zeros = np.zeros(len(point_index), np.int64)
+    zeros = pa.array(np.zeros(len(p_i), np.int64))
+    rows = pa.array(r_i)
     # rasteret 0.4's columns first, with its names and types; then ours.
     columns: dict[str, Any] = {
-        "point_index": pa.array(point_index),
-        "point_x": pa.array(xy[point_index, 0]),
-        "point_y": pa.array(xy[point_index, 1]),
-        "point_crs": point_epsg.take(pa.array(zeros)),
-        "record_id": strings(ids, s.record_index),
-        "datetime": pa.array(
-            np.concatenate([times[s.record_index], np.full(n_un, np.datetime64("NaT"), "M8[us]")]),
-            pa.timestamp("us"),
-        ),
-        "collection": pa.repeat(pa.scalar(col.name or "", pa.string()), len(point_index)),
-        "band": strings(bands, s.band_index),
-        "value": value_arr,
-        "raster_crs": _take_rows(raster_epsg, s.record_index, unmatched_null),
-        "point_crs_wkt": point_wkt.take(pa.array(zeros)),
-        "raster_crs_wkt": _take_rows(raster_wkt, s.record_index, unmatched_null),
-        "outside": pa.array(np.concatenate([s.outside, np.ones(n_un, dtype=bool)])),
-        "nodata": pa.array(np.concatenate([is_nodata, np.zeros(n_un, dtype=bool)])),
+        "point_index": pa.array(p_i.astype(np.int64)),
+        "point_x": pa.array(xy[p_i, 0]),
+        "point_y": pa.array(xy[p_i, 1]),
+        "point_crs": point_epsg.take(zeros),
+        "record_id": col.table.column("id").cast(pa.string()).take(rows),
+        "datetime": pa.array(times[r_i], pa.timestamp("us")),
+        "collection": _record_collections(col).take(rows),
+        # String columns are taken from their few distinct values (no Python string per row).
+        "band": pa.array(bands, pa.string()).take(pa.array(b_i)),
+        "value": pa.array(as_float, mask=outside),
+        "raster_crs": raster_epsg.take(rows),
+        "point_crs_wkt": point_wkt.take(zeros),
+        "raster_crs_wkt": raster_wkt.take(rows),
+        "outside": pa.array(outside),
+        "nodata": pa.array(is_nodata),
     }
     return pa.table(columns)
+
+
+def _record_collections(col: Collection) -> pa.Array:
+    """Each record's STAC collection id (rasteret's ``collection``; empty if unknown)."""
+    if "collection" not in col.table.column_names:
+        return pa.repeat(pa.scalar("", pa.string()), len(col))
+    values = col.table.column("collection").cast(pa.string()).fill_null("")
+    return values.combine_chunks()
 
 
 def _crs_columns(crss: Iterable[Any]) -> tuple[pa.Array, pa.Array]:
@@ -172,9 +168,3 @@ def _crs_columns(crss: Iterable[Any]) -> tuple[pa.Array, pa.Array]:
             seen[c] = (code, as_crs(c).to_wkt() if c is not None and code is None else None)
     rows = [seen[c] for c in crss]
     return pa.array([r[0] for r in rows], pa.int32()), pa.array([r[1] for r in rows], pa.string())
-
-
-def _take_rows(per_record: pa.Array, record_index: np.ndarray, null: np.ndarray) -> pa.Array:
-    """``per_record`` for each sampled row's record; null for the points that matched none."""
-    index = np.concatenate([record_index, np.zeros(int(null.sum()), record_index.dtype)])
-    return per_record.take(pa.array(index, mask=null))
