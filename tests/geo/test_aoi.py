@@ -11,13 +11,12 @@ import pyproj
 import pytest
 import shapely
 
-from xarray_rasteret.errors import RasteretError
 from xarray_rasteret.geo.aoi import (
     AUTO,
     AOIs,
     EmptyGeometryError,
     GeometryInputError,
-    InvalidGeometryError,
+    InvalidGeometryWarning,
     UnsupportedGeometryInputError,
     bounds_in_crs,
     normalize_geometries,
@@ -371,13 +370,17 @@ def test_geometry_crs_forms():
 # --------------------------------------------------------------------------- reprojection
 
 
-def test_to_crs_densifies_and_bounds():
+def test_to_crs_moves_vertices_densifies_on_request_and_bounds():
     box = shapely.box(-10.0, 40.0, 10.0, 60.0)
-    [g] = to_crs([box], 4326, 32631)
+    # By default the vertices, as GDAL's transform_geom (and rasteret).
+    [plain] = to_crs([box], 4326, 32631)
+    tr = pyproj.Transformer.from_crs(4326, 32631, always_xy=True)
+    xy = shapely.get_coordinates(box)
+    np.testing.assert_allclose(shapely.get_coordinates(plain), np.column_stack(tr.transform(*xy.T)))
+    [g] = to_crs([box], 4326, 32631, densify=True)
     assert len(shapely.get_coordinates(g)) > 100  # densified
     b = bounds_in_crs(box, 4326, 32631)
     # the south edge bulges south in UTM: its middle is below the corners
-    tr = pyproj.Transformer.from_crs(4326, 32631, always_xy=True)
     corners = tr.transform([-10, 10], [40, 40])
     assert b[1] < min(corners[1]) - 1000
     assert b[1] == pytest.approx(tr.transform(3, 40)[1], abs=1)
@@ -389,7 +392,7 @@ def test_to_crs_densifies_and_bounds():
     assert bounds_in_crs(box, 4326, 4326) == box.bounds
     assert to_crs([], 4326, 3857) == []
     aois = normalize_geometries(box).to_crs(32631)
-    assert aois.crs.to_epsg() == 32631 and aois.geometries[0].equals(g)
+    assert aois.crs.to_epsg() == 32631 and aois.geometries[0].equals(plain)
 
 
 def test_to_crs_outside_domain():
@@ -400,16 +403,19 @@ def test_to_crs_outside_domain():
 # --------------------------------------------------------------------------- errors
 
 
-def test_error_invalid_geometry_names_index_and_reason():
+def test_invalid_geometry_is_kept_as_given_with_a_warning_naming_it():
     bowtie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
-    with pytest.raises(
-        InvalidGeometryError, match=r"geometry 1 \(Polygon\) is invalid: Self-intersection"
+    with pytest.warns(
+        InvalidGeometryWarning,
+        match=r"geometry 1 \(Polygon\) is invalid: Self-intersection.*rasterized as given",
     ):
-        normalize_geometries([BOX, bowtie])
-    with pytest.raises(ValueError):  # also a ValueError, and a RasteretError
-        normalize_geometries(bowtie)
-    with pytest.raises(RasteretError):
-        normalize_geometries(bowtie)
+        aois = normalize_geometries([BOX, bowtie, bowtie])
+    assert aois.geometries[1].equals_exact(bowtie, 0)  # not repaired
+    # Projecting does not repair it either (GDAL burns the rings as given).
+    with pytest.warns(InvalidGeometryWarning, match=r"and 1 more"):
+        lonlat = normalize_geometries([bowtie.buffer(0), bowtie, bowtie])
+    moved = lonlat.to_crs(32633).geometries[1]
+    assert moved.geom_type == "Polygon" and not moved.is_valid
 
 
 def test_error_empty_geometry_names_index():

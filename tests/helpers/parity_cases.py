@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
 import shapely
 
 __all__ = ["CASES", "ZONES_RECORDS"]
@@ -23,6 +24,16 @@ POINTS = [shapely.Point(16.285, 45.115), shapely.Point(16.31, 45.13), shapely.Po
 OUTSIDE = [shapely.Point(16.285, 45.115), shapely.Point(10.0, 10.0)]
 ACROSS_ZONES = (17.95, 45.08, 18.06, 45.12)
 """Covers both records of the ``zones`` collection, either side of 18 degrees east."""
+
+BOWTIE = shapely.Polygon([(16.28, 45.11), (16.30, 45.12), (16.30, 45.11), (16.28, 45.12)])
+"""Self-intersecting, as field boundaries often are: rasterized as given."""
+LONLAT_TABLE = pa.table({"lon": [16.285, 16.31], "lat": [45.115, 45.13], "site": ["a", "b"]})
+XY_TABLE = pa.table({"px": [16.285, 16.31], "py": [45.115, 45.13]})
+# Points on the nodata block of the zones records (rows 0-39, cols 0-59, 30 m
+# pixels from the record's corner), in each record's own CRS.
+ON_NODATA = [shapely.Point(730000 + 57.5 * 30, 5000000 - 38.5 * 30),
+             shapely.Point(730000 + 58.9 * 30, 5000000 - 20.3 * 30),
+             shapely.Point(730000 + 10.2 * 30, 5000000 - 10.7 * 30)]
 
 ZONES_RECORDS = [
     # id, CRS, upper-left corner, date: 256 x 256 int16 pixels of 30 m, nodata -9999.
@@ -77,6 +88,27 @@ CASES: dict[str, tuple[str, Case]] = {
         "zones",
         lambda c: c.sample_points(
             points=[shapely.Point(17.97, 45.1), shapely.Point(18.04, 45.1)], bands=["elev"]
+        ),
+    ),
+    "numpy_unknown_band": ("sample", lambda c: c.get_numpy(geometries=BOX, bands=["B99"])),
+    "numpy_invalid_polygon": ("sample", lambda c: c.get_numpy(geometries=BOWTIE, bands=["B04"])),
+    "points_lonlat_columns": (
+        "sample",
+        lambda c: c.sample_points(points=LONLAT_TABLE, bands=["B04"], geometry_crs=4326),
+    ),
+    "points_xy_columns": (
+        "sample",
+        lambda c: c.sample_points(
+            points=XY_TABLE, bands=["B08"], x_column="px", y_column="py", geometry_crs=4326
+        ),
+    ),
+    "zones_points_on_nodata": (
+        "zones", lambda c: c.sample_points(points=ON_NODATA, bands=["elev"], geometry_crs=32633)
+    ),
+    "zones_points_nearest_valid": (
+        "zones",
+        lambda c: c.sample_points(
+            points=ON_NODATA, bands=["elev"], geometry_crs=32633, max_distance_pixels=3
         ),
     ),
 }  # fmt: skip

@@ -13,6 +13,7 @@ __all__ = [
     "EmptyGeometryError",
     "GeometryInputError",
     "InvalidGeometryError",
+    "InvalidGeometryWarning",
     "UnsupportedGeometryInputError",
 ]
 
@@ -31,3 +32,7 @@ class EmptyGeometryError(GeometryInputError):
 
 class UnsupportedGeometryInputError(RasteretError, TypeError):
     """The ``geometries`` argument is of a type that is not accepted."""
+
+
+class InvalidGeometryWarning(UserWarning):
+    """A geometry is invalid (self-intersecting, ...): it is used as given, as GDAL does."""

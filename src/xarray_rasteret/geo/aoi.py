@@ -34,6 +34,7 @@ validates the result, resolves the CRS and reprojects.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -48,6 +49,7 @@ from ._geometry_errors import (
     EmptyGeometryError,
     GeometryInputError,
     InvalidGeometryError,
+    InvalidGeometryWarning,
     UnsupportedGeometryInputError,
 )
 from ._inputs import dispatch
@@ -59,6 +61,7 @@ __all__ = [
     "EmptyGeometryError",
     "GeometryInputError",
     "InvalidGeometryError",
+    "InvalidGeometryWarning",
     "UnsupportedGeometryInputError",
     "bounds_in_crs",
     "normalize_geometries",
@@ -175,11 +178,15 @@ def normalize_geometries(
         The input type is not one of the accepted forms (a ``TypeError``).
     EmptyGeometryError
         A geometry is empty or null (a ``ValueError``).
-    InvalidGeometryError
-        A geometry is invalid, e.g. a self-intersecting polygon (a ``ValueError``).
     GeometryInputError
         Other unusable input: a bbox with ``xmin > xmax``, a missing
         ``geometry_column``, undecodable WKB, an unknown CRS (``ValueError``).
+
+    Warns
+    -----
+    InvalidGeometryWarning
+        A geometry is invalid, e.g. a self-intersecting polygon: it is used as
+        given (GDAL's and rasteret's rule), the warning naming it.
 
     Examples
     --------
@@ -273,7 +280,8 @@ def to_crs(
             f"some vertices cannot be transformed from {crs_label(src_crs)} to "
             f"{crs_label(dst_crs)} (outside the projection's area of use?)"
         )
-    bad = ~shapely.is_valid(out)
+    # Repair only what the projection broke: a ring invalid as given stays as given.
+    bad = ~shapely.is_valid(out) & shapely.is_valid(arr)
     if bad.any():
         out[bad] = shapely.make_valid(out[bad])
     return list(out)
@@ -339,11 +347,17 @@ def _validate(arr: NDArray[np.object_]) -> None:
         raise EmptyGeometryError(f"geometry {i} is empty ({arr[i].geom_type} EMPTY)")
     valid = shapely.is_valid(arr)
     if not valid.all():
-        i = int(np.flatnonzero(~valid)[0])
+        # GDAL and rasteret rasterize the rings as given, and self-intersecting field
+        # boundaries are common: one such geometry must not fail a call over thousands.
+        bad = np.flatnonzero(~valid)
+        i = int(bad[0])
         reason = shapely.is_valid_reason(arr[i])
-        raise InvalidGeometryError(
-            f"geometry {i} ({arr[i].geom_type}) is invalid: {reason}. "
-            "shapely.make_valid() can repair it."
+        more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+        warnings.warn(
+            f"geometry {i} ({arr[i].geom_type}) is invalid: {reason}{more}; it is "
+            "rasterized as given, as GDAL does (shapely.make_valid() would repair it)",
+            InvalidGeometryWarning,
+            stacklevel=4,
         )
 
 

@@ -20,8 +20,9 @@ from ..errors import ReprojectionRequiredError
 from ..geo.aoi import AUTO, AOIs, normalize_geometries, to_crs
 from ..geo.grid import RasterGrid
 from ..ingest import as_collection
+from ._nearest import NearestSearch
 from ._pairs import _CRS84, band_sources, read_aois, read_options, resolve_bands, run_reads
-from ._points import plan_point_reads, points_table
+from ._points import plan_point_reads, points_table, xy_points
 from ._reads import PairRead
 
 if TYPE_CHECKING:
@@ -330,7 +331,8 @@ def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Datas
 def sample_points(
     collection: Any, *, points: Any, bands: Sequence[str], data_source: str | None = None,
     max_concurrent: int = 50, backend: object | None = None, geometry_crs: Any = AUTO,
-    geometry_column: str | None = None, progress: bool = False,
+    geometry_column: str | None = None, x_column: str | None = None,
+    y_column: str | None = None, max_distance_pixels: int = 0, progress: bool = False,
     storage_options: dict[str, Any] | None = None, **filters: Any,
 ) -> pa.Table:
     """Values of ``bands`` at each point, for every record whose footprint holds it.
@@ -350,6 +352,16 @@ def sample_points(
         Band codes or asset keys.
     data_source, max_concurrent, backend, geometry_crs, geometry_column, progress
         As in :func:`get_numpy`.
+    x_column, y_column
+        Take the points from these coordinate columns of a table (pyarrow Table,
+        pandas DataFrame, any Arrow stream); without them, a table with no
+        geometry column uses ``x``/``y``, ``lon``/``lat``, ``longitude``/``latitude``
+        or ``lng``/``lat`` (rasteret's defaults). ``geometry_crs`` gives their CRS
+        (default EPSG:4326).
+    max_distance_pixels
+        Where the pixel holding a point is nodata, take the nearest valid pixel
+        within this many pixels (Chebyshev rings; in the first ring with one,
+        the pixel closest to the point), as rasteret 0.4. 0 (default): no search.
     storage_options, **filters
         As in :func:`get_numpy`.
 
@@ -373,6 +385,12 @@ def sample_points(
     import shapely
 
 
+    if not isinstance(max_distance_pixels, int) or max_distance_pixels < 0:
+        raise ValueError(
+            f"max_distance_pixels={max_distance_pixels!r}: it must be an integer >= 0 "
+            "(0: no search for a valid pixel around a point on nodata)"
+        )
+    points, geometry_column = xy_points(points, x_column, y_column, geometry_column)
     col, aois = _prepare(
         collection, points, geometry_crs, geometry_column, filters, storage_options, backend
     )
@@ -388,11 +406,18 @@ def sample_points(
     p_idx, r_idx = tree.query(to_crs(aois.geometries, aois.crs, _CRS84), predicate="intersects")
     per_band = band_sources(col, assets, source)
     samples, tasks = plan_point_reads(aois, (p_idx, r_idx), per_band)
-    run_reads(
-        [(tasks, None)], read_options(max_concurrent, backend, storage_options), progress=progress,
-        what="points",
-    )
+    options = read_options(max_concurrent, backend, storage_options)
+    run_reads([(tasks, None)], options, progress=progress, what="points")
     samples.pick()
+    if max_distance_pixels and samples.values.size:
+        nodata = np.array(
+            [[np.nan if s.nodata is None else s.nodata for s in per_band[b]] for b in band_list]
+        )[samples.band_index, samples.record_index]
+        search, more = NearestSearch.plan(
+            samples, [per_band[b] for b in band_list], nodata, max_distance_pixels
+        )
+        run_reads([(more, None)], options, progress=progress, what="nearest pixels")
+        search.apply(samples)
     table = points_table(col, aois, samples, band_list, per_band)
     user: dict[str, Any] = {}
     _add_user_columns(user, aois, table.column("point_index"))

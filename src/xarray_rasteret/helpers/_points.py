@@ -22,7 +22,7 @@ from ..collection import Collection
 from ..geo.aoi import AOIs
 from ..geo.crs import as_crs, epsg_code, transformer
 
-__all__ = ["PointSamples", "plan_point_reads", "points_table"]
+__all__ = ["PointSamples", "plan_point_reads", "points_table", "xy_points"]
 
 
 @dataclass
@@ -36,6 +36,8 @@ class PointSamples:
     outside: np.ndarray
     pickers: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     """(entries, rows, cols, out): after the read, ``values[entries] = out[rows, cols]``."""
+    pixel: np.ndarray
+    """``(n, 2)`` fractional ``(row, col)`` of each entry's point in its record's grid."""
 
     def pick(self) -> None:
         """Copy the sampled pixels from the read windows into ``values``."""
@@ -43,11 +45,10 @@ class PointSamples:
             self.values[entries] = out[rows, cols]
 
 
-def _pixel_of(src: RasterSource, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pixel_of(src: RasterSource, xy: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` fractional ``(row, col)`` of map points ``xy`` in ``src``'s grid."""
     t = src.transform
-    cols = np.floor((xy[:, 0] - t.c) / t.a).astype(np.int64)
-    rows = np.floor((xy[:, 1] - t.f) / t.e).astype(np.int64)
-    return rows, cols
+    return np.column_stack([(xy[:, 1] - t.f) / t.e, (xy[:, 0] - t.c) / t.a])
 
 
 def plan_point_reads(
@@ -82,6 +83,7 @@ def plan_point_reads(
         values=np.zeros(n, dtype=np.result_type(*(s[0].dtype for s in per_band.values()))),
         outside=np.ones(n, dtype=bool),
         pickers=[],
+        pixel=np.full((n, 2), np.nan),
     )
     tasks: list[ReadTask] = []
     for ri in np.unique(r_idx):
@@ -92,10 +94,12 @@ def plan_point_reads(
                 # One vectorized transform of every point per raster CRS.
                 tr = transformer(aois.crs, src.crs if src.crs else aois.crs)
                 projected[src.crs] = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
-            rows, cols = _pixel_of(src, projected[src.crs][p_idx[in_record]])
+            pixel = _pixel_of(src, projected[src.crs][p_idx[in_record]])
+            rows, cols = np.floor(pixel).astype(np.int64).T
             layout = src.levels[0]
             inside = inside_image(layout, rows, cols)
             entries = in_record * len(bands) + bi
+            samples.pixel[entries] = pixel
             samples.outside[entries[inside]] = False
             entries, rows, cols = entries[inside], rows[inside], cols[inside]
             for which, r, c, out, task in tile_reads(src, 0, rows, cols, fill=None):
@@ -168,3 +172,66 @@ def _crs_columns(crss: Iterable[Any]) -> tuple[pa.Array, pa.Array]:
             seen[c] = (code, as_crs(c).to_wkt() if c is not None and code is None else None)
     rows = [seen[c] for c in crss]
     return pa.array([r[0] for r in rows], pa.int32()), pa.array([r[1] for r in rows], pa.string())
+
+
+# rasteret's coordinate column names, tried in order when none are given.
+_XY_DEFAULTS = (("x", "y"), ("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"))
+
+
+def xy_points(
+    points: Any, x_column: str | None, y_column: str | None, geometry_column: str | None
+) -> tuple[Any, str | None]:
+    """Points given as coordinate columns, as a table with a WKB point column.
+
+    Returns ``(points, geometry_column)`` unchanged when the input is not a table
+    of coordinates; otherwise the table (every column kept, as the user's
+    attributes) plus a point column, and that column's name.
+    """
+    given = x_column is not None or y_column is not None
+    if given and (x_column is None or y_column is None):
+        raise ValueError(
+            f"x_column={x_column!r}, y_column={y_column!r}: give both coordinate columns"
+        )
+    if geometry_column is not None and not given:
+        return points, geometry_column
+    table = _as_table(points)
+    if table is None:
+        if given:
+            raise TypeError(
+                "x_column/y_column take a table of points (pyarrow Table, pandas "
+                f"DataFrame, any Arrow stream), not a {type(points).__name__}"
+            )
+        return points, geometry_column
+    names = table.column_names
+    if given:
+        missing = [c for c in (x_column, y_column) if c not in names]
+        if missing:
+            raise ValueError(f"no point coordinate columns {missing}; the columns are {names}")
+        pair = (x_column, y_column)
+    elif "geometry" in names or any(
+        (f.metadata or {}).get(b"ARROW:extension:name", b"").startswith(b"geoarrow")
+        for f in table.schema
+    ):
+        return points, geometry_column
+    else:
+        found = [p for p in _XY_DEFAULTS if p[0] in names and p[1] in names]
+        if not found:
+            return points, geometry_column
+        pair = found[0]
+    x = table.column(pair[0]).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    y = table.column(pair[1]).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    name = "geometry" if "geometry" not in names else "__point__"
+    return table.append_column(name, pa.array(shapely.to_wkb(shapely.points(x, y)))), name
+
+
+def _as_table(points: Any) -> pa.Table | None:
+    """``points`` as an Arrow table, if it is tabular and has no geometry of its own."""
+    if isinstance(points, pa.Table):
+        return points
+    if type(points).__name__ == "GeoDataFrame":
+        return None
+    if type(points).__name__ == "DataFrame" and hasattr(points, "columns"):
+        return pa.Table.from_pandas(points, preserve_index=False)
+    if hasattr(points, "__arrow_c_stream__") and not isinstance(points, pa.Array | pa.ChunkedArray):
+        return pa.table(points)
+    return None
