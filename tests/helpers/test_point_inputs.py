@@ -118,3 +118,20 @@ def test_nearest_valid_equals_a_brute_force_search(holey) -> None:
     assert sum(v != -1 for v in expected) > 10  # the search found something to compare
     flags = table.column("nodata").to_pylist()
     assert flags == [v == -1 for v in table.column("value").to_pylist()]
+
+
+def test_user_columns_keep_their_types(sample_folder: Path) -> None:
+    col = xrr.load(sample_folder / "s2.parquet")
+    table = pa.table({
+        "lon": [16.285, 16.31], "lat": [45.115, 45.13],
+        "plot": pa.array([7, 8], pa.int32()), "area": pa.array([1.5, 2.5], pa.float32()),
+    })
+    points = xrr.sample_points(col, points=table, bands=["B04"])
+    assert points.schema.field("plot").type == pa.int32()
+    assert points.schema.field("area").type == pa.float32()
+    boxes = pa.table({
+        "geometry": shapely.to_wkb([shapely.Point(16.285, 45.115).buffer(0.002)]),
+        "plot": pa.array([7], pa.int32()),
+    })
+    gdf = xrr.get_gdf(col, geometries=boxes, bands=["B04"], geometry_crs=4326)
+    assert gdf["plot"].dtype == np.int32 and set(gdf["plot"]) == {7}

@@ -170,6 +170,25 @@ def test_resolution_and_crs_defaults():
     assert deg[0] == deg[1] and 8e-5 < deg[0] < 1e-4  # 10 m at 20 N, square pixels
 
 
+@pytest.mark.parametrize(("src", "dst"), [
+    ("EPSG:32643", "EPSG:32644"), ("EPSG:32633", "EPSG:4326"), ("EPSG:32633", "EPSG:3857"),
+    ("EPSG:32633", "EPSG:32634"),
+])  # fmt: skip
+def test_default_resolution_is_gdals_suggested_warp_output(src, dst):
+    from rasterio.crs import CRS
+    from rasterio.warp import calculate_default_transform
+
+    from xarray_rasteret.geo.grid import RasterGrid
+
+    x0, y0 = 600000.0, 4000000.0
+    grid = RasterGrid(src, Affine(10, 0, x0, 0, -10, y0), 10980, 8000)
+    gdal, _, _ = calculate_default_transform(
+        CRS.from_string(src), CRS.from_string(dst), 10980, 8000, *grid.bounds
+    )
+    rx, ry = default_resolution([grid], dst)
+    assert rx == pytest.approx(gdal.a, rel=1e-12) and ry == pytest.approx(-gdal.e, rel=1e-12)
+
+
 # --------------------------------------------------------------------------- oracle
 
 

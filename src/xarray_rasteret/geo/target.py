@@ -26,7 +26,7 @@ import shapely
 from affine import Affine
 
 from .aoi import bounds_in_crs
-from .crs import as_crs
+from .crs import as_crs, transformer
 from .grid import RasterGrid, same_crs
 
 __all__ = [
@@ -182,9 +182,10 @@ def default_resolution(grids: Sequence[RasterGrid], crs: Any) -> tuple[float, fl
     """The finest resolution the records have, expressed in ``crs``.
 
     Records already in ``crs`` contribute their pixel size. Others contribute
-    GDAL's suggestion (``GDALSuggestedWarpOutput``): the diagonal of their
-    extent in ``crs`` over the diagonal of their image in pixels, giving
-    square pixels that keep about as many pixels as the source has.
+    GDAL's suggestion (``GDALSuggestedWarpOutput2``, which
+    ``rasterio.warp.calculate_default_transform`` and ``gdalwarp`` use): the
+    distance between the image's top-left and bottom-right corners in ``crs``
+    over its diagonal in pixels, giving square pixels.
 
     Parameters
     ----------
@@ -214,8 +215,15 @@ def _resolution_in(grid: RasterGrid, crs: str) -> tuple[float, float]:
     """One grid's part of :func:`default_resolution` (the same records recur per AOI)."""
     if same_crs(grid.crs, crs):
         return (abs(grid.transform.a), abs(grid.transform.e))
-    xmin, ymin, xmax, ymax = grid_bounds_in(grid, crs)
-    size = math.hypot(xmax - xmin, ymax - ymin) / math.hypot(grid.width, grid.height)
+    t = grid.transform
+    corners = [t @ (0, 0), t @ (grid.width, grid.height)]
+    xs, ys = transformer(grid.crs, crs).transform(*zip(*corners, strict=True))
+    dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+    if dx == 0 or dy == 0 or not math.isfinite(dx) or not math.isfinite(dy):
+        # GDAL's fallback where the corners' offset is degenerate (#5980): the extent.
+        xmin, ymin, xmax, ymax = grid_bounds_in(grid, crs)
+        dx, dy = xmax - xmin, ymax - ymin
+    size = math.hypot(dx, dy) / math.hypot(grid.width, grid.height)
     return (size, size)
 
 

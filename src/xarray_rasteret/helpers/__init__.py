@@ -186,7 +186,7 @@ def get_gdf(
         "transform": [p.bands[b].transform for p, b in rows],
         "crs": [p.crs for p, _ in rows],
     }
-    _add_user_columns(columns, aois, geometry)
+    _add_user_columns(columns, aois, geometry, as_pandas=True)
     out_aois = aois.to_crs(target_crs, densify=False) if target_crs is not None else aois
     geoms = [out_aois.geometries[g] for g in geometry]
     gdf = gpd.GeoDataFrame(columns, geometry=geoms, crs=out_aois.crs)
@@ -202,9 +202,14 @@ def _record_column(col: Collection, name: str, missing: Any) -> list[Any]:
 
 
 def _add_user_columns(
-    columns: dict[str, Any], aois: AOIs, index: Sequence[int] | pa.ChunkedArray
+    columns: dict[str, Any], aois: AOIs, index: Sequence[int] | pa.ChunkedArray,
+    *, as_pandas: bool = False,
 ) -> None:
-    """Add the user's attribute columns of the geometries at ``index`` (one row each)."""
+    """Add the user's attribute columns of the geometries at ``index`` (one row each).
+
+    They keep their Arrow types (an int32 column stays int32), as pandas Series
+    when ``as_pandas``.
+    """
     if aois.attributes is None:
         return
     if not isinstance(index, pa.ChunkedArray):
@@ -212,7 +217,8 @@ def _add_user_columns(
     taken = aois.attributes.take(index)
     for name in taken.column_names:
         key = name if name not in columns and name != "geometry" else f"{name}_user"
-        columns[key] = taken.column(name).to_pylist()
+        values = taken.column(name)
+        columns[key] = values.to_pandas() if as_pandas else values
 
 
 def get_xarray(
@@ -423,7 +429,7 @@ def sample_points(
     _add_user_columns(user, aois, table.column("point_index"))
     for name, vals in user.items():
         key = name if name not in table.column_names else f"{name}_user"
-        table = table.append_column(key, pa.array(vals))
+        table = table.append_column(key, vals)
     return table
 
 
