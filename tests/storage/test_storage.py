@@ -33,7 +33,7 @@ from xarray_rasteret.storage import (
     resolve_store,
     track,
 )
-from xarray_rasteret.storage._retry import RetryPolicy
+from xarray_rasteret.storage._retry import RetryPolicy, scrub
 
 NAME = "blob.bin"
 FAST = {"backoff": 0.001, "max_backoff": 0.01}  # retries without waiting in tests
@@ -309,6 +309,21 @@ def test_redact_url() -> None:
     assert redact_url("https://h/a.tif?sig=abc&se=2026") == "https://h/a.tif?<redacted>"
     assert redact_url("https://h/a.tif?version=3") == "https://h/a.tif?version=3"
     assert redact_url("/data/a.tif") == "/data/a.tif"
+    # Unparseable (an unclosed IPv6 bracket): what precedes the query, without user info.
+    assert redact_url("http://u:pw@[::1/a.tif?token=t") == "http://[::1/a.tif?<redacted>"
+
+
+def test_scrub_removes_url_secrets_in_any_form() -> None:
+    url = "https://u:pw-Z9@h/a.tif?X-Amz-Signature=ab%2Fcd&X-Amz-Credential=AKIA/x"
+    # aiohttp and yarl print URLs decoded or re-encoded; user info and values go in any form.
+    text = (
+        f"failed {url}; url=https://h/a.tif?X-Amz-Signature=ab/cd&X-Amz-Credential=AKIA%2Fx; "
+        "auth pw-Z9; header HDRVAL"
+    )
+    got = scrub(text, url, ["HDRVAL"])
+    assert "https://h/a.tif?<redacted>" in got
+    for secret in ("pw-Z9", "ab/cd", "ab%2Fcd", "AKIA/x", "AKIA%2Fx", "HDRVAL"):
+        assert secret not in got, secret
 
 
 def test_retry_policy_backoff_is_bounded() -> None:
@@ -650,7 +665,7 @@ def test_s3_tls_verification_follows_botocores_settings(
     monkeypatch.setenv("AWS_CA_BUNDLE", certifi.where())
     assert isinstance(S3Store()._ssl(), ssl.SSLContext)
     assert S3Store(client_kwargs={"verify": False})._ssl() is False
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ReadFailedError, match=r"cannot load the CA bundle .*no-such-bundle.pem"):
         S3Store(client_kwargs={"verify": str(tmp_path / "no-such-bundle.pem")})._ssl()
 
 

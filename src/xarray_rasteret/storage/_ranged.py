@@ -93,7 +93,9 @@ class RangedStore(ABC):
             The range starts past the end of the object (HTTP 416, S3 ``InvalidRange``).
         ReadFailedError
             HTTP and S3: transient faults persisted through every attempt, or an
-            unexpected response.
+            unexpected response: another range than asked, a body longer than
+            its headers, a server ignoring ``Range`` for a range far into the
+            object, a redirect loop, an answer that is not HTTP.
         """
         end = range_end(start, end, length)
         if end == start:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from ..errors import ObjectNotFoundError, PermissionDeniedError, ReadFailedError
 from ._stats import record_retry
@@ -33,6 +34,7 @@ __all__ = [
     "permission_denied",
     "redact_url",
     "retry_async",
+    "scrub",
 ]
 
 log = logging.getLogger("xarray_rasteret.storage")
@@ -111,7 +113,8 @@ def redact_url(url: str) -> str:
     str
         The URL with ``user:password@`` removed and, when any query parameter
         looks like a signature, token or key, the whole query replaced by
-        ``<redacted>``.
+        ``<redacted>``. A URL that does not parse keeps only what precedes
+        its query or fragment, without user info.
 
     Examples
     --------
@@ -120,8 +123,9 @@ def redact_url(url: str) -> str:
     """
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
+    except ValueError:  # e.g. an unclosed IPv6 bracket: keep what cannot hold a secret
+        head = re.split(r"[?#]", url, maxsplit=1)[0]
+        return re.sub(r"//[^/]*@", "//", head) + ("?<redacted>" if head != url else "")
     # Not _hrefs.is_local: this asks whether urlsplit found anything to scrub, and
     # keeps messages as they were for drive-letter paths and upper-case FILE:// URLs.
     if not parts.scheme or parts.scheme == "file":
@@ -133,6 +137,52 @@ def redact_url(url: str) -> str:
         if any(n in _SECRET_PARAMS or n.startswith(_SECRET_PREFIXES) for n in names):
             query = "<redacted>"
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The parts of ``url`` that :func:`redact_url` hides: user info and a signed query."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found = [p for p in (parts.username, parts.password) if p]
+    if parts.query and redact_url(url).endswith("?<redacted>"):
+        found.append(parts.query)
+        found.extend(v for _, v in parse_qsl(parts.query, keep_blank_values=True) if v)
+    return found
+
+
+def scrub(text: str, url: str, secrets: Iterable[str] = ()) -> str:
+    """Return ``text`` (a third party's message about ``url``) without any secret in it.
+
+    ``url`` itself becomes :func:`redact_url` of it, then every secret part of
+    it (user info, the values of a signed query) and every string of
+    ``secrets`` (header values, keys) found anywhere in ``text`` becomes
+    ``<redacted>``: libraries print URLs in forms of their own (normalized,
+    percent-encoded), so replacing the URL alone is not enough.
+
+    Parameters
+    ----------
+    text
+        The message to clean.
+    url
+        The URL the message is about.
+    secrets
+        Further values that must not be shown.
+
+    Returns
+    -------
+    str
+        ``text`` with no secret of ``url`` or ``secrets`` left in it.
+    """
+    text = text.replace(url, redact_url(url))
+    # Longest first, so a value is not left half-replaced by a shorter one inside it.
+    found = {s for s in [*_url_secrets(url), *secrets] if len(s) >= 3}
+    values = sorted(found, key=len, reverse=True)
+    for value in values:
+        for form in {value, quote(value, safe=""), quote(value, safe="/:=&")}:
+            text = text.replace(form, "<redacted>")
+    return text
 
 
 def describe_range(start: int, end: int) -> str:

@@ -31,7 +31,8 @@ Common to HTTP and S3:
 ``backoff`` (0.1, base seconds of exponential backoff with full jitter),
 ``max_backoff`` (10.0), ``max_connections`` (256, pool size per event loop).
 
-HTTP only: ``headers`` (dict of extra request headers, e.g. ``Authorization``).
+HTTP only: ``headers`` (dict of extra request headers, e.g. ``Authorization``;
+sent to the URL's own origin only, never through a redirect to another).
 
 S3 only: ``anon`` (False; unsigned requests), ``profile``, ``region_name``,
 ``endpoint_url`` (S3-compatible services), ``key``, ``secret``, ``token``

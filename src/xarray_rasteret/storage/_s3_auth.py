@@ -15,15 +15,32 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from botocore.auth import S3SigV4Auth
+from botocore.auth import SIGV4_TIMESTAMP, S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from ..errors import PermissionDeniedError
 from ._retry import redact_url
 
 __all__ = ["S3Signer", "StaticKeys", "default_region", "open_signer"]
+
+
+class _QuietSigV4(S3SigV4Auth):
+    """botocore's S3 SigV4 signer without its DEBUG records.
+
+    ``SigV4Auth.add_auth`` logs the canonical request, which holds the value of
+    every signed header, the ``x-amz-security-token`` (a session token) among
+    them, and the signature. The same steps, in botocore's order, minus the logs.
+    """
+
+    def add_auth(self, request: AWSRequest) -> None:
+        request.context["timestamp"] = datetime.now(UTC).strftime(SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        canonical = self.canonical_request(request)
+        signature = self.signature(self.string_to_sign(request, canonical), request)
+        self._inject_signature_to_request(request, signature)
 
 
 class S3Signer:
@@ -62,7 +79,7 @@ class S3Signer:
             return dict(headers)
         frozen = await self._credentials.get_frozen_credentials()
         request = AWSRequest(method=method, url=url, headers=dict(headers))
-        S3SigV4Auth(frozen, "s3", region).add_auth(request)
+        _QuietSigV4(frozen, "s3", region).add_auth(request)
         return dict(request.headers.items())
 
 

@@ -1,17 +1,25 @@
-"""Byte ranges over HTTP(S) with aiohttp: pooled keep-alive connections, retries."""
+"""Byte ranges over HTTP(S) with aiohttp: pooled keep-alive connections, retries.
+
+Redirects are followed by :func:`._redirects.follow` (custom headers go only to
+the origin asked), bodies are read by :func:`._bodies.range_answer` (never more
+than the range asked, checked against ``Content-Range``), and every aiohttp
+exception becomes one of the package's errors with the URL redacted.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import aiohttp
 
-from ..errors import ReadFailedError, TruncatedFileError
+from ..errors import RasteretError, ReadFailedError, TruncatedFileError
+from ._bodies import drain, parse_content_range, range_answer
 from ._checks import head_dict, normalize_etag
 from ._loops import PerLoopClient
 from ._ranged import RetriedStore
+from ._redirects import TRANSIENT_AIOHTTP, client_error, follow
 from ._retry import (
     RetryPolicy,
     TransientError,
@@ -20,6 +28,7 @@ from ._retry import (
     permission_denied,
     redact_url,
     retry_async,
+    scrub,
 )
 
 __all__ = [
@@ -32,36 +41,14 @@ __all__ = [
     "range_answer",
 ]
 
-_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
-
-# Faults of the connection or the body, all worth another attempt.
-TRANSIENT_AIOHTTP = (
-    aiohttp.ClientConnectionError,  # refused, reset, server disconnected
-    aiohttp.ClientPayloadError,  # body shorter than Content-Length, broken chunking
-)
-
-
-def _parse_content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
-    """Return ``(first, last, total)`` of a ``Content-Range`` header (None where absent)."""
-    if not value:
-        return None, None, None
-    m = _CONTENT_RANGE.match(value.strip())
-    if m is None:
-        return None, None, None
-    first, last, total = m.groups()
-    return (
-        int(first) if first is not None else None,
-        int(last) if last is not None else None,
-        int(total) if total not in (None, "*") else None,
-    )
-
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:  # an HTTP date: leave it to our own backoff
         return None
+    return seconds if seconds is not None and math.isfinite(seconds) else None
 
 
 def open_session(
@@ -83,33 +70,6 @@ def open_session(
     )
 
 
-async def range_answer(
-    resp: aiohttp.ClientResponse, start: int, end: int
-) -> tuple[bytes, int | None, str | None] | None:
-    """``(body, object size, etag)`` of a 206 or 200 answer to ``[start, end)``, else None.
-
-    A 200 means the server ignored the Range header: the whole object came
-    back and is sliced here. A body shorter than announced is a transient fault.
-    """
-    etag = normalize_etag(resp.headers.get("ETag"))
-    if resp.status == 206:
-        body = await resp.read()
-        first, last, total = _parse_content_range(resp.headers.get("Content-Range"))
-        if first is not None and first != start:
-            raise TransientError(f"server sent range starting at {first}")
-        want = (last + 1 - start) if last is not None else end - start
-        if len(body) != want:
-            raise TransientError(f"short read: {len(body)} of {want} bytes")
-        return body, total, etag
-    if resp.status == 200:
-        body = await resp.read()
-        length = resp.headers.get("Content-Length")
-        if length is not None and len(body) != int(length):
-            raise TransientError(f"short read: {len(body)} of {length} bytes")
-        return body[start:end], len(body), etag
-    return None
-
-
 def head_answer(resp: aiohttp.ClientResponse) -> tuple[int | None, str | None]:
     """Return the object's ``(size, etag)`` that an answer's headers state.
 
@@ -129,7 +89,7 @@ def head_answer(resp: aiohttp.ClientResponse) -> tuple[int | None, str | None]:
         normalized with :func:`~._checks.normalize_etag`.
     """
     if resp.status in (206, 416):
-        _, _, size = _parse_content_range(resp.headers.get("Content-Range"))
+        _, _, size = parse_content_range(resp.headers.get("Content-Range"))
     else:
         size = resp.content_length
     return size, normalize_etag(resp.headers.get("ETag"))
@@ -143,9 +103,9 @@ def answer_error(
     ``detail`` names the failure in the service's own words (an S3 error code).
     """
     status = resp.status
-    words = detail or (resp.reason or "")
+    words = detail or (resp.reason or "")[:100]  # the server's words: keep them short
     if status == 416:
-        _, _, total = _parse_content_range(resp.headers.get("Content-Range"))
+        _, _, total = parse_content_range(resp.headers.get("Content-Range"))
         return TruncatedFileError(
             f"{what} starts past the end of {redact_url(url)}"
             + (f" ({total} bytes)" if total is not None else "")
@@ -171,7 +131,8 @@ class HTTPStore(PerLoopClient, RetriedStore):
     Parameters
     ----------
     headers
-        Extra request headers (e.g. ``Authorization``); never shown in messages.
+        Extra request headers (e.g. ``Authorization``); never shown in messages,
+        and on a redirect to another origin (scheme, host, port) not sent.
     timeout
         Seconds one attempt may take, body included; a stalled attempt is retried.
     max_attempts
@@ -209,7 +170,8 @@ class HTTPStore(PerLoopClient, RetriedStore):
     # -- session per loop -----------------------------------------------------------
 
     async def _open(self) -> aiohttp.ClientSession:
-        return open_session(self.max_connections, self.headers)
+        # No default headers: :func:`._redirects.follow` decides per hop which go.
+        return open_session(self.max_connections)
 
     @staticmethod
     async def _close(session: aiohttp.ClientSession) -> None:
@@ -221,21 +183,41 @@ class HTTPStore(PerLoopClient, RetriedStore):
 
     # -- one attempt ----------------------------------------------------------------
 
+    async def _get(self, url: str, byte_range: str, what: str, read: Any) -> Any:
+        """GET ``url`` for ``byte_range`` (redirects followed) and return ``await read(resp)``.
+
+        Every aiohttp exception becomes one of the package's errors (or a
+        :class:`TransientError`), raised outside the ``except`` so that no
+        exception quoting the raw URL is chained to it.
+        """
+        session = await self._clients.get()
+        # identity: the bytes as stored (a server gzipping a range on the fly would
+        # otherwise hand back other bytes, as auto_decompress is off).
+        headers = {"Accept-Encoding": "identity", **self.headers, "Range": byte_range}
+        try:
+            async with follow(session, url, headers) as resp:
+                return await read(resp)
+        except RasteretError:
+            raise
+        except (aiohttp.ClientError, ValueError, UnicodeError) as e:
+            error = client_error(e, url, what, self.headers.values())
+        raise error
+
     async def _fetch(self, url: str, start: int, end: int) -> tuple[bytes, int | None, str | None]:
         """One attempt at ``[start, end)``: ``(body, object size, etag)``, clamped at EOF."""
-        session = await self._clients.get()
-        headers = {"Range": f"bytes={start}-{end - 1}"}
-        try:
-            async with session.get(url, headers=headers, allow_redirects=True) as resp:
-                got = await range_answer(resp, start, end)
-                if got is not None:
-                    return got
-                await resp.read()  # drain so the connection is reused
-                raise answer_error(resp, url, describe_range(start, end))
-        except TRANSIENT_AIOHTTP as e:
-            raise TransientError(f"{type(e).__name__}: {describe_fault(e, url)}") from None
-        except aiohttp.InvalidURL:
-            raise ValueError(f"invalid URL: {redact_url(url)}") from None
+        what = describe_range(start, end)
+
+        async def read(resp: aiohttp.ClientResponse) -> tuple[bytes, int | None, str | None]:
+            got = await range_answer(resp, start, end, url)
+            if got is not None:
+                return got
+            await drain(resp)  # a bounded read of the error document
+            raise answer_error(resp, url, what)
+
+        result: tuple[bytes, int | None, str | None] = await self._get(
+            url, f"bytes={start}-{end - 1}", what, read
+        )
+        return result
 
     def _display(self, path: str) -> str:
         return path
@@ -246,28 +228,32 @@ class HTTPStore(PerLoopClient, RetriedStore):
         A GET, not a HEAD, because signed URLs are usually signed for GET only.
         """
 
+        async def read(resp: aiohttp.ClientResponse) -> dict[str, Any]:
+            await drain(resp)  # one byte asked; a server ignoring Range may send it all
+            if resp.status not in (200, 206, 416):
+                raise answer_error(resp, path, "size and ETag")
+            size, etag = head_answer(resp)
+            if resp.status == 416 and size:
+                raise ReadFailedError(
+                    f"{redact_url(path)} answered a request for its first byte with HTTP 416 "
+                    f"(nothing to send) yet says it has {size} bytes; the server does not "
+                    "answer byte-range requests correctly"
+                )
+            if size is None:
+                raise ReadFailedError(
+                    f"cannot tell the size of {redact_url(path)} (HTTP {resp.status} without "
+                    "Content-Range or Content-Length); the server does not answer byte-range "
+                    "requests correctly"
+                )
+            return head_dict(path, size, etag)
+
         async def attempt() -> dict[str, Any]:
-            session = await self._clients.get()
-            try:
-                async with session.get(path, headers={"Range": "bytes=0-0"}) as resp:
-                    await resp.read()
-                    if resp.status not in (200, 206, 416):
-                        raise answer_error(resp, path, "size and ETag")
-                    size, etag = head_answer(resp)
-                    if size is None:
-                        raise ReadFailedError(
-                            f"cannot tell the size of {redact_url(path)} (HTTP {resp.status})"
-                        )
-                    return head_dict(path, size, etag)
-            except TRANSIENT_AIOHTTP as e:
-                raise TransientError(f"{type(e).__name__}: {describe_fault(e, path)}") from None
+            result: dict[str, Any] = await self._get(path, "bytes=0-0", "size and ETag", read)
+            return result
 
         return await retry_async(attempt, self.policy, url=path, what="size and ETag")
 
 
-def describe_fault(error: BaseException, url: str) -> str:
+def describe_fault(error: BaseException, url: str, secrets: Iterable[str] = ()) -> str:
     """Describe an aiohttp error without the raw URL it may embed (signed query strings)."""
-    text = str(error).replace(url, redact_url(url))
-    if redact_url(url) != url:  # aiohttp may print the URL in its own normalized form
-        text = re.sub(r"\?\S*", "?<redacted>", text)
-    return text
+    return scrub(str(error), url, secrets)

@@ -15,27 +15,25 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from ..errors import PermissionDeniedError, RasteretError, ReadFailedError
+from ._bodies import drain, range_answer
 from ._checks import head_dict
 from ._loops import PerLoopClient
 from ._ranged import RetriedStore
+from ._redirects import client_error
 from ._retry import (
     RetryPolicy,
     TransientError,
     describe_range,
     not_found,
     permission_denied,
+    redact_url,
     retry_async,
+    scrub,
 )
 from ._s3_addressing import AddressingStyle, configured_endpoint, object_url
 from ._s3_auth import S3Signer, default_region, open_signer
-from .http import (
-    TRANSIENT_AIOHTTP,
-    answer_error,
-    describe_fault,
-    head_answer,
-    open_session,
-    range_answer,
-)
+from .http import answer_error, head_answer, open_session
 
 __all__ = ["S3Store", "classify_s3_error", "split_s3_path"]
 
@@ -207,7 +205,14 @@ class S3Store(PerLoopClient, RetriedStore):
         # botocore's order: the store's own setting, then AWS_CA_BUNDLE.
         verify = self.client_kwargs.get("verify", os.environ.get("AWS_CA_BUNDLE") or True)
         if isinstance(verify, str):
-            return ssl.create_default_context(cafile=verify)
+            try:
+                return ssl.create_default_context(cafile=verify)
+            except (OSError, ssl.SSLError) as e:
+                error = ReadFailedError(
+                    f"cannot load the CA bundle {verify!r} (client_kwargs['verify'] or "
+                    f"AWS_CA_BUNDLE): {e}; give the path of a PEM file of certificates"
+                )
+            raise error
         return bool(verify)
 
     async def _open(self) -> _S3Client:
@@ -236,6 +241,34 @@ class S3Store(PerLoopClient, RetriedStore):
 
     # -- one attempt ----------------------------------------------------------------
 
+    def _secrets(self) -> list[str]:
+        return [v for v in (self._secret, self._token) if v]
+
+    async def _signed(
+        self, method: str, target: str, headers: dict[str, str], region: str | None, url: str
+    ) -> tuple[_S3Client, dict[str, str]]:
+        """The loop's client and, with a region, the signed headers; botocore's errors made ours.
+
+        Credentials are loaded (and refreshed) here, by botocore's chain:
+        profiles, SSO, container and instance roles, credential processes.
+        """
+        try:
+            client = await self._clients.get()
+            if region is None:
+                return client, {}
+            return client, await client.signer.headers(method, target, headers, region)
+        except RasteretError:
+            raise
+        except Exception as e:
+            if not type(e).__module__.startswith(("botocore", "aiobotocore")):
+                raise
+            words = scrub(f"{type(e).__name__}: {e}"[:300], url, self._secrets())
+        raise PermissionDeniedError(
+            f"cannot sign the request for {redact_url(url)}: the AWS credentials could not be "
+            f"loaded ({words}); check the profile, key/secret/token or the AWS_* environment "
+            "variables, or pass anon=True for public buckets"
+        )
+
     async def _ask(
         self, method: str, path: str, what: str, headers: dict[str, str], read: Any
     ) -> Any:
@@ -244,9 +277,9 @@ class S3Store(PerLoopClient, RetriedStore):
         A bucket in another region is asked once more there; other answers
         raise the error :func:`classify_s3_error` picks.
         """
-        client = await self._clients.get()
         bucket, key = split_s3_path(path)
         url = self._display(path)
+        client, _ = await self._signed(method, "", headers, None, url)
         if self.requester_pays:
             headers = {**headers, "x-amz-request-payer": "requester"}
         for _ in range(2):
@@ -258,28 +291,31 @@ class S3Store(PerLoopClient, RetriedStore):
                 endpoint_url=client.endpoint_url,
                 addressing_style=self.addressing_style,
             )
-            signed = await client.signer.headers(method, target, headers, region)
+            client, signed = await self._signed(method, target, headers, region, url)
             try:
                 async with client.session.request(
                     method, URL(target, encoded=True), headers=signed, allow_redirects=False
                 ) as resp:
                     if 200 <= resp.status < 300:
                         return await read(resp)
-                    body = await resp.read()
+                    body = await drain(resp)  # an error document is small; a hostile one is cut
                     moved = resp.headers.get("x-amz-bucket-region")
                     if resp.status in _WRONG_REGION and moved and moved != region:
                         client.bucket_regions[bucket] = moved
                         continue
                     raise classify_s3_error(resp, error_code(body), url, what)
-            except TRANSIENT_AIOHTTP as e:
-                raise TransientError(f"{type(e).__name__}: {describe_fault(e, target)}") from None
+            except RasteretError:
+                raise
+            except (aiohttp.ClientError, ValueError) as e:
+                error = client_error(e, url, what, self._secrets())
+            raise error
         raise TransientError(f"{url} moved between regions twice in one attempt")
 
     async def _fetch(self, path: str, start: int, end: int) -> tuple[bytes, int | None, str | None]:
         what = describe_range(start, end)
 
         async def read(resp: aiohttp.ClientResponse) -> tuple[bytes, int | None, str | None]:
-            got = await range_answer(resp, start, end)
+            got = await range_answer(resp, start, end, self._display(path))
             if got is None:  # another 2xx: not an answer to a range
                 raise answer_error(resp, self._display(path), what, s3=True)
             return got
@@ -293,7 +329,7 @@ class S3Store(PerLoopClient, RetriedStore):
         """Return obspec-style ``path``/``size``/``e_tag`` of the object (``HEAD``)."""
 
         async def read(resp: aiohttp.ClientResponse) -> dict[str, Any]:
-            await resp.read()
+            await drain(resp)
             size, etag = head_answer(resp)
             if size is None:
                 raise TransientError("HEAD answer without Content-Length")
