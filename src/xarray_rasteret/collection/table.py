@@ -15,22 +15,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from affine import Affine
 
 from .._types import RasterSource
 from ..errors import BandNotFoundError, MissingMetadataError
 from ..geo.crs import as_crs
-from ..geo.footprint import footprint_crs84, is_crs84
-from .parquet import read_table, write_table
+from .filters import SUBSET_OPTIONS, criteria, datetimes_of, select, table_mask
+from .parquet import open_scan, read_table, write_table
+from .scan import Scan
 from .schema import METADATA_SUFFIX, SCHEMA_COLUMNS, epsg_of
 from .sources import sources_from_metadata
 
 __all__ = ["Collection", "load"]
 
 # rasteret's Collection.subset keywords, also accepted by filter() and the helpers.
-_SUBSET_OPTIONS = ("cloud_cover_lt", "date_range", "geometries", "split_column")
-
-_CMP = {"_lt": pc.less, "_le": pc.less_equal, "_gt": pc.greater, "_ge": pc.greater_equal}
+_SUBSET_OPTIONS = SUBSET_OPTIONS
 
 
 def _combined(col: pa.ChunkedArray) -> pa.Array:
@@ -58,25 +56,68 @@ class Collection:
     """
 
     def __init__(self, table: pa.Table, *, name: str | None = None) -> None:
-        if "id" not in table.column_names:
-            raise ValueError(
-                f"a collection table needs an 'id' column; it has {table.column_names}"
-            )
-        self.table = table
+        _check_ids(table.schema)
+        self._table: pa.Table | None = table
+        self._scan: Scan | None = None
         self.name = name
+
+    @classmethod
+    def _lazy(cls, scan: Scan, name: str | None) -> Collection:
+        """A collection over files, read when first needed (see :mod:`.scan`)."""
+        _check_ids(scan.schema)
+        out = cls.__new__(cls)
+        out._table, out._scan, out.name = None, scan, name
+        return out
+
+    @property
+    def table(self) -> pa.Table:
+        """The collection's Arrow table (a lazy collection reads its selected rows once)."""
+        if self._table is None:
+            assert self._scan is not None
+            self._table = self._scan.table()
+            self._scan = None  # the files stay open only as long as needed
+            self.__dict__.pop("_columns", None)
+        return self._table
+
+    @table.setter
+    def table(self, value: pa.Table) -> None:
+        self._table, self._scan = value, None
+        self.__dict__.pop("_columns", None)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The table's schema (no row read)."""
+        return self._scan.schema if self._table is None and self._scan else self.table.schema
+
+    def _column(self, name: str) -> pa.ChunkedArray:
+        """One column; a lazy collection reads it alone (for the selected rows) and keeps it."""
+        if self._table is not None or self._scan is None:
+            return self.table.column(name)
+        cache = self.__dict__.setdefault("_columns", {})
+        if name not in cache:
+            scan = self._scan
+            cache[name] = scan.read([name], scan.full_index(scan.groups())).column(name)
+        return cache[name]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Open files do not pickle: a pickled collection carries its rows.
+        return {"_table": self.table, "_scan": None, "name": self.name}
 
     # -- basic views -------------------------------------------------------
 
     def __len__(self) -> int:
+        if self._table is None and self._scan is not None:
+            return len(self._scan)
         return self.table.num_rows
 
     @property
     def bands(self) -> list[str]:
         """Band names: those with a ``{band}_metadata`` column, else the asset keys."""
+        schema = self.schema
         meta = [
             c[: -len(METADATA_SUFFIX)]
-            for c in self.table.column_names
-            if c.endswith(METADATA_SUFFIX) and pa.types.is_struct(self.table.schema.field(c).type)
+            for c in schema.names
+            if c.endswith(METADATA_SUFFIX) and pa.types.is_struct(schema.field(c).type)
         ]
         keys = self._asset_keys()
         if not meta:
@@ -84,39 +125,36 @@ class Collection:
         return [k for k in keys if k in meta] + [m for m in meta if m not in keys]
 
     def _asset_keys(self) -> list[str]:
-        if "assets" not in self.table.column_names:
+        if "assets" not in self.schema.names:
             return []
-        t = self.table.schema.field("assets").type
+        t = self.schema.field("assets").type
         if pa.types.is_struct(t):
             return [f.name for f in t]
         if pa.types.is_map(t):
-            keys = _combined(self.table.column("assets")).keys
+            keys = _combined(self._column("assets")).keys
             return [str(k) for k in dict.fromkeys(keys.to_pylist())]
         return []
 
     @property
     def ids(self) -> list[str]:
         """Record ids, in row order."""
-        return [str(v) for v in self.table.column("id").to_pylist()]
+        return [str(v) for v in self._column("id").to_pylist()]
 
     @property
     def datetimes(self) -> np.ndarray:
         """Record times as ``datetime64[ns]`` (UTC, tz-naive); NaT where unknown."""
-        if "datetime" not in self.table.column_names:
-            return np.full(len(self), np.datetime64("NaT"), "datetime64[ns]")
-        col = _combined(self.table.column("datetime"))
-        tz = col.type.tz if pa.types.is_timestamp(col.type) else None
-        col = pc.cast(col, pa.timestamp("ns", tz=tz))  # values are UTC either way
-        return np.asarray(col.to_numpy(zero_copy_only=False), "datetime64[ns]")
+        if "datetime" not in self.schema.names:
+            return datetimes_of(pa.table({"id": pa.nulls(len(self))}))
+        return datetimes_of(pa.table({"datetime": self._column("datetime")}))
 
     @property
     def geometries(self) -> np.ndarray:
         """Footprints as shapely geometries in OGC:CRS84 (None where unknown)."""
         import shapely
 
-        if "geometry" not in self.table.column_names:
+        if "geometry" not in self.schema.names:
             return np.full(len(self), None, dtype=object)
-        col = _combined(self.table.column("geometry"))
+        col = _combined(self._column("geometry"))
         if isinstance(col.type, pa.ExtensionType):
             col = col.storage
         return shapely.from_wkb(col.to_numpy(zero_copy_only=False))
@@ -126,10 +164,10 @@ class Collection:
         """Each record's CRS (authority code or WKT), from ``crs`` or ``proj:epsg``."""
         n = len(self)
         out: list[str | None] = [None] * n
-        if "crs" in self.table.column_names:
-            out = [None if v is None else str(v) for v in self.table.column("crs").to_pylist()]
-        if "proj:epsg" in self.table.column_names:
-            codes = self.table.column("proj:epsg").to_pylist()
+        if "crs" in self.schema.names:
+            out = [None if v is None else str(v) for v in self._column("crs").to_pylist()]
+        if "proj:epsg" in self.schema.names:
+            codes = self._column("proj:epsg").to_pylist()
             out = [
                 c if c else (f"EPSG:{int(e)}" if e else None)
                 for c, e in zip(out, codes, strict=True)
@@ -139,7 +177,7 @@ class Collection:
     def user_columns(self) -> list[str]:
         """Scalar columns beyond the schema (split, label, cloud cover, ...), in table order."""
         out = []
-        for f in self.table.schema:
+        for f in self.schema:
             if f.name in SCHEMA_COLUMNS or f.name.endswith(METADATA_SUFFIX):
                 continue
             t = f.type
@@ -153,9 +191,9 @@ class Collection:
     # -- sources -----------------------------------------------------------
 
     def _asset_field(self, band: str, name: str) -> pa.Array | None:
-        if "assets" not in self.table.column_names:
+        if "assets" not in self.schema.names:
             return None
-        assets = _combined(self.table.column("assets"))
+        assets = _combined(self._column("assets"))
         t = assets.type
         if pa.types.is_struct(t):
             if band not in t.names:
@@ -209,12 +247,12 @@ class Collection:
             raise BandNotFoundError(f"no band {band!r} in the collection; its bands are {bands}")
         column = band + METADATA_SUFFIX
         fix = "rebuild the collection with xarray_rasteret.build(...) to parse the COG headers"
-        if column not in self.table.column_names:
+        if column not in self.schema.names:
             first = self.ids[0] if len(self) else "?"
             raise MissingMetadataError(
                 f"record {first!r} has no {column!r} (no header metadata for band {band!r}); {fix}"
             )
-        md = _combined(self.table.column(column))
+        md = _combined(self._column(column))
         missing = md.is_null().to_numpy(zero_copy_only=False)
         hrefs = self.hrefs(band)
         bad = missing | np.array([h is None for h in hrefs], bool)
@@ -230,7 +268,7 @@ class Collection:
         if bi is not None:
             band_index = np.asarray(bi.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
         return sources_from_metadata(
-            md, hrefs, self.crs, band_index=band_index, ids=self.table.column("id"), band=band
+            md, hrefs, self.crs, band_index=band_index, ids=self._column("id"), band=band
         )
 
     # -- filtering -----------------------------------------------------------
@@ -276,7 +314,7 @@ class Collection:
         >>> coll.filter(bbox=(11, 46, 11.5, 46.5), time=("2024-06", "2024-08"))  # doctest: +SKIP
         >>> coll.filter(split="train", cloud_cover_lt=20)  # doctest: +SKIP
         """
-        names = self.table.column_names
+        names = self.schema.names
         rasteret_names = {k: equals.pop(k) for k in _SUBSET_OPTIONS if k in equals}
         if "split_column" in rasteret_names and "split" in equals:
             rasteret_names["split"] = equals.pop("split")
@@ -286,54 +324,11 @@ class Collection:
             return self.filter(bbox=bbox, bbox_crs=bbox_crs, time=time, **equals).subset(
                 **rasteret_names
             )
-        mask = np.ones(len(self), bool)
-        when = equals.get("datetime")
-        if isinstance(when, tuple) and len(when) == 2:  # datetime=(start, end) means time=
-            del equals["datetime"]
-            mask &= self._time_mask(when)
-        if bbox is not None:
-            mask &= self._bbox_mask(bbox, bbox_crs)
-        if time is not None:
-            mask &= self._time_mask(time)
-        for key, value in equals.items():
-            op = None
-            column = key
-            if key not in names and key[-3:] in _CMP and key[:-3] in names:
-                column, op = key[:-3], _CMP[key[-3:]]
-            if column not in names:
-                raise ValueError(
-                    f"unsupported option or unknown column {key!r} in filter; the options are "
-                    f"bbox, bbox_crs, time, datetime, {', '.join(_SUBSET_OPTIONS)}, and "
-                    f"column filters on the columns {names} (suffix _lt/_le/_gt/_ge to compare)"
-                )
-            col = self.table.column(column)
-            if op is not None:
-                res = op(col, value)
-            elif isinstance(value, list | tuple | set | frozenset):  # any of
-                res = pc.is_in(col, value_set=pa.array(list(value)))
-            else:
-                res = pc.equal(col, value)
-            mask &= np.asarray(res.fill_null(False).to_numpy(zero_copy_only=False), bool)
+        crit = criteria(names, bbox, bbox_crs, time, equals)
+        if self._table is None and self._scan is not None:
+            return Collection._lazy(select(self._scan, crit), self.name)
+        mask = table_mask(self.table, crit, lambda rows: self.geometries[rows])
         return Collection(self.table.filter(pa.array(mask)), name=self.name)
-
-    def _bbox_mask(self, bbox: Sequence[float], bbox_crs: str) -> np.ndarray:
-        import shapely
-
-        x0, y0, x1, y1 = (float(v) for v in bbox)
-        area = shapely.box(x0, y0, x1, y1)
-        if not is_crs84(bbox_crs):
-            area = footprint_crs84(Affine(x1 - x0, 0, x0, 0, y1 - y0, y0), 1, 1, bbox_crs)
-        return np.asarray(shapely.intersects(self.geometries, area), bool)
-
-    def _time_mask(self, time: Any) -> np.ndarray:
-        start, end = time if isinstance(time, tuple | list) else (time, time)
-        t = self.datetimes
-        mask = ~np.isnat(t)
-        if start is not None:
-            mask &= t >= _time_bound(start, end=False)
-        if end is not None:
-            mask &= t <= _time_bound(end, end=True)
-        return mask
 
     # -- output ----------------------------------------------------------------
 
@@ -449,9 +444,17 @@ class Collection:
         return Collection(self.table.filter(pa.array(hit)), name=self.name)
 
     def to_parquet(
-        self, path: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        storage_options: dict[str, Any] | None = None,
+        compact_tiles: bool = True,
     ) -> None:
         """Write the collection as GeoParquet 1.1.
+
+        Larger collections than one row group (4096 records) are written sorted
+        by place then time, so that filters skip most row groups; smaller ones
+        keep their order.
 
         Parameters
         ----------
@@ -459,6 +462,10 @@ class Collection:
             Local path (or ``file://`` URL); remote URLs when the store can write.
         storage_options
             Options for a remote store.
+        compact_tiles
+            Store each band's tile offsets as the gaps between tiles (``tile_gaps``,
+            ``tile_offsets`` null: a fraction of the bytes, the same facts). False
+            writes the offsets themselves, for tools that read them (DuckDB, rasteret).
 
         Examples
         --------
@@ -467,34 +474,9 @@ class Collection:
         >>> geopandas.read_parquet("s2.parquet").crs  # doctest: +SKIP
         <Geographic 2D CRS: OGC:CRS84>
         """
-        import json
-
-        table = self.table
-        meta = dict(table.schema.metadata or {})
-        meta[b"geo"] = json.dumps(self._geo_metadata()).encode()
-        write_table(table.replace_schema_metadata(meta), path, storage_options=storage_options)
-
-    def _geo_metadata(self) -> dict[str, Any]:
-        import shapely
-
-        geoms = self.geometries
-        valid = np.array([g is not None for g in geoms], bool)
-        kinds = sorted({shapely.get_type_id(g) for g in geoms[valid]}) if valid.any() else []
-        names = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint",
-                 5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}  # fmt: skip
-        column: dict[str, Any] = {
-            "encoding": "WKB",
-            "geometry_types": [names[k] for k in kinds if k in names],
-            "crs": as_crs("OGC:CRS84").to_json_dict(),
-        }
-        if valid.any():
-            b = shapely.total_bounds(geoms[valid])
-            column["bbox"] = [float(v) for v in b]
-        if "bbox" in self.table.column_names:
-            column["covering"] = {
-                "bbox": {k: ["bbox", k] for k in ("xmin", "ymin", "xmax", "ymax")}
-            }
-        return {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
+        write_table(
+            self.table, path, storage_options=storage_options, compact_tiles=compact_tiles
+        )
 
     def crs_counts(self) -> dict[str, int]:
         """How many records each CRS has, by a short label (``EPSG:32633``, or WKT cut short)."""
@@ -529,19 +511,6 @@ def _short_crs(crs: str | None) -> str:
     return f"EPSG:{code}" if code else crs[:37] + "..."
 
 
-def _time_bound(value: Any, *, end: bool) -> np.datetime64:
-    import pandas as pd
-
-    if isinstance(value, str) and "T" not in value and len(value.strip()) <= 10:
-        period = pd.Period(value.strip())
-        ts = period.end_time if end else period.start_time
-    else:
-        ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return np.datetime64(ts.to_datetime64(), "ns")
-
-
 def load(
     path: str | os.PathLike[str],
     *,
@@ -550,6 +519,13 @@ def load(
     backend: Any = None,
 ) -> Collection:
     """Open a collection written by :meth:`Collection.to_parquet` (or by rasteret 0.4).
+
+    A file, a flat folder of files (as :func:`~xarray_rasteret.collection.append`
+    writes) or a remote file opens lazily: only the footers are read. A filter
+    then reads the light columns (time, the ``bbox`` covering column, compared
+    columns) of the row groups whose statistics could match and the footprints
+    of the bbox candidates; the other columns of the selected rows are read when
+    first needed (remote files by ranges). A hive-partitioned folder is read whole.
 
     Parameters
     ----------
@@ -581,8 +557,16 @@ def load(
     """
     target = os.fspath(path)
     name = os.path.basename(target.rstrip("/")) or None
+    scan = open_scan(target, bands=bands, storage_options=storage_options, backend=backend)
+    if scan is not None:
+        return Collection._lazy(scan, name)
     table = read_table(target, bands=bands, storage_options=storage_options, backend=backend)
     return Collection(table, name=name)
+
+
+def _check_ids(schema: pa.Schema) -> None:
+    if "id" not in schema.names:
+        raise ValueError(f"a collection table needs an 'id' column; it has {schema.names}")
 
 
 def _positional(**given: Any) -> dict[str, Any]:

@@ -335,6 +335,8 @@ async def build_async(
     storage_options: dict[str, Any] | None = None,
     backend: Any = None,
     name: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    batch_size: int = 4096,
 ) -> Collection:
     """Build a collection by parsing the COG headers of ``source`` (async version of :func:`build`).
 
@@ -371,14 +373,95 @@ async def build_async(
     if not hrefs:
         wanted = f" {band_list}" if band_list else ""
         raise ValueError(f"no COG assets{wanted} found in the {len(records)} records")
-    parsed = await _parse_all(
-        hrefs,
+    options = dict(
         max_concurrent=max_concurrent,
         progress=progress,
         storage_options=storage_options,
         backend=backend,
     )
+    if output is None:
+        parsed = await _parse_all(hrefs, **options)
+        table = _table_of(records, parsed, kind, band_names, band_list)
+        return Collection(table, name=name)
+    return await _build_to(output, records, kind, band_names, band_list, options, batch_size, name)
 
+
+async def _build_to(
+    output: str | os.PathLike[str],
+    records: list[_stac.Record],
+    kind: str,
+    band_names: Sequence[str] | None,
+    band_list: list[str] | None,
+    options: dict[str, Any],
+    batch_size: int,
+    name: str | None,
+) -> Collection:
+    """Parse and write ``batch_size`` records at a time: only one batch is ever in memory."""
+    from ..collection import load, write_collection
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    schema: list[pa.Schema] = []
+
+    async def batches() -> Any:
+        for start in range(0, len(records), batch_size):
+            batch = records[start : start + batch_size]
+            hrefs = list(dict.fromkeys(r.href for rec in batch for r in rec.assets.values()))
+            parsed = await _parse_all(hrefs, **options)
+            table = _table_of(batch, parsed, kind, band_names, band_list)
+            if schema:
+                table = _conform(table, schema[0], start)
+            else:
+                schema.append(table.schema)
+            yield table
+
+    loop_batches = batches()
+
+    def tables() -> Any:
+        # The writer pulls tables synchronously; each batch's headers are awaited here,
+        # on the loop this coroutine runs on, one batch at a time.
+        while True:
+            try:
+                yield asyncio.run_coroutine_threadsafe(anext(loop_batches), loop).result()
+            except StopAsyncIteration:
+                return
+
+    loop = asyncio.get_running_loop()
+    await asyncio.to_thread(write_collection, tables(), output)
+    out = load(output)
+    out.name = name
+    return out
+
+
+def _conform(table: pa.Table, schema: pa.Schema, start: int) -> pa.Table:
+    """``table`` in the first batch's ``schema``: missing bands/columns null, others refused."""
+    extra = [n for n in table.column_names if n not in schema.names]
+    if extra:
+        raise ValueError(
+            f"the records from {start} on have columns {extra} that the first batch lacks; "
+            "build with a larger batch_size (or without output=) so that the first batch "
+            "has every band and property"
+        )
+    cols = [
+        table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    try:
+        return pa.table(cols, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.Table.from_arrays(
+            [c.cast(f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
+        )
+
+
+def _table_of(
+    records: list[_stac.Record],
+    parsed: Mapping[str, list[RasterSource]],
+    kind: str,
+    band_names: Sequence[str] | None,
+    band_list: list[str] | None,
+) -> pa.Table:
+    """The collection table of ``records`` from their parsed headers."""
     per_record = [_expand(rec, parsed, band_names) for rec in records]
     if kind == "paths":
         _datetimes_from_tags(records, per_record)
@@ -413,7 +496,7 @@ async def build_async(
         sources={b: [s.get(b) for s in per_record] for b in all_bands},
         user={k: [rec.properties.get(k) for rec in records] for k in user_names},
     )
-    return Collection(table, name=name)
+    return table
 
 
 def build(
@@ -427,6 +510,8 @@ def build(
     storage_options: dict[str, Any] | None = None,
     backend: Any = None,
     name: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    batch_size: int = 4096,
 ) -> Collection:
     """Build a collection by parsing the COG headers of ``source``.
 
@@ -461,6 +546,13 @@ def build(
         Store options or a user store (see :func:`xarray_rasteret.storage.resolve_store`).
     name
         A label for the collection.
+    output
+        Write the collection to this Parquet file as it is built, ``batch_size``
+        records at a time (headers parsed, rows written, then the next batch: a
+        build of 100k files never holds them all), and return it opened from
+        there. The first batch must have every band and property column.
+    batch_size
+        Records per batch with ``output``.
 
     Returns
     -------
@@ -497,5 +589,7 @@ def build(
             storage_options=storage_options,
             backend=backend,
             name=name,
+            output=output,
+            batch_size=batch_size,
         )
     )
