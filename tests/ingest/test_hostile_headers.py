@@ -14,7 +14,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import rasterio
+import xarray as xr
 from hostile_fuzz import (
     GEO_KEYS,
     PHOTOMETRIC,
@@ -108,13 +111,24 @@ def test_unknown_field_type(tmp_path: Path, valid: bytes) -> None:
     assert "tag 34735 (GeoKeyDirectory)" in text and "field type 14" in text
 
 
-def test_missing_photometric_is_named(tmp_path: Path, valid: bytes) -> None:
+@pytest.mark.parametrize("tag", [PHOTOMETRIC, SAMPLES_PER_PIXEL])
+def test_missing_defaulted_tag_is_supplied(tmp_path: Path, valid: bytes, tag: int) -> None:
+    # async-tiff panics without these tags; libtiff/GDAL read the file (SamplesPerPixel
+    # defaults to 1), so the walk serves it an IFD with the tag supplied.
     m = TiffMap.parse(valid)
-    entry = m.entry(PHOTOMETRIC)
+    entry = m.entry(tag)
     assert entry is not None
     # Renumber the tag to an unused private one: the entry stays, the tag is gone.
-    text = _build_error(tmp_path, _put(valid, entry.pos, "H", 65000), UnsupportedTiffError)
-    assert "no PhotometricInterpretation tag" in text
+    path = tmp_path / "missing.tif"
+    path.write_bytes(_put(valid, entry.pos, "H", 65000))
+    srcs = asyncio.run(read_sources_async(str(path)))
+    assert len(srcs) == 1 and srcs[0].encoding.samples_per_pixel == 1
+    assert len(srcs[0].levels) == 3  # the overviews' IFDs, patched or not, are all read
+    with rasterio.open(path) as src:
+        expected = src.read(1)
+    got = xr.open_dataset(path, engine="rasteret").band_1.values[0]
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_tile_table_must_match_grid(tmp_path: Path, valid: bytes) -> None:

@@ -317,9 +317,13 @@ def test_truncated_tiles(corpus: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_unsupported_encoding_fails_at_build(tmp_path: Path) -> None:
-    path = tmp_path / "onebit.tif"
-    write_tiff(path, dtype="uint8", data=np.ones((1, 64, 64), "uint8"), NBITS=1)
-    with pytest.raises(UnsupportedTiffError, match="onebit.tif"):
+    # Planar 8-bit CMYK: GDAL reads it as RGBA, which needs all four planes per tile.
+    path = tmp_path / "cmyk.tif"
+    write_tiff(
+        path, dtype="uint8", count=4, data=np.ones((4, 64, 64), "uint8"),
+        photometric="CMYK", interleave="band",
+    )  # fmt: skip
+    with pytest.raises(UnsupportedTiffError, match=r"cmyk\.tif.*CMYK.*planar"):
         build([str(path)])
 
 

@@ -38,6 +38,9 @@ COMPRESSION_NAMES: dict[int, str] = {
 
 CODEC_NEEDS: dict[int, tuple[str, ...]] = {
     1: (),
+    2: ("CCITTRLE",),
+    3: ("CCITTFAX3",),
+    4: ("CCITTFAX4",),
     5: ("LZW",),
     7: ("JPEG8",),
     8: ("DEFLATE",),

@@ -5,7 +5,9 @@ whose C code releases the GIL, so callers run :func:`decode_tile` in a thread
 pool. The pixels match what GDAL (rasterio) returns for the same stored bytes,
 including the parts GDAL/libtiff decide: JPEG tables merged into every tile,
 YCbCr JPEG converted to RGB, predictors undone on values in the file's byte
-order, LERC's extra deflate/zstd layer.
+order, LERC's extra deflate/zstd layer; and (in :mod:`._samples`) what GDAL
+converts: packed 1..31-bit samples, half floats, CInt16, 8-bit CMYK as RGBA,
+CCITT fax.
 
 :func:`check_supported` rejects, before any I/O, every encoding this module
 cannot decode exactly, with a message naming the feature and what to do.
@@ -21,6 +23,7 @@ import numpy as np
 
 from .._types import TileEncoding
 from ..errors import RasteretError, TileDecodeError, UnsupportedTiffError
+from . import _samples
 from ._stream_sizes import declared_size, lerc_blob_problem
 from .codecs import BYTE_CODECS, CODEC_NEEDS, PREDICTED_CODECS, codec_name
 
@@ -74,15 +77,16 @@ def check_supported(encoding: TileEncoding) -> None:
     ------
     UnsupportedTiffError
         For a codec that is unknown or missing from the installed imagecodecs
-        build, a sample size other than the dtype's (1-bit, 4-bit, 12-bit), an
-        unknown predictor or one that does not fit the data type, or a
-        codec/photometric combination GDAL would transform in a way not
-        reproduced here (raw YCbCr, CMYK JPEG, ...).
+        build, samples GDAL converts in a way not reproduced here (signed
+        packed integers, 24-bit floats, planar 8-bit CMYK, packed samples in
+        an image codec), an unknown predictor or one that does not fit the
+        data type, or a codec/photometric combination GDAL would transform in
+        a way not reproduced here (raw YCbCr, ...).
 
     Examples
     --------
     >>> check_supported(TileEncoding(compression=8, predictor=2, dtype="<u2"))
-    >>> check_supported(TileEncoding(compression=4, predictor=1, dtype="|u1"))
+    >>> check_supported(TileEncoding(compression=6, predictor=1, dtype="|u1"))
     Traceback (most recent call last):
     ...
     xarray_rasteret.errors.UnsupportedTiffError: cannot decode TIFF tiles: ...
@@ -119,15 +123,16 @@ def _check_samples(encoding: TileEncoding) -> np.dtype:
         ) from exc
     if dtype.kind not in "uifc" or (dtype.kind == "c" and comp not in BYTE_CODECS):
         raise _unsupported(encoding, f"sample type {dtype} is not supported")
-    bits = encoding.bits_per_sample
-    if bits is not None and bits != dtype.itemsize * 8:
-        raise _unsupported(
-            encoding,
-            f"{bits}-bit samples are not supported (only whole bytes matching the dtype)",
-            "Convert the file to 8-bit or wider samples, e.g. `gdal_translate -ot Byte`.",
-        )
     if encoding.samples_per_pixel < 1:
         raise _unsupported(encoding, "SamplesPerPixel must be at least 1")
+    problem = _samples.problem(encoding, BYTE_CODECS)
+    if problem is not None:
+        raise _unsupported(
+            encoding,
+            f"{problem}: not supported",
+            "GDAL reads it: convert it to whole-byte samples and a codec read here, e.g. "
+            "`gdal_translate -ot UInt16 -co COMPRESS=DEFLATE -co TILED=YES in.tif out.tif`.",
+        )
     return dtype
 
 
@@ -162,14 +167,16 @@ def _check_codec_limits(encoding: TileEncoding, dtype: np.dtype) -> None:
     if comp == 7:
         if dtype.itemsize != 1 or dtype.kind != "u":
             raise _unsupported(encoding, f"JPEG with {dtype} samples (only 8-bit JPEG)")
-        if encoding.photometric not in (0, 1, 2, _PHOTOMETRIC_YCBCR):
+        if encoding.photometric not in (0, 1, 2, _samples.CMYK, _PHOTOMETRIC_YCBCR):
             raise _unsupported(
                 encoding, f"JPEG with photometric {encoding.photometric} (e.g. CMYK, CIELab)"
             )
         if encoding.photometric == _PHOTOMETRIC_YCBCR and (encoding.planar or samples != 3):
             raise _unsupported(encoding, "YCbCr JPEG must be chunky with 3 samples")
-        if samples not in (1, 3):
-            raise _unsupported(encoding, f"JPEG tiles with {samples} samples (1 or 3 only)")
+        if samples == 4 and encoding.photometric not in (2, _samples.CMYK):
+            raise _unsupported(encoding, "4-sample JPEG tiles other than RGBA or CMYK")
+        if samples not in (1, 3, 4):
+            raise _unsupported(encoding, f"JPEG tiles with {samples} samples (1, 3 or 4 only)")
     elif comp == 50001:
         if dtype != np.uint8 or encoding.planar or samples not in (3, 4):
             raise _unsupported(encoding, "WebP tiles must be chunky 8-bit RGB or RGBA")
@@ -191,7 +198,7 @@ def _check_codec_limits(encoding: TileEncoding, dtype: np.dtype) -> None:
 
 def decodes_into(encoding: TileEncoding) -> bool:
     """Whether :func:`decode_tile` decompresses straight into ``out`` (no copy) for ``encoding``."""
-    return encoding.compression in BYTE_CODECS
+    return encoding.compression in BYTE_CODECS and not _samples.converts(encoding)
 
 
 def decode_tile(
@@ -230,8 +237,8 @@ def decode_tile(
     -------
     numpy.ndarray
         Shape ``(rows, cols, samples)`` where ``samples`` is
-        ``encoding.samples_per_pixel`` for chunky files and 1 for planar files
-        (each plane's tile is a separate tile); dtype
+        ``encoding.samples_per_pixel`` for chunky files (4 for 8-bit CMYK, read
+        as RGBA) and 1 for planar files (each plane's tile is a separate tile); dtype
         ``np.dtype(encoding.dtype).newbyteorder("=")``; writable. ``out`` if given.
 
     Raises
@@ -253,7 +260,9 @@ def decode_tile(
     """
     stored = np.dtype(encoding.dtype)
     native = stored.newbyteorder("=")
-    samples = 1 if encoding.planar else encoding.samples_per_pixel
+    converted = _samples.converts(encoding)
+    # Converted encodings (e.g. 5-sample CMYK read as RGBA) may return other samples.
+    samples = _samples.output_samples(encoding)
     shape = (rows, cols, samples)
     comp = encoding.compression
     if rows < 1 or cols < 1 or rows * cols * samples * native.itemsize > MAX_TILE_BYTES:
@@ -266,6 +275,21 @@ def decode_tile(
     if out is not None:
         _check_out(out, shape, native)
 
+    if converted:
+        if _samples.problem(encoding, BYTE_CODECS) is not None:
+            check_supported(encoding)  # raises the explanatory error
+        try:
+            arr = _samples.decode_converted(data, encoding, rows, cols, rows_needed, decode_tile)
+        except RasteretError:
+            raise
+        except Exception as exc:
+            raise _decode_error(encoding, shape, f"{type(exc).__name__}: {exc}") from exc
+        if arr.shape != shape:
+            raise _decode_error(encoding, shape, f"it decodes to shape {arr.shape}")
+        if out is None:
+            return arr
+        np.copyto(out, arr)
+        return out
     if comp in BYTE_CODECS:
         return _decode_byte_stream(data, encoding, shape, out, rows_needed)
     return _decode_image(data, encoding, shape, out)
@@ -497,6 +521,10 @@ def _decode_jpeg(
 ) -> np.ndarray:
     if samples == 1:
         colorspace = outcolorspace = _JPEG_CS.GRAYSCALE
+    elif samples == 4:
+        # RGBA or CMYK: libtiff writes the four components untransformed and reads
+        # them back as such (libjpeg's CMYK colour space, no conversion).
+        colorspace = outcolorspace = _JPEG_CS.CMYK
     elif encoding.photometric == _PHOTOMETRIC_YCBCR:
         # GDAL sets JPEGCOLORMODE=RGB: libjpeg upsamples and converts to RGB.
         colorspace, outcolorspace = _JPEG_CS.YCbCr, _JPEG_CS.RGB

@@ -23,7 +23,9 @@ import numpy as np
 
 from .._types import RasterSource, TileEncoding, TileLayout
 from ..errors import TruncatedFileError
-from ..storage import CountingStore, resolve_store
+from ..storage import CountingStore, redact_url, resolve_store
+from ._samples import output_samples
+from ._tile_cache import Key, tile_cache
 from .decode import check_supported, decode_tile, decodes_into
 from .pages import populate
 from .plan import TileRef, coalesce, tiles_for_window
@@ -45,6 +47,16 @@ class _TileJob:
     consumers: list[tuple[ReadTask, int]] = field(default_factory=list)
     shared: _Shared | None = None
     """Set when this read fetches the tile for other concurrent reads too."""
+
+    def cache_key(self) -> Key | None:
+        """The tile's key in the decoded-tile cache, if it holds samples of several bands."""
+        src = self.source
+        if src.encoding.planar or src.encoding.samples_per_pixel < 2:
+            return None
+        return (src.href, self.start, self.end, src.size, src.etag)
+
+    def samples(self) -> set[int]:
+        return {sample for _, sample in self.consumers}
 
     def rows_wanted(self) -> int:
         """How many rows of the tile, from its top, the consumers' windows reach."""
@@ -229,11 +241,65 @@ def _decode_and_paste(job: _TileJob, data: memoryview) -> frozenset[int]:
     tile = _decode(job, data, rows)
     _paste(job, tile)
     pasted = []
+    used = job.samples()
     for other in waiting:
         if other.rows_wanted() <= rows:
             _paste(other, tile)
             pasted.append(id(other))
+            used |= other.samples()
+    key = job.cache_key()
+    if key is not None:
+        # The other bands of this chunky tile paste from a copy (see _tile_cache).
+        tile_cache.put(key, tile[:rows], output_samples(job.source.encoding), used)
     return frozenset(pasted)
+
+
+def _take_cached(by_href: dict[str, list[_TileJob]]) -> list[tuple[_TileJob, np.ndarray]]:
+    """Remove from ``by_href`` the jobs whose decoded tile is cached; return them with it."""
+    hits = []
+    for href in list(by_href):
+        keep = []
+        for job in by_href[href]:
+            key = job.cache_key()
+            tile = None if key is None else tile_cache.get(key, job.rows_wanted(), job.samples())
+            if tile is None:
+                keep.append(job)
+            else:
+                hits.append((job, tile))
+        if keep:
+            by_href[href] = keep
+        else:
+            del by_href[href]
+    return hits
+
+
+_expiry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.TimerHandle] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _schedule_expiry(loop: asyncio.AbstractEventLoop) -> None:
+    """Expire idle cached tiles later on ``loop``, even if no read comes (one timer a loop)."""
+    if len(tile_cache) == 0:
+        return
+    due = loop.time() + tile_cache.idle_seconds
+    pending = _expiry.get(loop)
+    if pending is not None and not pending.cancelled() and pending.when() <= due:
+        return
+    if pending is not None:
+        pending.cancel()
+
+    def expire() -> None:
+        _expiry.pop(loop, None)
+        tile_cache.expire()
+        _schedule_expiry(loop)  # again while entries remain
+
+    _expiry[loop] = loop.call_at(due, expire)
+
+
+def _paste_all(hits: list[tuple[_TileJob, np.ndarray]]) -> None:
+    for job, tile in hits:
+        _paste(job, tile)
 
 
 # Each decode thread decodes its tiles into one reused buffer: a fresh
@@ -274,7 +340,9 @@ def _decode(job: _TileJob, data: memoryview, rows_needed: int) -> np.ndarray:
     try:
         tile = decode_tile(data, enc, rows, tw, out=out, rows_needed=rows_needed)
     except Exception as e:
-        e.add_note(f"while decoding tile (row {job.row}, col {job.col}) of {src.href}")
+        e.add_note(
+            f"while decoding tile (row {job.row}, col {job.col}) of {redact_url(src.href)}"
+        )
         raise
     return tile
 
@@ -334,11 +402,19 @@ async def read_into(
         _completion_tracker(tasks, by_href, [], on_done)  # reports every task done
         return
     loop = asyncio.get_running_loop()
+    total = sum(len(jobs) for jobs in by_href.values())
+    hits = _take_cached(by_href)
     waits = _claim_shared(by_href, loop)
-    read = _Read(
-        options, loop, total=sum(len(jobs) for jobs in by_href.values()),
-        finished=_completion_tracker(tasks, by_href, waits, on_done), on_tile=on_tile,
-    )
+    finished = _completion_tracker(tasks, by_href, waits, on_done, [job for job, _ in hits])
+    read = _Read(options, loop, total=total, finished=finished, on_tile=on_tile)
+    if hits:
+        await loop.run_in_executor(read.pool, _paste_all, hits)
+        for job, _ in hits:
+            finished(job)
+        if on_tile is not None:
+            on_tile(len(hits), total)
+    if not by_href and not waits:
+        return
     try:
         async with asyncio.TaskGroup() as tg:
             _start_fetches(tg, by_href, options, read.fetch_range)
@@ -350,6 +426,8 @@ async def read_into(
     except BaseExceptionGroup as group:
         # The first failure is the story; the rest were cancelled or are its echoes.
         raise first_leaf(group) from None
+    finally:
+        _schedule_expiry(loop)
     await populating
 
 
@@ -417,8 +495,9 @@ class _Read:
             buf = memoryview(data).cast("B")
             if len(buf) < end - start:
                 raise TruncatedFileError(
-                    f"{href} ends before byte {end} (got {len(buf)} of {end - start} bytes from "
-                    f"offset {start}): the file is truncated or changed since it was indexed"
+                    f"{redact_url(href)} ends before byte {end} (got {len(buf)} of "
+                    f"{end - start} bytes from offset {start}): the file is truncated or "
+                    "changed since it was indexed"
                 )
             await self.decode_group(buf, start, group)
             del data, buf
@@ -449,12 +528,14 @@ def _completion_tracker(
     by_href: dict[str, list[_TileJob]],
     waits: list[tuple[_Shared, _TileJob]],
     on_done: Callable[[ReadTask], None] | None,
+    cached: Sequence[_TileJob] = (),
 ) -> Callable[[_TileJob], None]:
     """``finished(job)``, to call once ``job`` is pasted: reports the tasks it completes."""
     if on_done is None:
         return lambda job: None
     left: dict[int, int] = {}
-    for job in [*(j for jobs in by_href.values() for j in jobs), *(j for _, j in waits)]:
+    jobs_of_read = [*(j for jobs in by_href.values() for j in jobs), *(j for _, j in waits)]
+    for job in [*jobs_of_read, *cached]:
         for task, _ in job.consumers:
             left[id(task)] = left.get(id(task), 0) + 1
     for task in tasks:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from .._hrefs import is_local
 from .._sync import sync
-from ..storage import object_info, resolve_store
+from ..storage import object_info, redact_url, resolve_store
 from ..storage.local import local_path
 from .compact import compact_table, expand_table
 from .layout import ROW_GROUP_ROWS, write_tables
@@ -72,7 +72,7 @@ async def _read_object(href: str, storage_options: dict[str, Any] | None, backen
         return bytes(await result.bytes_async())
     if not hasattr(store, "head_async"):
         raise NotImplementedError(
-            f"cannot find the size of {href!r}: its store has no head_async/get_async"
+            f"cannot find the size of {redact_url(href)!r}: its store has no head_async/get_async"
         )
     size = (await object_info(store, key)).size
     return bytes(memoryview(await store.get_range_async(key, start=0, end=size)))
@@ -162,7 +162,9 @@ def write_table(
         store, key = resolve_store(target, storage_options=storage_options)
         put = getattr(store, "put_async", None)
         if put is None:
-            raise NotImplementedError(f"the store for {target!r} cannot write; write locally")
+            raise NotImplementedError(
+                f"the store for {redact_url(target)!r} cannot write; write locally"
+            )
         sink = pa.BufferOutputStream()
         rows = write_tables(compacted, sink, row_group_rows=row_group_rows)
         sync(put(key, sink.getvalue().to_pybytes()))

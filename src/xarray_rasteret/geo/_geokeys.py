@@ -9,39 +9,50 @@ CRS resolution, in order:
 
 1. ``ProjectedCSTypeGeoKey`` (projected model) or ``GeographicTypeGeoKey``
    (geographic model) holding an EPSG code (1..32766) that pyproj knows:
-   ``"EPSG:<code>"``.
+   ``"EPSG:<code>"``, unless other keys override part of it as libgeotiff
+   lets them (:mod:`._geokey_overrides`: an explicit ellipsoid, another
+   ``ProjLinearUnits``, a GeographicType under a PCS, ``ProjCoordTrans`` keys
+   beside a PCS); then the overridden CRS as WKT2.
 2. An ESRI PE string in a citation key (``"ESRI PE String = <WKT>"``, which
    GDAL writes for projections GeoTIFF has no keys for): that WKT.
 3. A user-defined (32767) CRS assembled from the keys: geographic CRS (EPSG
    code, or datum / ellipsoid / prime meridian / angular unit keys), projection
    (``ProjectionGeoKey`` EPSG conversion code, or ``ProjCoordTransGeoKey`` and
-   its parameters) and linear unit. Returned as WKT2 (2019) from pyproj.
+   its parameters, :mod:`._geokey_methods`) and linear unit. Returned as WKT2
+   (2019) from pyproj. A method GDAL has no mapping for gives GDAL's local
+   (engineering) CRS.
 
-Whenever the keys cannot be mapped with certainty (unknown coordinate
-transformation method, missing ellipsoid, user-defined model type without an
-ESRI PE string, a Hotine Oblique Mercator whose rectified grid angle is not
-known, geocentric models, ...) the CRS is ``None``: the caller must then warn
-and carry on without a CRS. A CRS is never guessed. Vertical keys are ignored.
+``GeogTOWGS84GeoKey`` makes a BoundCRS where GDAL keeps it. Vertical keys are
+left out (GDAL reports the horizontal CRS unless ``GTIFF_REPORT_COMPD_CS``).
+Whenever the keys cannot be mapped with certainty (missing ellipsoid,
+user-defined model type without an ESRI PE string, a Hotine Oblique Mercator
+whose rectified grid angle async-tiff dropped, geocentric models, ...) the CRS
+is ``None``: the caller must then warn and carry on without a CRS. A CRS is
+never guessed.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, TypeGuard
+from typing import Any
 
 import pyproj
 from pyproj.crs import CoordinateOperation, Datum, Ellipsoid, PrimeMeridian
-from pyproj.database import get_units_map
 from pyproj.exceptions import CRSError
 
+from . import _geokey_methods as methods
+from ._geokey_overrides import (
+    ellipsoid_override,
+    is_dynamic,
+    linear_unit_override,
+    with_towgs84,
+)
+from ._geokey_units import USER_DEFINED, as_int, is_code, to_degrees, unit_json
+from ._geokey_units import unit as key_unit
 from .crs import as_crs
 
 __all__ = ["USER_DEFINED", "crs_from_geo_keys", "geo_keys_to_dict"]
-
-#: GeoTIFF value for "user-defined" (the definition follows in other keys).
-USER_DEFINED = 32767
 
 _MODEL_PROJECTED = 1
 _MODEL_GEOGRAPHIC = 2
@@ -133,21 +144,26 @@ def crs_from_geo_keys(keys: Mapping[str, Any]) -> str | None:
     str or None
         ``"EPSG:<code>"``, WKT2 (2019), or ``None``.
     """
-    model = _int(keys.get("model_type"))
-    projected_type = _int(keys.get("projected_type"))
-    geographic_type = _int(keys.get("geographic_type"))
+    crs = _horizontal_crs(keys)
+    return crs if crs is None else with_towgs84(crs, keys)
+
+
+def _horizontal_crs(keys: Mapping[str, Any]) -> str | None:
+    model = as_int(keys.get("model_type"))
+    projected_type = as_int(keys.get("projected_type"))
+    geographic_type = as_int(keys.get("geographic_type"))
     if model is None:
         if projected_type is not None or keys.get("proj_coord_trans") is not None:
             model = _MODEL_PROJECTED
         elif geographic_type is not None:
             model = _MODEL_GEOGRAPHIC
 
-    if model == _MODEL_PROJECTED and _is_code(projected_type):
+    if model == _MODEL_PROJECTED and is_code(projected_type):
         if _known_epsg(projected_type):
-            return f"EPSG:{projected_type}"
-    elif model == _MODEL_GEOGRAPHIC and _is_code(geographic_type):
+            return _epsg_with_overrides(projected_type, keys)
+    elif model == _MODEL_GEOGRAPHIC and is_code(geographic_type):
         if _known_epsg(geographic_type):
-            return f"EPSG:{geographic_type}"
+            return _epsg_with_overrides(geographic_type, keys)
 
     pe = _esri_pe_string(keys)
     if pe is not None:
@@ -170,12 +186,72 @@ def crs_from_geo_keys(keys: Mapping[str, Any]) -> str | None:
         return None
 
 
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _epsg_with_overrides(code: int, keys: Mapping[str, Any]) -> str:
+    """``"EPSG:<code>"``, or WKT of that CRS with the parts the keys override."""
+    crs = as_crs(code)
+    definition = crs.to_json_dict()
+    definition.pop("$schema", None)
+    if crs.is_projected:
+        if keys.get("proj_coord_trans") is not None:
+            wkt = _pcs_from_keys(crs, keys)
+            # Keys that only restate the code (libgeotiff's "all geokeys" files) keep it.
+            return f"EPSG:{code}" if wkt is None or pyproj.CRS(wkt) == crs else wkt
+        factor = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+        changed = linear_unit_override(keys, definition, factor)
+        base = (changed or definition).get("base_crs")
+        new_base = _base_override(keys, base) if isinstance(base, dict) else None
+        if new_base is not None:
+            changed = dict(changed or definition)
+            changed.pop("id", None)
+            changed["base_crs"] = new_base
+    elif crs.is_geographic and not is_dynamic(definition):
+        # GDAL keeps a dynamic geographic CRS (WGS 84's ensemble) as its EPSG code says.
+        changed = ellipsoid_override(keys, definition)
+    else:
+        changed = None
+    if changed is None:
+        return f"EPSG:{code}"
+    return pyproj.CRS.from_json_dict(changed).to_wkt()
 
 
-def _is_code(value: int | None) -> TypeGuard[int]:
-    return value is not None and 0 < value < USER_DEFINED
+def _base_override(keys: Mapping[str, Any], base: dict[str, Any]) -> dict[str, Any] | None:
+    """The geographic CRS a ProjectedCSType's keys put under it, if not its own.
+
+    libgeotiff lets ``GeographicTypeGeoKey`` replace the GCS the PCS implies (and
+    GDAL follows: EPSG:32633 with GeographicType 4230 is UTM 33N on ED50), then
+    the explicit ellipsoid keys override that.
+    """
+    geographic = as_int(keys.get("geographic_type"))
+    own = base.get("id", {}).get("code")
+    if is_code(geographic) and geographic != own and _known_epsg(geographic):
+        other = as_crs(geographic)
+        if not other.is_geographic:
+            return None
+        replaced = other.to_json_dict()
+        replaced.pop("$schema", None)
+        return ellipsoid_override(keys, replaced) or replaced
+    return ellipsoid_override(keys, base)
+
+
+def _pcs_from_keys(crs: pyproj.CRS, keys: Mapping[str, Any]) -> str | None:
+    """A ProjectedCSType with its own ProjCoordTrans keys, read as libgeotiff and GDAL do.
+
+    With ``ProjCoordTransGeoKey`` present, libgeotiff takes every projection
+    parameter from the keys (absent ones get its defaults, not the EPSG values)
+    and GDAL builds the CRS from them; the units and the geographic CRS the keys
+    do not give come from the PCS.
+    """
+    filled = dict(keys)
+    filled["projected_type"] = USER_DEFINED
+    filled.pop("projection", None)  # the keys' method wins over a conversion code
+    base_code = crs.geodetic_crs.to_epsg() if crs.geodetic_crs is not None else None
+    if filled.get("geographic_type") is None and base_code is not None:
+        filled["geographic_type"] = base_code
+    unit = crs.axis_info[0].unit_code if crs.axis_info else None
+    if filled.get("proj_linear_units") is None and unit and unit.isdigit():
+        filled["proj_linear_units"] = int(unit)
+    definition = _projected_crs_json(filled)
+    return None if definition is None else pyproj.CRS.from_json_dict(definition).to_wkt()
 
 
 @lru_cache(maxsize=512)
@@ -207,48 +283,13 @@ def _citation_field(keys: Mapping[str, Any], field: str) -> str | None:
     return None
 
 
-# Units ------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _epsg_units() -> dict[int, tuple[str, str, float]]:
-    units = get_units_map(auth_name="EPSG")
-    return {
-        int(u.code): (u.name, u.category, float(u.conv_factor))
-        for u in units.values()
-        if u.code.isdigit()
-    }
-
-
-def _unit(
-    keys: Mapping[str, Any], code_key: str, size_key: str, category: str, default: int
-) -> tuple[str, float] | None:
-    """(name, factor to SI) of a linear/angular unit key; ``None`` when unknown."""
-    code = _int(keys.get(code_key))
-    if code is None:
-        code = default
-    if code == USER_DEFINED:
-        size = keys.get(size_key)
-        return None if size is None or float(size) <= 0 else ("unknown", float(size))
-    entry = _epsg_units().get(code)
-    if entry is None or entry[1] != category:
-        return None
-    return entry[0], entry[2]
-
-
-def _unit_json(name: str, factor: float, kind: str) -> dict[str, Any] | str:
-    if kind == "LinearUnit" and factor == 1.0:
-        return "metre"
-    return {"type": kind, "name": name, "conversion_factor": factor}
-
-
 # Geographic CRS ------------------------------------------------------------------
 
 
 def _geographic_crs_json(keys: Mapping[str, Any]) -> dict[str, Any] | None:
     """PROJJSON of the geographic (base) CRS described by the keys."""
-    geographic_type = _int(keys.get("geographic_type"))
-    if _is_code(geographic_type):
+    geographic_type = as_int(keys.get("geographic_type"))
+    if is_code(geographic_type):
         if not _known_epsg(geographic_type):
             return None
         base = as_crs(geographic_type)
@@ -256,9 +297,9 @@ def _geographic_crs_json(keys: Mapping[str, Any]) -> dict[str, Any] | None:
             return None
         definition = base.to_json_dict()
         definition.pop("$schema", None)
-        return definition
+        return ellipsoid_override(keys, definition) or definition
 
-    angular = _unit(keys, "geog_angular_units", "geog_angular_unit_size", "angular", 9102)
+    angular = key_unit(keys, "geog_angular_units", "geog_angular_unit_size", "angular", 9102)
     if angular is None:
         return None
     datum = _datum_json(keys, angular[1])
@@ -290,8 +331,8 @@ def _datum_json(keys: Mapping[str, Any], angular_factor: float) -> dict[str, Any
     prime_meridian = _prime_meridian_json(keys, angular_factor)
     if prime_meridian is None:
         return None
-    datum_code = _int(keys.get("geog_geodetic_datum"))
-    if _is_code(datum_code):
+    datum_code = as_int(keys.get("geog_geodetic_datum"))
+    if is_code(datum_code):
         try:
             datum = Datum.from_epsg(datum_code).to_json_dict()
         except CRSError:
@@ -321,15 +362,15 @@ def _datum_json(keys: Mapping[str, Any], angular_factor: float) -> dict[str, Any
 
 
 def _ellipsoid_json(keys: Mapping[str, Any]) -> dict[str, Any] | None:
-    code = _int(keys.get("geog_ellipsoid"))
-    if _is_code(code):
+    code = as_int(keys.get("geog_ellipsoid"))
+    if is_code(code):
         try:
             ellipsoid = Ellipsoid.from_epsg(code).to_json_dict()
         except CRSError:
             return None
         ellipsoid.pop("$schema", None)
         return ellipsoid
-    linear = _unit(keys, "geog_linear_units", "geog_linear_unit_size", "linear", 9001)
+    linear = key_unit(keys, "geog_linear_units", "geog_linear_unit_size", "linear", 9001)
     semi_major = keys.get("geog_semi_major_axis")
     if linear is None or semi_major is None or float(semi_major) <= 0:
         return None
@@ -347,8 +388,8 @@ def _ellipsoid_json(keys: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _prime_meridian_json(keys: Mapping[str, Any], angular_factor: float) -> dict[str, Any] | None:
-    code = _int(keys.get("geog_prime_meridian"))
-    if _is_code(code):
+    code = as_int(keys.get("geog_prime_meridian"))
+    if is_code(code):
         try:
             pm = PrimeMeridian.from_epsg(code).to_json_dict()
         except CRSError:
@@ -356,36 +397,66 @@ def _prime_meridian_json(keys: Mapping[str, Any], angular_factor: float) -> dict
         pm.pop("$schema", None)
         return pm
     longitude = float(keys.get("geog_prime_meridian_long") or 0.0)
-    degrees = _to_degrees(longitude, angular_factor)
+    degrees = to_degrees(longitude, angular_factor)
+    # GDAL names the meridian after the citation's "Primem" (PROJ compares the names).
+    name = _citation_field(keys, "Primem")
     if degrees == 0.0:
-        return {"name": "Greenwich", "longitude": 0}
-    return {"name": _citation_field(keys, "Primem") or "unknown", "longitude": degrees}
-
-
-def _to_degrees(value: float, radians_per_unit: float) -> float:
-    if math.isclose(radians_per_unit, math.pi / 180.0, rel_tol=1e-12):
-        return value
-    return math.degrees(value * radians_per_unit)
+        return {"name": name or "Greenwich", "longitude": 0}
+    return {"name": name or "unknown", "longitude": degrees}
 
 
 # Projected CRS -------------------------------------------------------------------
 
 
+# ProjCoordTrans codes GDAL maps to a projection; for any other code it reports a local
+# (engineering) CRS named after the citation.
+_GDAL_METHODS = frozenset({1, 3, 4, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22})
+_GDAL_METHODS |= {23, 24, 25, 26, 27, 28, 9815}
+
+
 def _projected_crs_json(keys: Mapping[str, Any]) -> dict[str, Any] | None:
     base = _geographic_crs_json(keys)
-    linear = _unit(keys, "proj_linear_units", "proj_linear_unit_size", "linear", 9001)
+    linear = key_unit(keys, "proj_linear_units", "proj_linear_unit_size", "linear", 9001)
+    method = as_int(keys.get("proj_coord_trans"))
+    if method is not None and method not in _GDAL_METHODS:
+        return _local_crs_json(keys)
     if base is None or linear is None:
         return None
-    conversion = _conversion_json(keys, linear[1])
-    if conversion is None:
+    found = _conversion_json(keys, linear[1])
+    if found is None:
         return None
-    unit = _unit_json(linear[0], linear[1], "LinearUnit")
+    conversion, axes = found
+    if _is_sphere(base):
+        _spherical_method(conversion)
+    unit = unit_json(linear[0], linear[1], "LinearUnit")
     name = keys.get("citation") or keys.get("proj_citation") or "unknown"
+    names = axes or (("Easting", "E", "east"), ("Northing", "N", "north"))
     return {
         "type": "ProjectedCRS",
         "name": name if isinstance(name, str) else "unknown",
         "base_crs": base,
         "conversion": conversion,
+        "coordinate_system": {
+            "subtype": "Cartesian",
+            "axis": [
+                {"name": n, "abbreviation": a, "direction": d, "unit": unit} for n, a, d in names
+            ],
+        },
+    }
+
+
+def _local_crs_json(keys: Mapping[str, Any]) -> dict[str, Any]:
+    """GDAL's LOCAL_CS for a projection method it does not know (Alaska, Rosenmund, ...).
+
+    GDAL clears the CRS and sets a local one named after the citation, in metres
+    whatever ``ProjLinearUnits`` says; we report the same.
+    """
+    unit = "metre"
+    name = keys.get("citation") or keys.get("proj_citation")
+    return {
+        "type": "EngineeringCRS",
+        "name": name.rstrip("|") if isinstance(name, str) else "unnamed",
+        "datum": {"type": "EngineeringDatum", "name": "Unknown engineering datum"},
         "coordinate_system": {
             "subtype": "Cartesian",
             "axis": [
@@ -396,17 +467,48 @@ def _projected_crs_json(keys: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _conversion_json(keys: Mapping[str, Any], metres_per_unit: float) -> dict[str, Any] | None:
-    projection = _int(keys.get("projection"))
-    if _is_code(projection):
+# GDAL (through PROJ's reading of its WKT1) names these methods' spherical variants
+# when the ellipsoid is a sphere; PROJ's CRS equality tells the two apart.
+_SPHERICAL_METHODS = {
+    1028: (1029, "Equidistant Cylindrical (Spherical)"),
+    9835: (9834, "Lambert Cylindrical Equal Area (Spherical)"),
+    9820: (1027, "Lambert Azimuthal Equal Area (Spherical)"),
+}
+
+
+def _is_sphere(geographic: Mapping[str, Any]) -> bool:
+    datum = geographic.get("datum") or geographic.get("datum_ensemble") or {}
+    ellipsoid = datum.get("ellipsoid", {})
+    if "radius" in ellipsoid:
+        return True
+    return bool(
+        ellipsoid.get("semi_minor_axis") is not None
+        and ellipsoid.get("semi_minor_axis") == ellipsoid.get("semi_major_axis")
+    )
+
+
+def _spherical_method(conversion: dict[str, Any]) -> None:
+    method = conversion.get("method", {})
+    code = method.get("id", {}).get("code")
+    if code in _SPHERICAL_METHODS:
+        new_code, name = _SPHERICAL_METHODS[code]
+        conversion["method"] = {"name": name, "id": {"authority": "EPSG", "code": new_code}}
+
+
+def _conversion_json(
+    keys: Mapping[str, Any], metres_per_unit: float
+) -> tuple[dict[str, Any], methods.Axes | None] | None:
+    """The conversion (PROJJSON) and, where GDAL gives other than east/north, its axes."""
+    projection = as_int(keys.get("projection"))
+    if is_code(projection):
         try:
             conversion = CoordinateOperation.from_epsg(projection).to_json_dict()
         except CRSError:
             return None
         conversion.pop("$schema", None)
-        return conversion if conversion.get("type") == "Conversion" else None
+        return (conversion, None) if conversion.get("type") == "Conversion" else None
 
-    proj_string = _proj_string(keys, metres_per_unit)
+    proj_string = methods.proj_string(keys, metres_per_unit)
     if proj_string is None:
         return None
     crs = pyproj.CRS(f"{proj_string} +ellps=WGS84 +units=m +no_defs +type=crs")
@@ -414,151 +516,4 @@ def _conversion_json(keys: Mapping[str, Any], metres_per_unit: float) -> dict[st
     if not isinstance(definition, dict):
         return None
     definition["name"] = "unknown"
-    return definition
-
-
-# Over 100 lines: one flat branch per GeoTIFF method, like libgeotiff's table; split up,
-# every piece would need the same parameter readers and key synonyms.
-def _proj_string(keys: Mapping[str, Any], metres_per_unit: float) -> str | None:
-    """PROJ string of the projection method and its parameters (no ellipsoid, no units).
-
-    Parameters are read like libgeotiff's ``GTIFFetchProjParms``: each one from
-    its preferred key, falling back to the synonyms GeoTIFF writers use,
-    angles in ``GeogAngularUnits``, lengths in ``ProjLinearUnits``.
-    """
-    method = _int(keys.get("proj_coord_trans"))
-    if method is None:
-        return None
-    angular = _unit(keys, "geog_angular_units", "geog_angular_unit_size", "angular", 9102)
-    if angular is None:
-        return None
-    azimuth_factor = angular[1]
-    if keys.get("geog_azimuth_units") is not None:
-        azimuth_unit = _unit(keys, "geog_azimuth_units", "geog_angular_unit_size", "angular", 9102)
-        if azimuth_unit is None:
-            return None
-        azimuth_factor = azimuth_unit[1]
-
-    def first(*names: str, default: float | None = 0.0) -> float | None:
-        for name in names:
-            value = keys.get(name)
-            if value is not None:
-                return float(value)
-        return default
-
-    def angle(*names: str) -> float:
-        return _to_degrees(first(*names) or 0.0, angular[1])
-
-    def length(*names: str) -> float:
-        return (first(*names) or 0.0) * metres_per_unit
-
-    nat_lat = ("proj_nat_origin_lat", "proj_false_origin_lat", "proj_center_lat")
-    nat_lon = ("proj_nat_origin_long", "proj_false_origin_long", "proj_center_long")
-    ctr_lat = ("proj_center_lat", "proj_nat_origin_lat", "proj_false_origin_lat")
-    ctr_lon = ("proj_center_long", "proj_nat_origin_long", "proj_false_origin_long")
-    fo_lat = ("proj_false_origin_lat", "proj_nat_origin_lat", "proj_center_lat")
-    fo_lon = ("proj_false_origin_long", "proj_nat_origin_long", "proj_center_long")
-    fe = ("proj_false_easting", "proj_center_easting", "proj_false_origin_easting")
-    fn = ("proj_false_northing", "proj_center_northing", "proj_false_origin_northing")
-    fo_e = ("proj_false_origin_easting", "proj_false_easting", "proj_center_easting")
-    fo_n = ("proj_false_origin_northing", "proj_false_northing", "proj_center_northing")
-    k_nat = first("proj_scale_at_nat_origin", "proj_scale_at_center", default=1.0)
-    k_ctr = first("proj_scale_at_center", "proj_scale_at_nat_origin", default=1.0)
-    false_en = f"+x_0={length(*fe)!r} +y_0={length(*fn)!r}"
-
-    if method == 1:  # Transverse Mercator
-        return (
-            f"+proj=tmerc +lat_0={angle(*nat_lat)!r} +lon_0={angle(*nat_lon)!r} "
-            f"+k_0={k_nat!r} {false_en}"
-        )
-    if method == 7:  # Mercator: 2SP when a standard parallel is given (as GDAL)
-        if angle(*nat_lat) != 0.0:
-            return None
-        if keys.get("proj_std_parallel1") is not None:
-            return (
-                f"+proj=merc +lat_ts={angle('proj_std_parallel1')!r} "
-                f"+lon_0={angle(*nat_lon)!r} {false_en}"
-            )
-        return f"+proj=merc +lon_0={angle(*nat_lon)!r} +k_0={k_nat!r} {false_en}"
-    if method in (8, 11, 13):  # LCC 2SP, Albers, Equidistant Conic
-        name = {8: "lcc", 11: "aea", 13: "eqdc"}[method]
-        if method == 8:
-            lat0, lon0 = angle(*fo_lat), angle(*fo_lon)
-        else:  # GDAL writes the natural-origin keys for these two
-            lat0 = angle("proj_nat_origin_lat", "proj_false_origin_lat", "proj_center_lat")
-            lon0 = angle("proj_nat_origin_long", "proj_false_origin_long", "proj_center_long")
-        east = length(*fo_e) if method == 8 else length(*fe)
-        north = length(*fo_n) if method == 8 else length(*fn)
-        return (
-            f"+proj={name} +lat_1={angle('proj_std_parallel1')!r} "
-            f"+lat_2={angle('proj_std_parallel2')!r} +lat_0={lat0!r} +lon_0={lon0!r} "
-            f"+x_0={east!r} +y_0={north!r}"
-        )
-    if method == 9:  # LCC 1SP
-        lat0 = angle(*nat_lat)
-        return (
-            f"+proj=lcc +lat_1={lat0!r} +lat_0={lat0!r} +lon_0={angle(*nat_lon)!r} "
-            f"+k_0={k_nat!r} {false_en}"
-        )
-    if method in (10, 12, 19, 20, 21, 26):  # centre-based azimuthal / misc
-        name = {10: "laea", 12: "aeqd", 19: "gnom", 20: "mill", 21: "ortho", 26: "nzmg"}[method]
-        lat0 = angle(*(nat_lat if method == 26 else ctr_lat))
-        lon0 = angle(*(nat_lon if method == 26 else ctr_lon))
-        if method == 20 and lat0 != 0.0:
-            return None
-        return f"+proj={name} +lat_0={lat0!r} +lon_0={lon0!r} {false_en}"
-    if method == 14:  # Stereographic (GDAL: "Stereographic")
-        return (
-            f"+proj=stere +lat_0={angle(*ctr_lat)!r} +lon_0={angle(*ctr_lon)!r} "
-            f"+k_0={k_nat!r} {false_en}"
-        )
-    if method == 15:  # Polar Stereographic, read as GDAL's SetPS
-        lat = angle("proj_nat_origin_lat", "proj_std_parallel1", "proj_center_lat")
-        lon = angle("proj_straight_vert_pole_long", "proj_nat_origin_long", "proj_center_long")
-        pole = math.copysign(90.0, lat)
-        if abs(abs(lat) - 90.0) < 1e-8:
-            return f"+proj=stere +lat_0={pole!r} +lon_0={lon!r} +k_0={k_nat!r} {false_en}"
-        if k_nat != 1.0 or lat == 0.0:
-            return None  # variant A away from the pole: not meaningful
-        return f"+proj=stere +lat_0={pole!r} +lat_ts={lat!r} +lon_0={lon!r} {false_en}"
-    if method == 16:  # Oblique Stereographic
-        return (
-            f"+proj=sterea +lat_0={angle(*nat_lat)!r} +lon_0={angle(*nat_lon)!r} "
-            f"+k_0={k_nat!r} {false_en}"
-        )
-    if method == 17:  # Equirectangular / Equidistant Cylindrical
-        lat0 = angle(*ctr_lat)
-        if lat0 != 0.0:
-            return None
-        return (
-            f"+proj=eqc +lat_ts={angle('proj_std_parallel1')!r} +lat_0=0 "
-            f"+lon_0={angle(*ctr_lon)!r} {false_en}"
-        )
-    if method in (18, 22):  # Cassini-Soldner, Polyconic
-        name = {18: "cass", 22: "poly"}[method]
-        return f"+proj={name} +lat_0={angle(*nat_lat)!r} +lon_0={angle(*nat_lon)!r} {false_en}"
-    if method in (23, 24, 25):  # Robinson, Sinusoidal, Van der Grinten
-        name = {23: "robin", 24: "sinu", 25: "vandg"}[method]
-        return f"+proj={name} +lon_0={angle(*ctr_lon)!r} {false_en}"
-    if method == 28:  # Cylindrical Equal Area
-        return (
-            f"+proj=cea +lat_ts={angle('proj_std_parallel1')!r} "
-            f"+lon_0={angle(*nat_lon)!r} {false_en}"
-        )
-    if method in (3, 9815):  # Hotine Oblique Mercator variant A / B
-        gamma = keys.get("proj_rectified_grid_angle")
-        azimuth = keys.get("proj_azimuth_angle")
-        if gamma is None or azimuth is None:
-            # async-tiff does not expose ProjRectifiedGridAngleGeoKey: without it the
-            # grid orientation is unknown, and guessing could give a wrong CRS.
-            return None
-        alpha = _to_degrees(float(azimuth), azimuth_factor)
-        gamma_deg = _to_degrees(float(gamma), azimuth_factor)
-        variant = " +no_uoff" if method == 3 else ""
-        return (
-            f"+proj=omerc{variant} +lat_0={angle(*ctr_lat)!r} +lonc={angle(*ctr_lon)!r} "
-            f"+alpha={alpha!r} +gamma={gamma_deg!r} +k_0={k_ctr!r} {false_en}"
-        )
-    # 2 (Alaska), 4-6 (Laborde, Rosenmund, spherical oblique Mercator),
-    # 27 (south-oriented TM) and anything unknown.
-    return None
+    return definition, methods.axes(keys, proj_string)

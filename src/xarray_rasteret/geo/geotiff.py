@@ -21,10 +21,12 @@ from affine import Affine
 
 from ..errors import UnsupportedTiffError
 from ._geokeys import crs_from_geo_keys, geo_keys_to_dict
+from ._rawkeys import geo_keys_from_header
 
 __all__ = [
     "Georeference",
     "crs_from_geo_keys",
+    "geo_keys_from_header",
     "geo_keys_to_dict",
     "georeference_from_ifd",
     "georeference_from_tags",
@@ -103,7 +105,11 @@ def require_north_up(transform: Affine | None, href: str) -> None:
 
 
 def georeference_from_ifd(
-    ifd: Any, *, point_geo_ignore: bool = False, honour_negative_scale_y: bool = False
+    ifd: Any,
+    *,
+    header: bytes | None = None,
+    point_geo_ignore: bool = False,
+    honour_negative_scale_y: bool = False,
 ) -> Georeference:
     """Georeference an async-tiff image file directory.
 
@@ -111,6 +117,12 @@ def georeference_from_ifd(
     ----------
     ifd : async_tiff.ImageFileDirectory
         The IFD (usually ``tiff.ifds[0]``; overviews carry no geotags).
+    header : bytes, optional
+        The first bytes of the file, when the caller holds them (a header
+        prefetch): the GeoKeys async-tiff drops (GeogTOWGS84,
+        ProjRectifiedGridAngle, vertical keys) are read from them. Without
+        them, a Hotine oblique Mercator gets no CRS and a datum shift to WGS 84
+        is not kept.
     point_geo_ignore : bool, default False
         Like GDAL's ``GTIFF_POINT_GEO_IGNORE=YES``: do not shift PixelIsPoint
         transforms by half a pixel.
@@ -125,6 +137,10 @@ def georeference_from_ifd(
     """
     directory = ifd.geo_key_directory
     geo_keys = geo_keys_to_dict(directory) if directory is not None else None
+    if geo_keys is not None and header is not None:
+        extra = geo_keys_from_header(header)
+        if extra:
+            geo_keys = {**extra, **geo_keys}
     return georeference_from_tags(
         model_pixel_scale=ifd.model_pixel_scale,
         model_tiepoint=ifd.model_tiepoint,

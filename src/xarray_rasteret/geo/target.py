@@ -216,8 +216,8 @@ def _resolution_in(grid: RasterGrid, crs: str) -> tuple[float, float]:
     if same_crs(grid.crs, crs):
         return (abs(grid.transform.a), abs(grid.transform.e))
     t = grid.transform
-    corners = [t @ (0, 0), t @ (grid.width, grid.height)]
-    xs, ys = transformer(grid.crs, crs).transform(*zip(*corners, strict=True))
+    (x0, y0), (x1, y1) = t @ (0, 0), t @ (grid.width, grid.height)
+    xs, ys = transformer(grid.crs, crs).transform([x0, x1], [y0, y1])
     dx, dy = xs[1] - xs[0], ys[1] - ys[0]
     if dx == 0 or dy == 0 or not math.isfinite(dx) or not math.isfinite(dy):
         # GDAL's fallback where the corners' offset is degenerate (#5980): the extent.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import math
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from affine import Affine
 from async_tiff import TIFF
 
 from .._hrefs import is_local
+from .._read._samples import output_samples
 from .._read.decode import check_supported
 from .._types import RasterSource, TileEncoding, TileLayout
 from ..errors import (
@@ -29,7 +31,7 @@ from ..errors import (
 from ..geo.geotiff import georeference_from_ifd, require_north_up
 from ..storage import CountingStore, object_info, redact_url, resolve_store
 from ..storage.local import local_path
-from ._ifd import check_ifd_chain
+from ._ifd import Chain, walk_and_complete
 
 __all__ = ["PREFETCH", "read_sources_async"]
 
@@ -59,6 +61,8 @@ class _HeaderStore:
         self.size: int | None = None
         self.etag: str | None = None
         self._cache: list[tuple[int, bytes]] = []
+        self.chain: Chain | None = None
+        """Set after the IFD walk: tags it supplied are served to async-tiff from here."""
 
     def _seen(self, start: int, end: int, data: Any) -> Any:
         view = memoryview(data)
@@ -88,12 +92,37 @@ class _HeaderStore:
         self._cache.append((start, data))
         return data[: end - start]
 
+    def _completed(self, start: int, end: int, data: Any) -> Any:
+        """``data`` (bytes ``start..``) with the walk's patches applied (see Chain)."""
+        chain = self.chain
+        if chain is None or not (chain.patches or chain.virtual):
+            return data
+        buf = bytearray(data)
+        for at, patch in chain.patches.items():
+            lo, hi = max(at, start), min(at + len(patch), start + len(buf))
+            if lo < hi:
+                buf[lo - start : hi - start] = patch[lo - at : hi - at]
+        return bytes(buf)
+
     async def get_range_async(
         self, path: str, *, start: int, end: int | None = None, length: int | None = None
     ) -> Any:
         if end is None:
             assert length is not None
             end = start + length
+        chain = self.chain
+        if chain is None or not chain.virtual or end <= chain.virtual_start:
+            return self._completed(start, end, await self._get_range(path, start, end))
+        # The file as async-tiff sees it goes on past its end with the rewritten
+        # IFDs (after a pad byte to a word boundary): serve both parts of a read.
+        vs = chain.virtual_start
+        real = b""
+        if start < vs:
+            got = await self._get_range(path, start, vs)
+            real = bytes(self._completed(start, vs, got)).ljust(vs - start, b"\0")
+        return real + chain.virtual[max(start, vs) - vs : end - vs]
+
+    async def _get_range(self, path: str, start: int, end: int) -> Any:
         hit = self._cached(start, end)
         if hit is not None:
             return hit
@@ -119,6 +148,11 @@ class _HeaderStore:
         if ends is None:
             assert lengths is not None
             ends = [s + n for s, n in zip(starts, lengths, strict=True)]
+        if self.chain is not None and (self.chain.patches or self.chain.virtual):
+            return [
+                await self.get_range_async(path, start=s, end=e)
+                for s, e in zip(starts, ends, strict=True)
+            ]
         hits = [self._cached(s, e) for s, e in zip(starts, ends, strict=True)]
         if all(h is not None for h in hits):
             return hits
@@ -182,15 +216,70 @@ def _gdal_scale_offset(xml: str | None, samples: int) -> tuple[list[float], list
 
 
 def _dtype(ifd: Any, big_endian: bool, href: str) -> tuple[str, int]:
+    """The dtype reads return (as GDAL's band type) and the stored bits of one sample.
+
+    They differ where GDAL converts: 1..31-bit unsigned samples unpack into the
+    smallest unsigned type holding them, 16-bit floats read as float32, CInt16
+    as complex64 (rasterio's ``complex_int16`` reads).
+    """
     fmt = int(ifd.sample_format[0]) if ifd.sample_format else 1
     bits = int(ifd.bits_per_sample[0]) if ifd.bits_per_sample else 1
+    order = ">" if big_endian else "<"
+    fix = "convert it, e.g. `gdal_translate -ot Float32 in.tif out.tif`"
+    per_sample = (("BitsPerSample", ifd.bits_per_sample), ("SampleFormat", ifd.sample_format))
+    for tag, values in per_sample:
+        if values and len({int(v) for v in values}) > 1:
+            # One dtype per image: e.g. RGB565 (5, 6, 5) cannot be read as one.
+            raise UnsupportedTiffError(
+                f"{href}: samples of different types ({tag} {[int(v) for v in values]}) "
+                f"are not supported; {fix.replace('Float32', 'Byte')}"
+            )
+    if fmt in (5, 6):
+        name = {(6, 64): "c8", (6, 128): "c16", (5, 32): "c8"}.get((fmt, bits))
+        if name is None:
+            what = "CInt32" if (fmt, bits) == (5, 64) else f"{bits}-bit complex"
+            raise UnsupportedTiffError(
+                f"{href}: {what} samples (SampleFormat {fmt}) are not supported "
+                f"(complex64 would lose their precision); {fix}"
+            )
+        return np.dtype(order + name).str, bits
     kind = {1: "u", 2: "i", 3: "f", 4: "u"}.get(fmt)
     if kind is None:
-        raise UnsupportedTiffError(f"{href}: SampleFormat {fmt} (complex data) is not supported")
+        raise UnsupportedTiffError(f"{href}: SampleFormat {fmt} is unknown; {fix}")
     size = next((n for n in (1, 2, 4, 8) if bits <= 8 * n), None)
-    if size is None or (kind == "f" and bits not in (16, 32, 64)):
-        raise UnsupportedTiffError(f"{href}: {bits}-bit samples (SampleFormat {fmt})")
-    return np.dtype(f"{'>' if big_endian else '<'}{kind}{size}").str, bits
+    if kind == "f":
+        size = {16: 4, 32: 4, 64: 8}.get(bits)  # GDAL reads half floats as float32
+    elif kind == "u" and size == 8 and bits != 64:
+        size = None
+    if size is None or bits < 1:
+        raise UnsupportedTiffError(
+            f"{href}: {bits}-bit samples (SampleFormat {fmt}) are not supported; {fix}"
+        )
+    return np.dtype(f"{order}{kind}{size}").str, bits
+
+
+def _nodata_for(value: float | None, dtype: str) -> float | None:
+    """GDAL_NODATA as GDAL compares it: rounded to the band's type, or None if it cannot hold it.
+
+    A float32 band's nodata written as ``-3.39999999999999996e+38`` masks the
+    pixels equal to its float32 rounding (``-3.4028236e+38`` rounds to -inf, as in
+    GDAL); an integer band's is truncated (254.5 masks 254 on uint8); -10000, -0.5
+    or NaN on uint8 mask nothing.
+    """
+    if value is None:
+        return None
+    dt = np.dtype(dtype)
+    if dt.kind == "c":
+        return value
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        if not (math.isfinite(value) and info.min <= value <= info.max):
+            return None
+        # GDAL casts it to the band's type (254.5 masks 254, -1.5 masks -1).
+        return float(math.trunc(value))
+    with np.errstate(over="ignore"):
+        # As GDAL: a value past float32's range becomes an infinity, not "no nodata".
+        return float(np.asarray(value).astype(dt))
 
 
 def _layout(ifd: Any) -> TileLayout:
@@ -201,8 +290,9 @@ def _layout(ifd: Any) -> TileLayout:
             height,
             int(ifd.tile_width),
             int(ifd.tile_height),
-            np.asarray(ifd.tile_offsets or [], np.int64),
-            np.asarray(ifd.tile_byte_counts or [], np.int64),
+            # libtiff accepts tile offsets written to the strip tags (as some writers do).
+            np.asarray(ifd.tile_offsets or ifd.strip_offsets or [], np.int64),
+            np.asarray(ifd.tile_byte_counts or ifd.strip_byte_counts or [], np.int64),
             tiled=True,
         )
     rows = min(int(ifd.rows_per_strip or height), height) or height
@@ -270,11 +360,19 @@ async def _prefetch(
     return (rec.eof if size is None else size), etag
 
 
-async def _open_tiff(rec: _HeaderStore, path: str, name: str, size: int | None) -> TIFF:
-    """Walk the IFD chain with bounded reads, then hand the file to async-tiff."""
-    await check_ifd_chain(lambda start, end: rec.read(path, start, end), size, name)
+async def _open_tiff(
+    rec: _HeaderStore, path: str, name: str, size: int | None
+) -> tuple[TIFF, list[dict[int, int]]]:
+    """Walk the IFD chain with bounded reads, then hand the file to async-tiff.
+
+    Returns the parsed file and, per IFD, the integer tags the walk read.
+    """
+    rec.chain = await walk_and_complete(
+        lambda start, end: rec.read(path, start, end), size, name
+    )
+    facts = rec.chain.tags
     try:
-        return await TIFF.open(path, store=rec, prefetch=PREFETCH)
+        return await TIFF.open(path, store=rec, prefetch=PREFETCH), facts
     except Exception as e:
         raise _classify(e, rec, name) from e
     except BaseException as e:
@@ -345,10 +443,11 @@ async def read_sources_async(
     name = redact_url(href)  # every message and note shows this, never the raw href
     rec = _HeaderStore(CountingStore(store))
     size, etag = await _prefetch(rec, store, path, href, local)
-    tiff = await _open_tiff(rec, path, name, size)
+    tiff, facts = await _open_tiff(rec, path, name, size)
 
     ifds = tiff.ifds
     main = next((i for i in ifds if not ((i.new_subfile_type or 0) & 5)), ifds[0])
+    main_facts = facts[ifds.index(main)] if len(facts) == len(ifds) else {}
     spp = int(main.samples_per_pixel or 1)
     overviews = [
         i
@@ -364,6 +463,9 @@ async def read_sources_async(
         _check_tiles(levels, size, name)
 
     dtype, bits = _dtype(main, int(tiff.endianness) == 1, name)
+    photometric = int(main.photometric_interpretation)
+    if photometric == 5 and bits == 8 and spp >= 4 and dtype == "|i1":
+        dtype = "|u1"  # GDAL's RGBA interface reads int8 inks as bytes: uint8 RGBA
     lerc = main.lerc_parameters
     encoding = TileEncoding(
         compression=int(main.compression),
@@ -371,19 +473,23 @@ async def read_sources_async(
         dtype=dtype,
         samples_per_pixel=spp,
         planar=int(main.planar_configuration) == 2,
-        photometric=int(main.photometric_interpretation),
+        photometric=photometric,
         jpeg_tables=bytes(main.jpeg_tables) if main.jpeg_tables else None,
         lerc_parameters=tuple(int(v) for v in lerc) if lerc else None,
         bits_per_sample=None if bits == np.dtype(dtype).itemsize * 8 else bits,
     )
     _check_supported(encoding, name)
+    _check_unreported(encoding, main_facts, name)
 
-    geo = georeference_from_ifd(main)
+    # The header bytes: key 3096 (Hotine's azimuth) and others async-tiff drops.
+    geo = georeference_from_ifd(main, header=rec._cached(0, PREFETCH))
     require_north_up(geo.transform, name)
     transform, crs = geo.transform, geo.crs
     if transform is None:  # not georeferenced: pixel-index coordinates, no CRS
         transform, crs = Affine.identity(), None
-    nodata = _parse_nodata(main.gdal_nodata)
+    nodata = _nodata_for(_parse_nodata(main.gdal_nodata), dtype)
+    # The bands GDAL exposes: the samples, except 8-bit CMYK (4 RGBA bands).
+    bands = spp if encoding.planar else output_samples(encoding)
     scale, offset = _gdal_scale_offset(main.gdal_metadata, spp)
     extra: dict[str, object] = {"header_requests": rec.requests}
     if main.extra_samples:
@@ -408,7 +514,7 @@ async def read_sources_async(
             etag=etag,
             extra=dict(extra),
         )
-        for b in range(spp)
+        for b in range(bands)
     ]
 
 
@@ -417,3 +523,44 @@ def _check_supported(encoding: TileEncoding, href: str) -> None:
         check_supported(encoding)
     except UnsupportedTiffError as e:
         raise UnsupportedTiffError(f"{href}: {e}") from e
+
+
+def _check_unreported(encoding: TileEncoding, facts: dict[int, int], href: str) -> None:
+    """Refuse what a TileEncoding cannot carry but changes the pixels GDAL returns."""
+    fix = "convert it, e.g. `gdal_translate -co COMPRESS=DEFLATE in.tif out.tif`"
+    predictor = facts.get(317, encoding.predictor)
+    if predictor != encoding.predictor:
+        # async-tiff drops a predictor it does not know; reading without undoing
+        # it would return the differences (libtiff and GDAL refuse the file).
+        raise UnsupportedTiffError(
+            f"{href}: Predictor {predictor} is unknown (TIFF defines 1, 2, 3): the file "
+            f"is malformed (GDAL refuses it too); write it again with a TIFF writer"
+        )
+    if facts.get(284, 1) not in (1, 2):
+        raise UnsupportedTiffError(
+            f"{href}: PlanarConfiguration {facts[284]} is invalid (TIFF defines 1, 2): the "
+            f"file is malformed (GDAL refuses it too); write it again with a TIFF writer"
+        )
+    if facts.get(266, 1) != 1:
+        raise UnsupportedTiffError(
+            f"{href}: FillOrder {facts[266]} (bits stored least significant first) "
+            f"is not supported; {fix}"
+        )
+    t4 = facts.get(292, 0)
+    if encoding.compression == 3 and t4 & 3:
+        raise UnsupportedTiffError(
+            f"{href}: CCITT Group 3 with T4Options {t4} (2-D coding or uncompressed "
+            f"mode) is not supported, only 1-D coding; {fix}"
+        )
+    if encoding.photometric == 5 and facts.get(332, 1) != 1:
+        raise UnsupportedTiffError(
+            f"{href}: Separated photometric with InkSet {facts[332]} (inks other than "
+            f"CMYK) is not supported; {fix}"
+        )
+    if encoding.photometric == 8:
+        # GDAL converts CIELab to RGB(A) through libtiff; the raw L*a*b* values would
+        # be another meaning under the same band names.
+        raise UnsupportedTiffError(
+            f"{href}: CIELab photometric is not supported (GDAL converts it to RGBA); "
+            f"{fix.replace('in.tif', '-co PHOTOMETRIC=RGB in.tif')}"
+        )

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 
 from ..errors import NotATiffError, TruncatedFileError, UnsupportedTiffError
 
-__all__ = ["MAX_IFDS", "MAX_SAMPLES", "MAX_TAG_BYTES", "Read", "check_ifd_chain"]
+__all__ = [
+    "MAX_IFDS",
+    "MAX_SAMPLES",
+    "MAX_TAG_BYTES",
+    "Chain",
+    "Read",
+    "check_ifd_chain",
+    "walk_and_complete",
+    "walk_ifd_chain",
+]
 
 MAX_IFDS = 4096
 """IFDs followed at most. A COG has one per overview and mask (a few dozen at
@@ -50,20 +59,39 @@ _NAMES = {
     256: "ImageWidth",
     257: "ImageLength",
     258: "BitsPerSample",
+    262: "PhotometricInterpretation",
+    266: "FillOrder",
     273: "StripOffsets",
     277: "SamplesPerPixel",
     278: "RowsPerStrip",
     279: "StripByteCounts",
     284: "PlanarConfiguration",
+    292: "T4Options",
+    317: "Predictor",
     322: "TileWidth",
     323: "TileLength",
     324: "TileOffsets",
     325: "TileByteCounts",
+    332: "InkSet",
     34735: "GeoKeyDirectory",
     34736: "GeoDoubleParams",
     34737: "GeoAsciiParams",
 }
 _SCALARS = (256, 257, 277, 278, 284, 322, 323)
+_FACTS = (262, 266, 292, 317, 332)
+"""Integer tags read when they hold one inline integer: Photometric, what the header
+parser does not report (FillOrder 266, T4Options 292, InkSet 332), and the Predictor
+(317), which it reports as none when the value is unknown."""
+_PHOTOMETRICS = {
+    0: "WhiteIsZero", 1: "BlackIsZero", 2: "RGB", 3: "Palette", 4: "TransparencyMask",
+    5: "Separated (CMYK)", 6: "YCbCr", 8: "CIELab",
+}  # fmt: skip
+"""The PhotometricInterpretation values the header parser (async-tiff) knows; any other
+makes it panic, and a panic leaves its runtime unusable for the rest of the process."""
+_OTHER_PHOTOMETRICS = {
+    7: "not defined by TIFF", 9: "ICCLab", 10: "ITULab", 32803: "CFA (raw camera)",
+    32844: "LogL", 32845: "LogLuv", 34892: "LinearRaw",
+}  # fmt: skip
 _FIX = "rewrite it (e.g. gdal_translate -of COG) or leave it out of the collection"
 
 
@@ -204,22 +232,30 @@ class _Walker:
             )
         return fmt.unpack(code, e.field)
 
-    def check_image(self, fmt: _Format, entries: list[_Entry], index: int) -> None:
-        """Check the image geometry of one IFD and its tile/strip tables against it."""
+    def check_image(self, fmt: _Format, entries: list[_Entry], index: int) -> dict[int, int]:
+        """Check the image geometry of one IFD and its tile/strip tables against it.
+
+        Returns the values of the :data:`_SCALARS` and :data:`_FACTS` tags it has.
+        """
         tags = {e.tag: e for e in entries}
         value = {t: self.scalar(fmt, tags[t], index) for t in _SCALARS if t in tags}
+        for t in _FACTS:
+            e = tags.get(t)
+            if e is not None and e.type in _INTEGER_TYPES and 0 < e.nbytes() <= fmt.inline:
+                value[t] = fmt.unpack(_INTEGER_TYPES[e.type], e.field)
+        photometric = value.get(262)
+        if photometric is not None and photometric not in _PHOTOMETRICS:
+            what = _OTHER_PHOTOMETRICS.get(photometric, "unknown")
+            raise UnsupportedTiffError(
+                f"{self.name}: IFD {index} has PhotometricInterpretation {photometric} "
+                f"({what}), which is not supported; convert it, e.g. "
+                f"`gdal_translate -co COMPRESS=DEFLATE in.tif out.tif` (GDAL reads it)"
+            )
         width, height = value.get(256, 0), value.get(257, 0)
         if not width or not height:
             raise self.corrupt(
                 f"IFD {index} has no image size (ImageWidth {width}, ImageLength {height})"
             )
-        for t, tag_name in ((262, "PhotometricInterpretation"), (277, "SamplesPerPixel")):
-            if t not in tags:
-                # The TIFF spec gives defaults, but async-tiff fails (a Rust panic) without them.
-                raise UnsupportedTiffError(
-                    f"{self.name}: IFD {index} has no {tag_name} tag ({t}), which the header "
-                    f"parser (async-tiff) requires; {_FIX}"
-                )
         spp = value.get(277, 1)
         if spp == 0:
             raise self.corrupt(f"IFD {index} has SamplesPerPixel 0")
@@ -235,6 +271,9 @@ class _Walker:
                 raise self.corrupt(f"IFD {index} is tiled but its tile size is {tw}x{th}")
             grid = f"{math.ceil(width / tw)}x{math.ceil(height / th)} tiles"
             expected, tables = math.ceil(width / tw) * math.ceil(height / th) * planes, (324, 325)
+            if 324 not in tags and 325 not in tags and 273 in tags:
+                # Some writers store tile offsets in the strip tags; libtiff reads them.
+                tables = (273, 279)
         else:
             rows = min(value.get(278) or height, height)
             grid = f"{math.ceil(height / rows)} strips of {rows} rows"
@@ -244,9 +283,18 @@ class _Walker:
             got = tags[t].count if t in tags else 0
             if got != expected:
                 raise self.corrupt(f"IFD {index} has {got} {_NAMES[t]} entries, but {layout}")
+        return value
 
 
 async def check_ifd_chain(read: Read, size: int | None, name: str) -> int:
+    """Walk every IFD of a TIFF and refuse it if any count or offset is unsafe.
+
+    Returns the number of IFDs; :func:`walk_ifd_chain` also returns what it read.
+    """
+    return len(await walk_ifd_chain(read, size, name))
+
+
+async def walk_ifd_chain(read: Read, size: int | None, name: str) -> list[dict[int, int]]:
     """Walk every IFD of a TIFF and refuse it if any count or offset is unsafe.
 
     Parameters
@@ -263,8 +311,10 @@ async def check_ifd_chain(read: Read, size: int | None, name: str) -> int:
 
     Returns
     -------
-    int
-        The number of IFDs in the chain.
+    list of dict
+        Per IFD of the chain, in order, the integer tags it has among the image
+        geometry, PhotometricInterpretation, FillOrder, T4Options and InkSet
+        (tag -> value).
 
     Raises
     ------
@@ -275,13 +325,96 @@ async def check_ifd_chain(read: Read, size: int | None, name: str) -> int:
         The header or a tag's values lie past the end of the file.
     UnsupportedTiffError
         More than :data:`MAX_IFDS` IFDs, more than :data:`MAX_SAMPLES` samples,
-        or a tag of a type that is not a TIFF type.
+        a tag of a type that is not a TIFF type, a PhotometricInterpretation
+        the header parser does not know (LogLuv, ICCLab, CFA, ...), or an IFD
+        without SamplesPerPixel or PhotometricInterpretation (which
+        :func:`walk_and_complete` supplies instead).
     """
-    walker = _Walker(read, size, name)
+    chain = await walk_and_complete(read, size, name)
+    if chain.virtual:
+        missing = ", ".join(f"{t} in IFD {i}" for i, t, _ in chain.supplied)
+        raise UnsupportedTiffError(
+            f"{name}: the header lacks tags the header parser (async-tiff) requires "
+            f"({missing}); {_FIX}"
+        )
+    return chain.tags
+
+
+@dataclass
+class Chain:
+    """What :func:`walk_and_complete` read, and the header bytes that supply missing tags."""
+
+    tags: list[dict[int, int]]
+    """Per IFD, in chain order, the integer tags read (see :func:`walk_ifd_chain`)."""
+    patches: dict[int, bytes]
+    """File offset -> bytes to serve there instead (pointers to the rewritten IFDs)."""
+    virtual_start: int
+    """Where :attr:`virtual` is served from: past the end of the file."""
+    virtual: bytes
+    """The rewritten IFDs, each with the tags it lacked."""
+    supplied: list[tuple[int, str, int]]
+    """(IFD index, tag name, value) of each tag supplied."""
+
+
+_DEFAULTED = (262, 277)
+"""Tags async-tiff requires (it panics without them) that TIFF readers default."""
+
+
+def _default(tag: int, value: dict[int, int]) -> int:
+    if tag == 277:
+        return 1  # the TIFF 6.0 default
+    # PhotometricInterpretation has no default in TIFF 6.0; what is supplied only
+    # names the samples' meaning (they are read as stored either way): RGB for 3
+    # or more samples, else BlackIsZero.
+    return 2 if value.get(277, 1) >= 3 else 1
+
+
+def _entry_bytes(fmt: _Format, e: _Entry) -> bytes:
+    return struct.pack(fmt.order + "HH" + fmt.word, e.tag, e.type, e.count) + e.field
+
+
+def _rewritten(fmt: _Format, entries: list[_Entry], nxt: int) -> bytes:
+    head = struct.pack(fmt.order + ("Q" if fmt.big else "H"), len(entries))
+    body = b"".join(_entry_bytes(fmt, e) for e in sorted(entries, key=lambda e: e.tag))
+    return head + body + struct.pack(fmt.order + fmt.word, nxt)
+
+
+# Long because the chain walk, its checks and the rewriting of IFDs that lack a
+# defaulted tag follow one pointer chain, which is clearest read in one loop.
+async def walk_and_complete(read: Read, size: int | None, name: str) -> Chain:
+    """Walk the chain like :func:`walk_ifd_chain`; supply the defaulted tags IFDs lack.
+
+    An IFD without SamplesPerPixel or PhotometricInterpretation (libtiff and
+    GDAL read them, with SamplesPerPixel 1) is rewritten with the tag added and
+    served past the end of the file, the pointer to it patched: the header
+    parser then sees a complete IFD whose other values are the file's own.
+
+    Raises
+    ------
+    UnsupportedTiffError
+        When a tag must be supplied but the end of the file is unknown (a store
+        that reports no size), or the rewritten IFDs would lie past 4 GiB in a
+        classic TIFF; and as :func:`walk_ifd_chain`.
+    """
+    ends: list[int] = []
+
+    async def bounded(start: int, end: int) -> bytes:
+        data = await read(start, end)
+        if len(data) < end - start:
+            ends.append(start + len(data))  # a short read: the end of the file
+        return data
+
+    walker = _Walker(bounded, size, name)
     fmt, offset = await walker.header()
     if offset == 0:
         raise walker.corrupt("the header points to no IFD")
     seen: set[int] = set()
+    values: list[dict[int, int]] = []
+    patches: dict[int, bytes] = {}
+    virtual = bytearray()
+    supplied: list[tuple[int, str, int]] = []
+    start: int | None = None
+    pointer_at = 8 if fmt.big else 4  # where the offset of the next IFD is stored
     while offset:
         index = len(seen)
         if offset in seen:
@@ -294,8 +427,42 @@ async def check_ifd_chain(read: Read, size: int | None, name: str) -> int:
                 f"overview and mask; this one is likely corrupt); {_FIX}"
             )
         seen.add(offset)
+        at = offset
         entries, offset = await walker.ifd(fmt, offset, index)
         for e in entries:
             walker.check_entry(fmt, e, index)
-        walker.check_image(fmt, entries, index)
-    return len(seen)
+        value = walker.check_image(fmt, entries, index)
+        values.append(value)
+        missing = [t for t in _DEFAULTED if t not in value]
+        if not missing:
+            pointer_at = at + fmt.head + len(entries) * fmt.entry
+            continue
+        if start is None:
+            end = size if size is not None else (min(ends) if ends else None)
+            if end is None:
+                raise UnsupportedTiffError(
+                    f"{name}: IFD {index} has no {_NAMES[missing[0]]} tag ({missing[0]}), "
+                    f"and the size of the file is unknown, so it cannot be supplied; {_FIX}"
+                )
+            start = end + (end % 2)  # IFDs begin on a word boundary
+        added = []
+        for t in missing:
+            v = _default(t, value)
+            value[t] = v
+            added.append(_Entry(t, 3, 1, struct.pack(fmt.order + "H", v).ljust(fmt.inline, b"\0")))
+            supplied.append((index, _NAMES[t], v))
+        here = start + len(virtual)
+        pointer = struct.pack(fmt.order + fmt.word, here)
+        if pointer_at >= start:
+            virtual[pointer_at - start : pointer_at - start + len(pointer)] = pointer
+        else:
+            patches[pointer_at] = pointer
+        ifd = _rewritten(fmt, entries + added, offset)
+        pointer_at = here + len(ifd) - fmt.inline
+        virtual += ifd
+        if not fmt.big and here + len(ifd) > 2**32:
+            raise UnsupportedTiffError(
+                f"{name}: IFD {index} lacks {_NAMES[missing[0]]}, which cannot be supplied "
+                f"past 4 GiB in a classic TIFF; {_FIX}"
+            )
+    return Chain(values, patches, start or 0, bytes(virtual), supplied)

@@ -274,14 +274,15 @@ def _expand(
             if not 0 <= ref.band_index < len(srcs):
                 raise ValueError(
                     f"record {record.id!r} band {key!r}: band_index {ref.band_index} but "
-                    f"{ref.href} has {len(srcs)} samples"
+                    f"{redact_url(ref.href)} has {len(srcs)} samples"
                 )
             picks = [(key, ref.band_index)]
         elif key == "":  # a plain path: bands named after the samples
             names = list(band_names) if band_names is not None else None
             if names is not None and len(names) != len(srcs):
                 raise ValueError(
-                    f"band_names has {len(names)} names but {ref.href} has {len(srcs)} samples"
+                    f"band_names has {len(names)} names but {redact_url(ref.href)} has "
+                    f"{len(srcs)} samples"
                 )
             names = names or [f"band_{i + 1}" for i in range(len(srcs))]
             picks = list(zip(names, range(len(srcs)), strict=True))
