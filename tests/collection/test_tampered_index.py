@@ -256,3 +256,24 @@ def test_fuzz_tampered_index_reads_right_or_raises(single: Collection) -> None:
             np.testing.assert_array_equal(a, b)
         outcomes["same"] += 1
     assert outcomes["error"] > 0 and outcomes["same"] > 0, outcomes
+
+
+@pytest.mark.parametrize(
+    ("dtype", "stored", "expected"),
+    [
+        ("float32", -3.39999999999999996e38, float(np.float32(-3.39999999999999996e38))),
+        ("float32", 1e39, float("inf")),  # past float32: an infinity, as GDAL
+        ("uint8", 254.5, 254.0),  # GDAL casts: truncated
+        ("uint16", -1.0, None),  # outside the type: masks nothing
+        ("uint16", float("nan"), None),
+    ],
+)
+def test_index_nodata_is_compared_as_gdal_casts_it(
+    tmp_path: Path, dtype: str, stored: float, expected: float | None
+) -> None:
+    """Indexes written before build rounded nodata get GDAL's rounding at load."""
+    path = tmp_path / f"{dtype}.tif"
+    write_tiff(path, dtype=dtype, compress="DEFLATE")
+    coll = tampered(build([str(path)]), "band_1", set_field("nodata", stored))
+    (src,) = coll.sources("band_1")
+    assert src.nodata == expected

@@ -240,25 +240,32 @@ def _validated_columns(f: _Fields, rows: Rows, band_index: np.ndarray | None) ->
 
 
 def _nodata(f: _Fields, uniq: list[TileEncoding], enc_id: np.ndarray) -> list[float | None]:
-    """Per record, the nodata value, or None where the dtype cannot hold it.
+    """Per record, the nodata value as GDAL compares it, or None where it masks nothing.
 
-    GDAL ignores a nodata value its band's type cannot represent (-1 or 1e300 on
-    uint16, NaN on integers: a common real-world case), so its reads neither mask
-    nor fill with it; so do we.
+    GDAL casts the value to the band's type: an integer band's is truncated (254.5
+    masks 254) and ignored outside the type's range (-1 or 1e300 on uint16, NaN: a
+    common real-world case); a float32 band's is rounded to float32 (a decimal
+    ``-3.39999999999999996e+38`` masks the pixels at its rounding; beyond the range
+    it becomes an infinity). Indexes built before build applied this rule get it
+    here; so reads mask and fill as GDAL's do.
     """
-    lo, hi, nonfinite = [], [], []
-    for enc in uniq:
-        dt = np.dtype(enc.dtype)
-        info: Any = np.iinfo(dt) if dt.kind in "iu" else np.finfo(dt)
-        lo.append(float(info.min))
-        hi.append(float(info.max))
-        nonfinite.append(dt.kind not in "iu")
     value = f.scalar("nodata", np.nan, np.float64)
-    has = f.valid("nodata")
-    with np.errstate(invalid="ignore"):
-        fits = (np.array(lo)[enc_id] <= value) & (value <= np.array(hi)[enc_id])
-    fits |= np.array(nonfinite, bool)[enc_id] & ~np.isfinite(value)
-    return [v if ok else None for v, ok in zip(value.tolist(), (has & fits).tolist(), strict=True)]
+    out = np.where(f.valid("nodata"), value, np.nan)
+    keep = f.valid("nodata").copy()
+    for k, enc in enumerate(uniq):
+        rows = enc_id == k
+        dt = np.dtype(enc.dtype)
+        v = out[rows]
+        if dt.kind in "iu":
+            info = np.iinfo(dt)
+            with np.errstate(invalid="ignore"):
+                inside = np.isfinite(v) & (info.min <= v) & (v <= info.max)
+            keep[rows] &= inside
+            out[rows] = np.trunc(np.where(inside, v, 0))
+        elif dt.kind == "f":
+            with np.errstate(over="ignore"):
+                out[rows] = v.astype(dt.newbyteorder("=")).astype(np.float64)
+    return [v if ok else None for v, ok in zip(out.tolist(), keep.tolist(), strict=True)]
 
 
 def _build_sources(
