@@ -101,35 +101,24 @@ def _expand_sources(sources: Sequence[str]) -> str | list[str]:
     Folders become their ``.tif``/``.tiff`` files, glob patterns their matches
     (sorted); one STAC JSON or Parquet file is passed on as it is.
     """
+    from .errors import ObjectNotFoundError
+    from .ingest._paths import expand_paths
+
     if len(sources) == 1 and sources[0].lower().endswith(_TABLE_SUFFIXES):
         if not _is_url(sources[0]) and not Path(sources[0]).is_file():
             raise CLIError(f"no such file: {sources[0]!r}")
         return sources[0]
-    paths: list[str] = []
     for source in sources:
-        if _is_url(source):
-            paths.append(source)
-        elif Path(source).is_dir():
-            found = sorted(
-                str(p) for p in Path(source).iterdir() if p.suffix.lower() in _TIFF_SUFFIXES
-            )
-            if not found:
-                raise CLIError(f"folder {source!r} holds no .tif or .tiff file")
-            paths.extend(found)
-        elif glob.has_magic(source):
-            found = sorted(glob.glob(source))
-            if not found:
-                raise CLIError(f"no file matches {source!r}")
-            paths.extend(found)
-        elif source.lower().endswith(_TABLE_SUFFIXES):
+        if source.lower().endswith(_TABLE_SUFFIXES):
             raise CLIError(
                 f"{source!r} is a STAC or Parquet file: pass it alone, not with other sources"
             )
-        elif not Path(source).is_file():
+        if not _is_url(source) and not glob.has_magic(source) and not Path(source).exists():
             raise CLIError(f"no such file or folder: {source!r}")
-        else:
-            paths.append(source)
-    return paths
+    try:
+        return expand_paths(sources)
+    except ObjectNotFoundError as e:
+        raise CLIError(str(e)) from None
 
 
 def _group_by(pattern: str | None) -> Callable[[str], tuple[str, str]] | None:

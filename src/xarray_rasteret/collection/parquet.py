@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from .._hrefs import is_local
 from .._sync import sync
+from ..errors import ObjectNotFoundError
 from ..storage import object_info, redact_url, resolve_store
 from ..storage.local import local_path
 from .compact import compact_table, expand_table
@@ -174,5 +175,11 @@ def write_table(
         raise IsADirectoryError(
             f"{local} is a folder; write to a file path, or add to the folder with "
             "xarray_rasteret.collection.append(...)"
+        )
+    folder = os.path.dirname(os.path.abspath(local))
+    if not os.path.isdir(folder):
+        raise ObjectNotFoundError(
+            f"cannot write {local!r}: the folder {folder!r} does not exist; create it first "
+            "(os.makedirs(folder, exist_ok=True)) or write elsewhere"
         )
     return write_tables(compacted, local, row_group_rows=row_group_rows)

@@ -32,6 +32,7 @@ from ..geo.grid import same_crs
 from ..storage import redact_url
 from . import _stac
 from ._header import read_sources_async
+from ._paths import expand_paths, is_table_folder
 
 __all__ = ["build", "build_async"]
 
@@ -219,13 +220,13 @@ def _load_source(source: Any) -> tuple[str, Any]:
         return "rows", _rows_from_table(source)
     if isinstance(source, str | os.PathLike):
         s = os.fspath(source)
-        if s.lower().endswith(_TABLE_SUFFIXES) or os.path.isdir(s):
+        if s.lower().endswith(_TABLE_SUFFIXES) or is_table_folder(s):
             import pyarrow.parquet as pq
 
             return "rows", _rows_from_table(pq.read_table(s))
         if s.lower().endswith(_JSON_SUFFIXES):
             return "stac", _stac.read_items(s)
-        return "paths", [s]
+        return "paths", expand_paths([s])
     if _stac.is_stac_like(source):
         return "stac", _stac.read_items(source)
     if isinstance(source, Sequence):
@@ -239,7 +240,7 @@ def _load_source(source: Any) -> tuple[str, Any]:
         ):
             return "stac", _stac.read_items(items)
         if all(isinstance(h, str | os.PathLike) for h in items):
-            return "paths", [os.fspath(h) for h in items]
+            return "paths", expand_paths(items)
     raise TypeError(
         "build() takes a list of COG paths/URLs, STAC items (dicts, a FeatureCollection, "
         f"JSON files), or a table (pyarrow, Parquet, GeoDataFrame); got {type(source).__name__}"

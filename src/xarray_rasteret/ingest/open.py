@@ -51,6 +51,12 @@ def as_collection(
             f"got {type(obj).__name__}"
         )
     stem = obj.split("?", 1)[0].lower()
+    if stem.endswith((".json", ".geojson")):
+        raise ValueError(
+            f"{obj!r} looks like STAC items, not a collection: build one first, e.g. "
+            f"xarray_rasteret.build({obj!r}).to_parquet('collection.parquet'), then open "
+            "that (or pass the built Collection itself)"
+        )
     if stem.endswith(TIFF_SUFFIXES):
         return build([obj], storage_options=storage_options, backend=backend)
     return load(obj, bands=bands, storage_options=storage_options, backend=backend)
