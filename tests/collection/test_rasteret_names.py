@@ -95,3 +95,42 @@ def test_unknown_band_is_a_value_error_as_in_rasteret(coll: Collection) -> None:
     with pytest.raises(KeyError):
         coll.sources("B99")
     assert issubclass(BandNotFoundError, ValueError)
+
+
+def test_where_batches_reader_and_constructors(coll: Collection, tmp_path) -> None:
+    import pyarrow.dataset as ds
+
+    cloudy = coll.where(ds.field("eo:cloud_cover") >= 20)
+    expected = [i for i, c in zip(coll.ids, coll.table.column("eo:cloud_cover").to_pylist(),
+                                  strict=True) if c >= 20]
+    assert cloudy.ids == expected and isinstance(cloudy, Collection)
+    batches = list(coll.to_batches(columns=["id"]))
+    assert sum(b.num_rows for b in batches) == len(coll) and batches[0].schema.names == ["id"]
+    assert coll.to_reader(columns=["id"]).read_all().column("id").to_pylist() == coll.ids
+    again = Collection.from_arrow(coll.table)
+    assert again.ids == coll.ids
+    path = tmp_path / "c.parquet"
+    coll.to_parquet(path)
+    assert Collection.from_parquet(path, name="mine").name == "mine"
+
+
+def test_export_writes_year_month_partitions_that_load_back(coll: Collection, tmp_path) -> None:
+    from xarray_rasteret.collection import load
+
+    out = tmp_path / "exported"
+    coll.export(out)
+    assert sorted(p.name for p in out.iterdir()) == ["year=2024"]
+    back = load(out)
+    assert sorted(back.ids) == sorted(coll.ids)
+    with pytest.raises(ValueError, match=r"cannot partition by \['tile'\]: the collection has no"):
+        coll.export(tmp_path / "other", partition_by=("tile",))
+
+
+def test_footprints_and_native_res(coll: Collection) -> None:
+    fp = coll.footprints()
+    assert list(fp["id"]) == coll.ids and fp.crs.to_string() == "OGC:CRS84"
+    assert fp.geometry.iloc[0].equals(coll.geometries[0])
+    utm = coll.footprints(crs=32633)
+    assert utm.crs.to_epsg() == 32633
+    src = coll.sources(coll.bands[0])[0]
+    assert coll.native_res() == (abs(src.transform.a), abs(src.transform.e))

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from .._types import RasterSource
 from ..errors import BandNotFoundError, MissingMetadataError
 from ..geo.crs import as_crs
+from ._rasteret_names import RasteretNames
 from .filters import SUBSET_OPTIONS, criteria, datetimes_of, select, table_mask
 from .parquet import open_scan, read_table, write_table
 from .scan import Scan
@@ -35,7 +36,7 @@ def _combined(col: pa.ChunkedArray) -> pa.Array:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-class Collection:
+class Collection(RasteretNames):
     """A GeoParquet-backed index of raster records.
 
     Parameters
