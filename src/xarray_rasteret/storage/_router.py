@@ -43,6 +43,10 @@ or ``{"verify": ca_bundle_path}``).
 Routing: ``s3_urls_as_http`` (False): read ``https://`` S3 URLs with plain HTTP
 (public buckets behind a CDN, or when no request should be signed).
 
+boto3's, obstore's and fsspec's names are accepted for the same options
+(``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``,
+``region``/``aws_region``, ``aws_endpoint``, ``skip_signature``, ...).
+
 Options that do not apply to an href's store are ignored (one dict may serve a
 collection that mixes local, HTTP and S3 hrefs); unknown keys are an error.
 Stores are cached per kind and options, so every call with the same options
@@ -81,6 +85,49 @@ _S3 = _COMMON | {
 }
 _ROUTING = {"s3_urls_as_http"}
 _KNOWN = _HTTP | _S3 | _ROUTING
+# The names users bring from boto3, obstore and fsspec/s3fs, for the same options.
+_ALIASES = {
+    "aws_access_key_id": "key",
+    "aws_secret_access_key": "secret",
+    "aws_session_token": "token",
+    "session_token": "token",
+    "region": "region_name",
+    "aws_region": "region_name",
+    "aws_endpoint": "endpoint_url",
+    "aws_endpoint_url": "endpoint_url",
+    "endpoint": "endpoint_url",
+    "skip_signature": "anon",
+    "aws_skip_signature": "anon",
+    "aws_profile": "profile",
+    "request_payer": "requester_pays",
+    "aws_request_payer": "requester_pays",
+}
+
+
+def canonical_options(storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """``storage_options`` with boto3/obstore/fsspec names (``aws_region``, ...) as ours.
+
+    Raises
+    ------
+    TypeError
+        For an unknown key (the message lists the valid ones), or an option given
+        under two names with different values.
+    """
+    out: dict[str, Any] = {}
+    for key, value in (storage_options or {}).items():
+        name = _ALIASES.get(key, key)
+        if name not in _KNOWN:
+            raise TypeError(
+                f"unknown storage_options [{key!r}]; valid keys: {sorted(_KNOWN)} "
+                f"(also accepted: {sorted(_ALIASES)})"
+            )
+        if name in out and out[name] != value:
+            raise TypeError(
+                f"storage_options give {name!r} twice with different values (as {key!r} "
+                "and under another name); give it once"
+            )
+        out[name] = value
+    return out
 
 _REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 _SIGNED = re.compile(r"(?:^|&)(?:x-amz-signature|signature|x-amz-credential)=", re.IGNORECASE)
@@ -214,10 +261,7 @@ def resolve_store(
     href = os.fspath(href)
     if backend is not None:
         return backend, backend_path(backend, href)
-    options = dict(storage_options or {})
-    unknown = set(options) - _KNOWN
-    if unknown:
-        raise TypeError(f"unknown storage_options {sorted(unknown)}; valid keys: {sorted(_KNOWN)}")
+    options = canonical_options(storage_options)
     if is_local(href):
         return LocalStore(), local_path(href)
     scheme = href.split("://", 1)[0].lower()
