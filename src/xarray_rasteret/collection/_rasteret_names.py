@@ -2,7 +2,8 @@
 
 :class:`RasteretNames` is a base of :class:`~.table.Collection`: code written for
 rasteret's ``Collection`` (``where``, ``export``, ``footprints``, ``native_res``,
-``to_batches``, ``to_reader``, ``from_arrow``, ``from_parquet``) runs unchanged.
+``to_batches``, ``to_reader``, ``from_arrow``; ``from_parquet`` is on the class,
+beside :func:`~.table.load`) runs unchanged.
 Methods of rasteret's that concern its workspace and catalogue (``describe``,
 ``list_collections``, ``iterate_rasters``, ...) have no counterpart; the
 migration guide lists them.
@@ -54,16 +55,6 @@ class RasteretNames:
     def from_arrow(cls: type[_C], data: Any, **kwargs: Any) -> _C:
         """A collection from any Arrow table-like (``pa.table(data)``), as rasteret's."""
         return cls(pa.table(data), **kwargs)  # type: ignore[call-arg]
-
-    @classmethod
-    def from_parquet(cls, path: str | os.PathLike[str], name: str = "", **kwargs: Any) -> Any:
-        """:func:`~xarray_rasteret.load` of ``path`` (rasteret's spelling)."""
-        from .table import load
-
-        coll = load(path, **kwargs)
-        if name:
-            coll.name = name
-        return coll
 
     def where(self: _Indexed, expr: ds.Expression) -> Any:
         """Rows matching a ``pyarrow.dataset`` expression (``ds.field("eo:cloud_cover") < 20``)."""

@@ -402,6 +402,16 @@ class Collection(RasteretNames):
             out = out._intersecting(geometries)
         return out
 
+    @classmethod
+    def from_parquet(
+        cls, path: str | os.PathLike[str], name: str = "", **kwargs: Any
+    ) -> Collection:
+        """:func:`load` of ``path`` (rasteret's spelling); ``name`` labels it."""
+        coll = load(path, **kwargs)
+        if name:
+            coll.name = name
+        return coll
+
     def select_split(
         self, split: str | Sequence[str], *, split_column: str = "split"
     ) -> Collection:
