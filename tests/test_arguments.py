@@ -84,3 +84,30 @@ def test_helpers_check_their_arguments(sample_folder: Path) -> None:
         xrr.get_numpy(coll, geometries=box, bands=[])
     with pytest.raises(ValueError, match=r"bands is required"):
         xrr.get_numpy(coll, geometries=box, bands=None)
+
+
+def test_open_dataset_checks_its_arguments(sample_folder: Path) -> None:
+    import xarray as xr
+
+    path = sample_folder / "s2.parquet"
+    slips = [
+        ({"bbox": (1, 2, 3)}, ValueError, r"has 3 values; expected 4"),
+        ({"bbox": shapely.box(16.29, 45.11, 16.32, 45.13)}, TypeError, r"not a Polygon"),
+        ({"bbox": (16.32, 45.11, 16.29, 45.13)}, ValueError, r"is inverted"),
+        ({"bbox": (600000, 4995000, 601000, 4996000)}, ValueError, r"bbox_crs='EPSG:32633'"),
+        ({"max_concurrent": 0}, ValueError, r"max_concurrent=0"),
+        ({"bands": []}, ValueError, r"bands=\[\] selects no band"),
+        ({"crs": "EPSG:32633", "resolution": 1e-6}, ValueError,
+         r"asks for a \d+ x \d+ grid .* pass a coarser resolution="),
+    ]  # fmt: skip
+    for kwargs, kind, pattern in slips:
+        with pytest.raises(kind, match=pattern):
+            xr.open_dataset(path, engine="rasteret", **kwargs)
+    # Spellings that work: one band as a string, a time slice, one month.
+    one = xr.open_dataset(path, engine="rasteret", bands="B04")
+    assert list(one.data_vars) == ["B04"]
+    window = slice("2024-05-01", "2024-05-10")
+    assert xr.open_dataset(path, engine="rasteret", time=window).sizes["time"] == 2
+    assert xr.open_dataset(path, engine="rasteret", time="2024-05").sizes["time"] == 4
+    with pytest.warns(UserWarning, match=r"20 degrees per pixel"):
+        xr.open_dataset(path, engine="rasteret", crs="EPSG:4326", resolution=20)

@@ -188,10 +188,23 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         ValueError
             For a ``decode_coords`` other than a bool, ``"coordinates"`` or ``"all"``.
         """
+        from ._arguments import (
+            checked_bands,
+            checked_bbox,
+            checked_max_concurrent,
+            checked_resolution,
+            checked_time,
+        )
         from ._lazy.dataset import DatasetRequest, build_dataset
         from ._read.tasks import ReadOptions
         from .ingest import as_collection
 
+        # Slips fail here, named, before any I/O (see _arguments).
+        max_concurrent = checked_max_concurrent(max_concurrent)
+        bands = checked_bands(bands)
+        bbox = checked_bbox(bbox, bbox_crs)
+        time = checked_time(time)
+        resolution = checked_resolution(resolution, crs)
         options = ReadOptions(
             max_concurrent=max_concurrent,
             storage_options=dict(storage_options or {}),

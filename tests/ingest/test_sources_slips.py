@@ -1,4 +1,4 @@
-"""Sources as users write them: folders, globs, STAC files given to open_dataset, missing folders."""
+"""Sources as users write them: folders, globs, STAC files given to open_dataset, no folder."""
 
 from __future__ import annotations
 

@@ -151,17 +151,25 @@ def test_bbox_time_and_filters_select(collection_path):
         xr.open_dataset(path, engine="rasteret", bbox=(-70.0, -10.0, -69.0, -9.0))
 
 
-def test_chunks_are_tile_aligned_and_equal_unchunked(collection_path):
+def test_default_chunks_are_whole_tiles_and_equal_unchunked(collection_path):
     path, _ = collection_path
     eager = xr.open_dataset(path, engine="rasteret").load()
     lazy = xr.open_dataset(path, engine="rasteret", chunks={})
-    assert lazy.B04.chunks[0] == (1, 1, 1)
-    assert set(lazy.B04.chunks[2][:-1]) == {64} and set(lazy.B04.chunks[1][:-1]) == {32}
+    # Whole tiles up to 2048 px a side (here the whole grid of the three records, in
+    # 64 x 32 tiles), and as many time steps as fit in 128 MiB (all three).
+    ny, nx = lazy.sizes["y"], lazy.sizes["x"]
+    assert ny < 2048 and nx < 2048
+    assert lazy.B04.encoding["preferred_chunks"] == {"time": 3, "y": ny, "x": nx}
+    assert lazy.B04.chunks == ((3,), (ny,), (nx,))
     xr.testing.assert_identical(lazy.compute(), eager)
     with warnings.catch_warnings():
-        # xarray warns that these chunks split tiles: that is the point here.
+        # xarray warns that these chunks split the default ones: that is the point here.
         warnings.filterwarnings("ignore", "The specified chunks separate", UserWarning)
+        tiles = xr.open_dataset(path, engine="rasteret", chunks={"time": 1, "y": 32, "x": 64})
         odd = xr.open_dataset(path, engine="rasteret", chunks={"x": 77, "y": 41, "time": 2})
+    assert tiles.B04.chunks[0] == (1, 1, 1)
+    assert set(tiles.B04.chunks[2][:-1]) == {64} and set(tiles.B04.chunks[1][:-1]) == {32}
+    xr.testing.assert_identical(tiles.compute(), eager)
     xr.testing.assert_identical(odd.compute(), eager)
 
 

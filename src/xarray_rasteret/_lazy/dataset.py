@@ -30,6 +30,7 @@ from ..geo.target import (
     records_bounds,
     target_grid,
 )
+from .chunking import default_chunks, with_chunking_variables
 from .mosaic import Member, MosaicArray
 from .native import Placement, RasteretArray
 
@@ -210,6 +211,8 @@ def build_dataset(
     ds = xr.Dataset(data_vars, coords=coords, attrs=_dataset_attrs(col, bands))
     if request.mask_and_scale:
         ds = xr.decode_cf(ds, mask_and_scale=True, decode_times=False, decode_coords=False)
+    # Dask chunks that carry only their own records; index columns that stay numpy.
+    ds = with_chunking_variables(ds)
     # The helpers accept this Dataset in place of its collection.
     ds.encoding["rasteret_collection"] = col
     return ds
@@ -401,8 +404,9 @@ def _wrap_variable(
     fill = first.fill
     array = MosaicArray(members, grid, dtype, fill, resampling, options)
     layout = first.levels[0]
-    # Chunks of the source's tile size, aligned on the output grid.
-    chunks = {"time": 1, "y": layout.tile_height, "x": layout.tile_width}
+    chunks = default_chunks(
+        layout.tile_height, layout.tile_width, array.shape, dtype, request.mask_and_scale
+    )
     return _variable(array, first, dtype, chunks, request)
 
 
@@ -447,7 +451,9 @@ def _band_variable(
     fill = first.fill
     array = RasteretArray(placements, (len(sources), grid.height, grid.width), dtype, fill, options)
     layout = first.levels[levels[0]]
-    chunks = {"time": 1, "y": layout.tile_height, "x": layout.tile_width}
+    chunks = default_chunks(
+        layout.tile_height, layout.tile_width, array.shape, dtype, request.mask_and_scale
+    )
     return _variable(array, first, dtype, chunks, request)
 
 

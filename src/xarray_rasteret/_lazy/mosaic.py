@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -35,6 +35,7 @@ from .._types import RasterSource, Window
 from ..geo._positions import positions
 from ..geo.grid import RasterGrid
 from .indexing import OuterIndexedArray, key_window, select
+from .native import lean_source
 
 __all__ = ["Member", "MosaicArray", "PositionBudget"]
 
@@ -139,6 +140,21 @@ class MosaicArray(OuterIndexedArray):
         self.fill = fill
         self.resampling = resampling
         self.options = options
+
+    def shard(self, start: int, stop: int) -> MosaicArray:
+        """The array of time steps ``[start, stop)`` only (what one dask task carries)."""
+        return MosaicArray(self.steps[start:stop], self.grid, self.dtype, self.fill,
+                           self.resampling, self.options)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (for a dask task) with lean sources, as RasteretArray.
+        shared: dict[Any, Any] = {}
+        steps = [
+            [replace(m, source=lean_source(m.source, m.level, shared)) for m in step]
+            for step in self.steps
+        ]
+        args = (steps, self.grid, self.dtype, self.fill, self.resampling, self.options)
+        return (MosaicArray, args)
 
     # -- planning (no I/O) ---------------------------------------------------
 

@@ -13,7 +13,7 @@ dask distributed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,29 @@ from .._sync import sync
 from .._types import RasterSource
 from .indexing import OuterIndexedArray, key_window, select
 
-__all__ = ["Placement", "RasteretArray"]
+__all__ = ["Placement", "RasteretArray", "lean_source"]
+
+_NO_TILES = np.zeros(0, dtype=np.int64)
+
+
+def lean_source(src: RasterSource, level: int, shared: dict[Any, Any]) -> RasterSource:
+    """``src`` with only what a read of ``level`` needs, its equal parts shared via ``shared``.
+
+    A dask task pickles the sources of its chunk: the other levels keep their
+    sizes but drop their tile tables, ``extra`` (unused by reads) is dropped,
+    and equal CRS strings and encodings are one object, pickled once.
+    """
+    levels = tuple(
+        lv if i == level else replace(lv, tile_offsets=_NO_TILES, tile_byte_counts=_NO_TILES)
+        for i, lv in enumerate(src.levels)
+    )
+    return replace(
+        src,
+        levels=levels,
+        crs=shared.setdefault(("crs", src.crs), src.crs),
+        encoding=shared.setdefault(src.encoding, src.encoding),
+        extra={},
+    )
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,21 @@ class RasteretArray(OuterIndexedArray):
         self.dtype = np.dtype(dtype)
         self.fill = fill
         self.options = options
+
+    def shard(self, start: int, stop: int) -> RasteretArray:
+        """The array of time steps ``[start, stop)`` only (what one dask task carries)."""
+        placements = self.placements[start:stop]
+        shape = (len(placements), self.shape[1], self.shape[2])
+        return RasteretArray(placements, shape, self.dtype, self.fill, self.options)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (for a dask task) with lean sources: done here, not in shard(),
+        # so that only the shards a compute ships pay for it.
+        shared: dict[Any, Any] = {}
+        placements = [
+            replace(p, source=lean_source(p.source, p.level, shared)) for p in self.placements
+        ]
+        return (RasteretArray, (placements, self.shape, self.dtype, self.fill, self.options))
 
     def plan(self, key: tuple[Any, ...]) -> tuple[np.ndarray, list[ReadTask], tuple[Any, ...]]:
         """Allocate the output of ``key`` and the read tasks that fill it (no I/O).

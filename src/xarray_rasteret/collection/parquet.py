@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from .._hrefs import is_local
 from .._sync import sync
 from ..errors import ObjectNotFoundError
-from ..storage import object_info, redact_url, resolve_store
+from ..storage import read_object_async, redact_url, resolve_store
 from ..storage.local import local_path
 from .compact import compact_table, expand_table
 from .layout import ROW_GROUP_ROWS, write_tables
@@ -45,7 +45,9 @@ def read_table(
             data = f.read()
         return _read_parquet(pq.ParquetFile(pa.BufferReader(data)), bands)
 
-    data = sync(_read_object(target, storage_options, backend))
+    data = sync(
+        read_object_async(target, storage_options=storage_options, backend=backend)
+    )
     return _read_parquet(pq.ParquetFile(pa.BufferReader(data)), bands)
 
 
@@ -62,21 +64,6 @@ def _read_parquet(file: Any, bands: Sequence[str] | None) -> pa.Table:
 
 def _columns_for(names: Sequence[str], bands: Sequence[str] | None) -> list[str] | None:
     return None if bands is None else columns_for(names, bands)
-
-
-async def _read_object(href: str, storage_options: dict[str, Any] | None, backend: Any) -> bytes:
-    """Read the whole object at ``href`` through its store."""
-    store, key = resolve_store(href, storage_options=storage_options, backend=backend)
-    get = getattr(store, "get_async", None)
-    if get is not None:  # obspec GetAsync
-        result = await get(key)
-        return bytes(await result.bytes_async())
-    if not hasattr(store, "head_async"):
-        raise NotImplementedError(
-            f"cannot find the size of {redact_url(href)!r}: its store has no head_async/get_async"
-        )
-    size = (await object_info(store, key)).size
-    return bytes(memoryview(await store.get_range_async(key, start=0, end=size)))
 
 
 def open_scan(

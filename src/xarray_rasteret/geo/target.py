@@ -88,6 +88,11 @@ def _snap_up(v: float, origin: float, step: float) -> float:
     return origin + math.ceil((v - origin) / step - _SNAP_EPS) * step
 
 
+MAX_GRID_SIDE = 2**26
+"""Largest target grid side in pixels (67M: the Earth's circumference at 0.6 m); a
+larger one is a resolution slip, whose coordinates alone would not fit in memory."""
+
+
 def target_grid(
     crs: Any,
     resolution: float | Sequence[float],
@@ -129,6 +134,13 @@ def target_grid(
     y0, y1 = _snap_down(ymin, ay, ry), _snap_up(ymax, ay, ry)
     width = max(1, round((x1 - x0) / rx))
     height = max(1, round((y1 - y0) / ry))
+    if max(width, height) > MAX_GRID_SIDE:
+        raise ValueError(
+            f"resolution {rx:g} x {ry:g} over {xmax - xmin:g} x {ymax - ymin:g} CRS units asks "
+            f"for a {width} x {height} grid (its coordinates alone would take "
+            f"{8 * (width + height) / 2**30:.1f} GiB); pass a coarser resolution= or a smaller "
+            f"bbox= (at most {MAX_GRID_SIDE} pixels a side)"
+        )
     wkt = as_crs(crs).to_wkt()
     return RasterGrid(wkt, Affine(rx, 0.0, x0, 0.0, -ry, y1), width, height)
 

@@ -13,6 +13,7 @@ from ._counting import CountingStore
 from ._retry import RetryPolicy, redact_url
 from ._router import parse_s3_url, resolve_store
 from ._stats import ReadStats, read_stats, track
+from ._whole import read_object_async
 from .http import HTTPStore
 from .local import LocalStore, local_path
 from .s3 import S3Store
@@ -31,6 +32,7 @@ __all__ = [
     "local_path",
     "object_info",
     "parse_s3_url",
+    "read_object_async",
     "read_stats",
     "redact_url",
     "resolve_store",
