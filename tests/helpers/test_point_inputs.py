@@ -135,3 +135,31 @@ def test_user_columns_keep_their_types(sample_folder: Path) -> None:
     })
     gdf = xrr.get_gdf(col, geometries=boxes, bands=["B04"], geometry_crs=4326)
     assert gdf["plot"].dtype == np.int32 and set(gdf["plot"]) == {7}
+
+
+def test_densify_follows_a_long_lonlat_edge(sample_folder: Path) -> None:
+    """By default a lon/lat polygon's vertices are projected (rasterio.mask's mask);
+    densify=True follows a long edge as the curve it is in UTM."""
+    import pyproj
+    import rasterio.mask
+
+    col = xrr.load(sample_folder / "s2.parquet")
+    rid = col.ids[0]
+    href = col.sources("B04")[col.ids.index(rid)].href
+    # 12 degrees wide: its north edge, a parallel through the scene, bows by km in UTM.
+    box = shapely.box(10.0, 45.0, 22.0, 45.125)
+    to_utm = pyproj.Transformer.from_crs(4326, 32633, always_xy=True)
+
+    def rasterio_mask(geom: shapely.Geometry) -> np.ndarray:
+        utm = shapely.transform(geom, lambda xy: np.column_stack(to_utm.transform(*xy.T)))
+        with rasterio.open(href) as src:
+            data, _ = rasterio.mask.mask(src, [utm], crop=True, filled=True)
+        return data[0]
+
+    plain = xrr.get_numpy(col, geometries=box, bands=["B04"], id=rid)[0]
+    dense = xrr.get_numpy(col, geometries=box, bands=["B04"], id=rid, densify=True)[0]
+    np.testing.assert_array_equal(plain, rasterio_mask(box))
+    np.testing.assert_array_equal(dense, rasterio_mask(shapely.segmentize(box, 12.0 / 64)))
+    # The south edge's chord runs north of its parallel here: it cuts the scene's last
+    # rows off, which the curve keeps.
+    assert dense.shape[0] > plain.shape[0]

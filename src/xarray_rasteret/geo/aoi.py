@@ -114,6 +114,15 @@ class AOIs:
     def __len__(self) -> int:
         return len(self.geometries)
 
+    def densified(self) -> AOIs:
+        """These AOIs with every edge split into pieces of at most 1/64 of its geometry's extent.
+
+        Projected afterwards, a long straight edge (a lon/lat box's) is followed
+        as the curve it becomes, instead of as the chord between its vertices.
+        """
+        dense = _densify(np.asarray(self.geometries, dtype=object))
+        return AOIs(list(dense), self.crs, self.attributes)
+
     def to_crs(self, crs: Any, *, densify: bool = False) -> AOIs:
         """Return these AOIs in another CRS.
 

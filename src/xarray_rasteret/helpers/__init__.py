@@ -50,15 +50,15 @@ def _read(
     collection: Any, geometries: Any, bands: Sequence[str], *, data_source: Any,
     max_concurrent: int, backend: Any, target_crs: Any, geometry_crs: Any,
     geometry_column: str | None, all_touched: bool, progress: bool, filters: dict[str, Any],
-    storage_options: dict[str, Any] | None = None, stack: bool = False,
+    storage_options: dict[str, Any] | None = None, stack: bool = False, densify: bool = False,
 ) -> tuple[Collection, AOIs, list[PairRead], np.ndarray | None]:
     col, aois = _prepare(
         collection, geometries, geometry_crs, geometry_column, filters, storage_options, backend
     )
     pairs, stacked = read_aois(
-        col, aois, bands, data_source=data_source, all_touched=all_touched,
-        options=read_options(max_concurrent, backend, storage_options), progress=progress,
-        target_crs=target_crs, stack=stack,
+        col, aois.densified() if densify else aois, bands, data_source=data_source,
+        all_touched=all_touched, options=read_options(max_concurrent, backend, storage_options),
+        progress=progress, target_crs=target_crs, stack=stack,
     )
     return col, aois, pairs, stacked
 
@@ -67,7 +67,8 @@ def get_numpy(
     collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
     max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
-    progress: bool = False, storage_options: dict[str, Any] | None = None, **filters: Any,
+    progress: bool = False, storage_options: dict[str, Any] | None = None,
+    densify: bool = False, **filters: Any,
 ) -> np.ndarray:
     """Pixels of ``bands`` inside each geometry, for each record it intersects, as one array.
 
@@ -100,6 +101,11 @@ def get_numpy(
         Show a progress bar over tiles.
     storage_options
         Options for remote stores (credentials, ``endpoint_url``, ...).
+    densify
+        Split long edges before projecting the geometries to the records' CRS
+        (lon/lat boxes over large areas). Default False: the vertices are
+        projected, as GDAL's ``transform_geom`` and rasteret do, so masks equal
+        ``rasterio.mask.mask``'s.
     **filters
         Record selection, e.g. ``datetime=("2024-01-01", "2024-02-01")``, ``cloud_cover_lt=20``.
 
@@ -124,7 +130,7 @@ def get_numpy(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
-        filters=filters, storage_options=storage_options, stack=True,
+        filters=filters, storage_options=storage_options, stack=True, densify=densify,
     )
     assert stacked is not None
     return stacked[:, 0] if len(stacked) and stacked.shape[1] == 1 else stacked
@@ -134,7 +140,8 @@ def get_gdf(
     collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
     max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
-    progress: bool = False, storage_options: dict[str, Any] | None = None, **filters: Any,
+    progress: bool = False, storage_options: dict[str, Any] | None = None,
+    densify: bool = False, **filters: Any,
 ) -> gpd.GeoDataFrame:
     """One row per (record, geometry, band): the band's pixels in the geometry's window.
 
@@ -164,7 +171,7 @@ def get_gdf(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
-        filters=filters, storage_options=storage_options,
+        filters=filters, storage_options=storage_options, densify=densify,
     )
     band_list = [bands] if isinstance(bands, str) else list(bands)
     pairs = sorted(pairs, key=lambda p: (p.record_index, p.geometry_index))
@@ -226,7 +233,7 @@ def get_xarray(
     max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
     progress: bool = False, xr_combine: str = "combine_first",
-    storage_options: dict[str, Any] | None = None, **filters: Any,
+    storage_options: dict[str, Any] | None = None, densify: bool = False, **filters: Any,
 ) -> xr.Dataset:
     """Pixels inside the geometries as one Dataset: a variable per band, as rasteret 0.4.
 
@@ -265,7 +272,7 @@ def get_xarray(
         collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
-        filters=filters, storage_options=storage_options,
+        filters=filters, storage_options=storage_options, densify=densify,
     )
     crss = {p.crs for p in pairs}
     if len(crss) > 1:
