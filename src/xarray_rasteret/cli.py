@@ -30,7 +30,8 @@ _DESCRIPTION = (
     "Read the collection with xarray.open_dataset(path, engine='rasteret')."
 )
 _TIFF_SUFFIXES = (".tif", ".tiff")
-_TABLE_SUFFIXES = (".json", ".geojson", ".parquet")
+# STAC item files (JSON, NDJSON) and collection tables: passed to build() as they are.
+_TABLE_SUFFIXES = (".json", ".geojson", ".ndjson", ".jsonl", ".geojsonl", ".parquet")
 
 
 class CLIError(Exception):
@@ -99,19 +100,24 @@ def _expand_sources(sources: Sequence[str]) -> str | list[str]:
     """The ``build`` argument for the command line's sources.
 
     Folders become their ``.tif``/``.tiff`` files, glob patterns their matches
-    (sorted); one STAC JSON or Parquet file is passed on as it is.
+    (sorted); one Parquet file, or STAC JSON/NDJSON files, are passed on as they are.
     """
     from .errors import ObjectNotFoundError
     from .ingest._paths import expand_paths
+    from .ingest._stac import is_item_file
 
-    if len(sources) == 1 and sources[0].lower().endswith(_TABLE_SUFFIXES):
-        if not _is_url(sources[0]) and not Path(sources[0]).is_file():
-            raise CLIError(f"no such file: {sources[0]!r}")
-        return sources[0]
+    if all(s.lower().endswith(_TABLE_SUFFIXES) for s in sources) and (
+        len(sources) == 1 or all(is_item_file(s) for s in sources)
+    ):
+        for s in sources:
+            if not _is_url(s) and not Path(s).is_file():
+                raise CLIError(f"no such file: {s!r}")
+        return sources[0] if len(sources) == 1 else list(sources)
     for source in sources:
         if source.lower().endswith(_TABLE_SUFFIXES):
             raise CLIError(
-                f"{source!r} is a STAC or Parquet file: pass it alone, not with other sources"
+                f"{source!r} is a STAC or Parquet file: pass it alone (STAC item files may "
+                "go together), not with COG files"
             )
         if not _is_url(source) and not glob.has_magic(source) and not Path(source).exists():
             raise CLIError(f"no such file or folder: {source!r}")
@@ -170,12 +176,22 @@ def _build(args: argparse.Namespace) -> int:
 
     source = _expand_sources(args.source)
     group_by = _group_by(args.group_by)
-    if group_by is not None and isinstance(source, str):
-        raise CLIError("--group-by applies to COG files, not to a STAC or Parquet file")
+    from_files = isinstance(source, str) or (bool(source) and source[0].endswith(_TABLE_SUFFIXES))
+    given = [o for o, v in (("--group-by", group_by), ("--datetime-from", args.datetime_from))
+             if v is not None]
+    if from_files and given:
+        raise CLIError(
+            f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to COG files, "
+            "not to STAC or Parquet files (those carry their records' bands and times)"
+        )
+    if not from_files and args.base_href is not None:
+        raise CLIError("--base-href applies to STAC item files only")
     collection = build(
         source,
         bands=_bands(args.bands),
         group_by=group_by,
+        datetime_from=args.datetime_from,
+        base_href=args.base_href,
         storage_options=_storage_options(args.storage_options),
         progress=not args.no_progress,
     )
@@ -269,7 +285,8 @@ def _parser() -> argparse.ArgumentParser:
         r"--group-by '(?P<id>.+)_(?P<band>B\d\d)\.tif$'",
     )
     b.add_argument("source", nargs="+", help="COG paths/URLs, folders (their .tif files), glob "
-                   "patterns, or one STAC FeatureCollection JSON or Parquet table")
+                   "patterns, STAC item files (a JSON item, list or FeatureCollection, or "
+                   "NDJSON; paths or URLs), or one Parquet table")
     b.add_argument("--output", "-o", required=True, help="the collection Parquet file to write")
     b.add_argument("--bands", nargs="+", metavar="BAND",
                    help="asset keys to index (STAC, tables) or band names to keep (COG files); "
@@ -277,6 +294,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--group-by", metavar="REGEX",
                    help="group single-band files into records: a regex over the file name with "
                    "the named groups 'id' (the record) and 'band'")
+    b.add_argument("--datetime-from", metavar="PATTERN",
+                   help="take each record's time from its file names: a regex with a named "
+                   r"group 'date' (YYYYMMDD) or 'datetime', e.g. '_(?P<date>\d{8})_', or a "
+                   "strftime format such as '%%Y%%m%%d'")
+    b.add_argument("--base-href", metavar="URL",
+                   help="folder or URL that relative asset hrefs of STAC items resolve against "
+                   "(default: the item's self link, else its file)")
     b.add_argument("--storage-options", metavar="JSON",
                    help='options of the remote store, e.g. \'{"anon": true}\'')
     b.add_argument("--no-progress", action="store_true", help="no progress bar")

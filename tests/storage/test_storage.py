@@ -420,6 +420,43 @@ def test_local_staleness(tmp_path: Path, storage_blob: bytes) -> None:
         run(get_range_checked(store, path, start=0, end=10, size=info.size))
 
 
+def test_changed_object_message_names_check_unchanged_false(
+    sample_folder: Path, tmp_path: Path
+) -> None:
+    """The message names the way to read anyway, and that way reads the pixels right."""
+    import shutil
+
+    import numpy as np
+    import rasterio
+    import xarray as xr
+
+    import xarray_rasteret as xrr
+
+    tif = tmp_path / "S2X_33TWN_20240503_L2A_B04.tif"
+    shutil.copy(sample_folder / tif.name, tif)
+    xrr.build([tif]).to_parquet(tmp_path / "c.parquet")
+    with tif.open("ab") as f:  # grown, pixels untouched: GDAL still reads it the same
+        f.write(b"\0" * 16)
+    with xr.open_dataset(tmp_path / "c.parquet", engine="rasteret") as ds:
+        with pytest.raises(ObjectChangedError, match=r"pass check_unchanged=False") as err:
+            ds.band_1.load()
+    assert str(tif) in str(err.value) and "rebuild the collection" in str(err.value)
+    with xr.open_dataset(tmp_path / "c.parquet", engine="rasteret", check_unchanged=False) as ds:
+        got = ds.band_1.isel(time=0).values
+    with rasterio.open(tif) as src:
+        np.testing.assert_array_equal(got, src.read(1))
+
+
+def test_short_read_message_names_check_unchanged_false(tmp_path: Path) -> None:
+    class Short:  # a user store without checked reads, answering fewer bytes than asked
+        async def get_range_async(self, path: str, *, start: int, end: int) -> bytes:
+            return b"x" * (end - start - 1)
+
+    with pytest.raises(ObjectChangedError, match="shorter than when the collection was built: "
+                       "rebuild the collection, or pass check_unchanged=False"):
+        run(get_range_checked(Short(), "mem/a.tif", start=0, end=10, size=100))
+
+
 # --------------------------------------------------------------------------- S3 details
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from .._hrefs import TIFF_SUFFIXES
 from ..collection import Collection, load
+from ._stac import ITEM_SUFFIXES
 from .builder import build
 
 __all__ = ["as_collection"]
-
 
 
 def as_collection(
@@ -51,7 +51,7 @@ def as_collection(
             f"got {type(obj).__name__}"
         )
     stem = obj.split("?", 1)[0].lower()
-    if stem.endswith((".json", ".geojson")):
+    if stem.endswith(ITEM_SUFFIXES):
         raise ValueError(
             f"{obj!r} looks like STAC items, not a collection: build one first, e.g. "
             f"xarray_rasteret.build({obj!r}).to_parquet('collection.parquet'), then open "

@@ -111,7 +111,8 @@ def check_unchanged(
     if changes:
         raise ObjectChangedError(
             f"{redact_url(url)} changed since the collection was built ({'; '.join(changes)}); "
-            "rebuild the collection, or read without the check"
+            "rebuild the collection to index the new version, or pass check_unchanged=False "
+            "(xr.open_dataset(..., engine='rasteret', check_unchanged=False)) to read it anyway"
         )
 
 
@@ -204,6 +205,7 @@ async def get_range_checked(
     if len(memoryview(data)) != end - start:
         raise ObjectChangedError(
             f"{redact_url(path)} returned {len(memoryview(data))} bytes for "
-            f"{describe_range(start, end)}; it is shorter than when the collection was built"
+            f"{describe_range(start, end)}; it is shorter than when the collection was built: "
+            "rebuild the collection, or pass check_unchanged=False to read it anyway"
         )
     return data
