@@ -107,7 +107,8 @@ def _band_metadata(rng: np.random.Generator, east: np.ndarray, north: np.ndarray
         "bits_per_sample": full(16, pa.int32()), "jpeg_tables": full(None, pa.binary()),
         "lerc_parameters": full(None, pa.list_(pa.int32())), "scale": full(1.0, pa.float64()),
         "offset": full(0.0, pa.float64()), "band_index": full(0, pa.int32()),
-        "tiled": full(True, pa.bool_()),
+        "tiled": full(True, pa.bool_()), "fill_order": full(1, pa.int32()),
+        "ycbcr": full(None, pa.list_(pa.float64())),
         "overviews": pa.array([[]] * n, BAND_METADATA_TYPE.field("overviews").type),
         "file_size": pa.array(size, pa.int64()), "etag": pa.array(etags, pa.string()),
     }  # fmt: skip

@@ -90,7 +90,14 @@ class TileEncoding:
     lerc_parameters: tuple[int, ...] | None = None
     """LercParameters tag: (version, additional compression), if LERC."""
     bits_per_sample: int | None = None
-    """Bits of one sample; defaults to the dtype's size (1-bit images are not supported)."""
+    """Bits of one sample; None when it is the dtype's size."""
+    fill_order: int = 1
+    """TIFF FillOrder: 1 (most significant bit first, the default) or 2 (bits of every
+    stored byte reversed, which libtiff undoes before any codec sees them)."""
+    ycbcr: tuple[float, ...] | None = None
+    """YCbCr outside JPEG (Photometric 6, converted to RGB as libtiff does): the
+    YCbCrSubSampling (horizontal, vertical), the 3 YCbCrCoefficients and the 6
+    ReferenceBlackWhite values (each as the float32 libtiff holds), 11 numbers."""
 
 
 @dataclass(frozen=True)

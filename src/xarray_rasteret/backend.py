@@ -51,6 +51,9 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         "crs",
         "resolution",
         "align",
+        "progress",
+        "geobox",
+        "like",
         "resampling",
         "groupby",
         "mask_and_scale",
@@ -81,6 +84,8 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         crs: Any = None,
         resolution: float | tuple[float, float] | None = None,
         align: tuple[float, float] | None = None,
+        geobox: Any = None,
+        like: Any = None,
         resampling: str = "nearest",
         groupby: str | None = None,
         mask_and_scale: bool | None = False,
@@ -93,6 +98,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         storage_options: dict[str, Any] | None = None,
         backend: Any = None,
         check_unchanged: bool = True,
+        progress: bool = False,
     ) -> Any:
         """Open a collection or a GeoTIFF lazily.
 
@@ -132,6 +138,16 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         align
             ``(x, y)`` in the target CRS on a pixel corner; default ``(0, 0)``,
             i.e. pixel edges at multiples of the resolution (like ``gdalwarp -tap``).
+        geobox
+            An odc-geo ``GeoBox``: the output is exactly its grid (CRS, pixel size,
+            extent, alignment), as odc-stac's ``geobox=``. The same as passing its
+            ``crs=``, ``resolution=``, ``bbox=`` (with ``bbox_crs=`` its CRS) and
+            ``align=`` (its corner): records outside it are not read. Not with
+            those keywords.
+        like
+            A Dataset or DataArray whose grid to reuse: its CRS (the
+            ``spatial_ref`` grid-mapping coordinate rioxarray and odc-geo write)
+            and its regular, north-up ``x``/``y`` coordinates. As ``geobox=``.
         resampling
             ``"nearest"`` (default), ``"bilinear"``, ``"cubic"``, ``"average"`` or
             ``"mode"``; nodata never contributes. Records already on the target
@@ -173,6 +189,11 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             Compare each response's object size (and ETag) with those recorded at
             build, at no extra request, and raise ``ObjectChangedError`` when the
             object was replaced (default True). False reads without the check.
+        progress
+            Show a tqdm bar over the tiles of each read that runs without dask
+            (``.load()``, ``.values``, ``load_async``): one bar per variable
+            read, tiles done out of planned. Under dask use dask's own progress
+            bars (``dask.diagnostics.ProgressBar``); chunks show none.
 
         Returns
         -------
@@ -202,8 +223,13 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         # Slips fail here, named, before any I/O (see _arguments).
         max_concurrent = checked_max_concurrent(max_concurrent)
         bands = checked_bands(bands)
-        bbox = checked_bbox(bbox, bbox_crs)
         time = checked_time(time)
+        if geobox is not None or like is not None:
+            crs, resolution, bbox, bbox_crs, align = _grid_keywords(
+                geobox, like, crs=crs, resolution=resolution, bbox=bbox, align=align,
+                bbox_crs=bbox_crs,
+            )
+        bbox = checked_bbox(bbox, bbox_crs)
         resolution = checked_resolution(resolution, crs)
         options = ReadOptions(
             max_concurrent=max_concurrent,
@@ -232,6 +258,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             align=tuple(align) if align is not None else None,  # type: ignore[arg-type]
             resampling=resampling,
             groupby=groupby,
+            progress=bool(progress),
         )
         if decode_coords not in (None, True, False, "coordinates", "all"):
             raise ValueError(
@@ -259,3 +286,23 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         if not isinstance(filename_or_obj, str):
             return False
         return suffix_of(filename_or_obj) in COLLECTION_SUFFIXES
+
+
+def _grid_keywords(geobox: Any, like: Any, **given: Any) -> tuple[Any, ...]:
+    """``crs, resolution, bbox, bbox_crs, align`` of ``geobox=`` or ``like=``."""
+    from .geo.target import geobox_grid, like_grid
+
+    which = "geobox=" if geobox is not None else "like="
+    if geobox is not None and like is not None:
+        raise ValueError("geobox= and like= both give the output grid: pass one of them")
+    clash = [f"{k}=" for k in ("crs", "resolution", "bbox", "align") if given[k] is not None]
+    if clash:
+        raise ValueError(
+            f"{which} gives the whole output grid, so {', '.join(clash)} cannot be given "
+            f"with it: drop {' and '.join(clash)}, or drop {which} and spell the grid out"
+        )
+    if given["bbox_crs"] not in (None, "EPSG:4326"):
+        raise ValueError(f"bbox_crs= has no effect with {which}: the grid's own CRS is used")
+    out = geobox_grid(geobox) if geobox is not None else like_grid(like)
+    return out["crs"], out["resolution"], out["bbox"], out["bbox_crs"], out["align"]
+

@@ -119,6 +119,8 @@ CASES: list[tuple[str, Edit, str]] = [
     ("overview short", set_field("tile_offsets", lambda v: v[:1], overview=0),
      r"overview: .*tile_byte_counts"),
     ("strips wider", lambda md: md.update(tiled=False), r"strip width 128 is not"),
+    ("fill order 3", set_field("fill_order", 3), r"fill_order 3 is unknown"),
+    ("fill order 0", set_field("fill_order", 0), r"fill_order 0 is unknown"),
 ]  # fmt: skip
 
 
@@ -134,6 +136,25 @@ def test_tampered_field_fails_at_load(
     assert f"record {single.ids[0]!r} band 'band_1'" in message
     assert single.hrefs("band_1")[0] in message
     assert "xarray_rasteret.build" in message
+
+
+def test_index_without_the_later_encoding_fields_reads_the_same(
+    single: Collection, files: dict[str, str], tmp_path: Path
+) -> None:
+    # Indexes written before fill_order and ycbcr were recorded lack both fields: they
+    # held only FillOrder 1 files and no YCbCr outside JPEG, and read as before.
+    column = "band_1_metadata"
+    typ = single.table.schema.field(column).type
+    old_type = pa.struct([f for f in typ if f.name not in ("fill_order", "ycbcr")])
+    rows = single.table.column(column).to_pylist()
+    for row in rows:
+        del row["fill_order"], row["ycbcr"]
+    index = single.table.schema.get_field_index(column)
+    old = Collection(single.table.set_column(index, column, pa.array(rows, old_type)))
+    (src,) = loaded(old, tmp_path).sources("band_1")
+    assert src.encoding.fill_order == 1 and src.encoding.ycbcr is None
+    with rasterio.open(files["single"]) as ds:
+        np.testing.assert_array_equal(read_all(src)[0], ds.read(1))
 
 
 def test_unknown_compression_fails_before_reading(single: Collection) -> None:

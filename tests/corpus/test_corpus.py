@@ -97,21 +97,6 @@ _REFUSED = "refused, but GDAL reads it: {}"
 #: Faults outside geo/ (pixel decoding in _read/ and ingest/, owned elsewhere, and the one
 #: ingest wiring geo/ needs): file -> symptom. xfail, so they stay visible in every run.
 KNOWN_FAULTS: dict[str, str] = {
-    "rioxarray/input/cint16.tif": (
-        "complex nodata: mask_and_scale masks value == 0+0j (2086 px); GDAL masks real part == "
-        "nodata (3539 px)"
-    ),
-    "image-tiff/libtiffpic/depth/flower-separated-planar-08.tif": _REFUSED.format(
-        "planar 8-bit CMYK"
-    ),
-    "image-tiff/images/seq/seq-1c-1b-fax3-lsb-71f6a21a.tiff": _REFUSED.format("FillOrder 2"),
-    "image-tiff/libtiffpic/fax2d.tif": _REFUSED.format("FillOrder 2"),
-    "image-tiff/libtiffpic/g3test.tif": _REFUSED.format("FillOrder 2"),
-    "image-tiff/libtiffpic/dscf0013.tif": _REFUSED.format("uncompressed YCbCr"),
-    "image-tiff/libtiffpic/ycbcr-cat.tif": _REFUSED.format("LZW YCbCr"),
-    "async-tiff/other/geogtowgs_subset_USGS_13_s14w171.tif": (
-        "no transform tags: ingest drops the CRS (EPSG:4269) that GDAL keeps"
-    ),
 }
 
 

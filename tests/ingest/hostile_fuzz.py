@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -35,15 +36,17 @@ __all__ = [
     "Case",
     "Result",
     "chain_ifds",
+    "child_program",
     "TiffMap",
     "generate_cases",
     "make_bases",
     "run_cases",
 ]
 
-OUTCOMES = ("ok", "clear", "unnamed", "other", "death", "timeout", "memory")
-"""How a case ends: built; a RasteretError naming the file; one not naming it;
-another exception type; the child killed by a signal or abort; past the
+OUTCOMES = ("ok", "clear", "unnamed", "other", "wrong", "death", "timeout", "memory")
+"""How a case ends: built (and read, where the child reads); a RasteretError naming
+the file; one not naming it; another exception type; pixels other than GDAL's
+where GDAL reads the file; the child killed by a signal or abort; past the
 deadline; out of memory (MemoryError or a failed native allocation)."""
 
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
@@ -314,26 +317,42 @@ def generate_cases(bases: dict[str, bytes], seed: int = 0) -> list[Case]:
 
 # --------------------------------------------------------------------------- running
 
-_CHILD = r"""
+_CHILD_TEMPLATE = r"""
 import json, resource, sys
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-import xarray_rasteret
+{setup}
 from xarray_rasteret.errors import RasteretError
 for line in sys.stdin:
     path = line.strip()
     print("start", flush=True)
     try:
-        xarray_rasteret.build([path])
-        res = {"outcome": "ok"}
+{work}
     except MemoryError:
-        res = {"outcome": "memory"}
+        res = {{"outcome": "memory"}}
     except Exception as e:
         text = "\n".join([str(e), *getattr(e, "__notes__", [])])
-        res = {"outcome": "error", "type": type(e).__name__,
-               "rasteret": isinstance(e, RasteretError), "message": text}
+        res = {{"outcome": "error", "type": type(e).__name__,
+               "rasteret": isinstance(e, RasteretError), "message": text}}
     print(json.dumps(res), flush=True)
 """
+
+
+def child_program(setup: str, work: str) -> str:
+    """A child program for :func:`run_cases`.
+
+    ``setup`` runs once (imports); ``work`` runs per ``path`` and sets ``res``
+    (``{"outcome": "ok"}``, or ``"wrong"`` with a ``"message"``); an exception it
+    raises is reported as the case's error.
+    """
+    body = textwrap.indent(textwrap.dedent(work).strip(), " " * 8)
+    return _CHILD_TEMPLATE.format(setup=textwrap.dedent(setup).strip(), work=body)
+
+
+_CHILD = child_program("import xarray_rasteret", """
+    xarray_rasteret.build([path])
+    res = {"outcome": "ok"}
+""")
 
 
 @dataclass(frozen=True)
@@ -346,6 +365,8 @@ class Result:
 
 
 def _classify(case: Case, path: Path, res: dict[str, object]) -> Result:
+    if res["outcome"] == "wrong":
+        return Result(case, "wrong", str(res.get("message", "")))
     if res["outcome"] != "error":
         return Result(case, str(res["outcome"]))
     detail = f"{res['type']}: {res['message']}"
@@ -354,14 +375,16 @@ def _classify(case: Case, path: Path, res: dict[str, object]) -> Result:
     return Result(case, "clear" if path.name in str(res["message"]) else "unnamed", detail)
 
 
-def _run_shard(items: Sequence[tuple[Case, Path]], timeout: float, mem: int) -> list[Result]:
+def _run_shard(
+    items: Sequence[tuple[Case, Path]], timeout: float, mem: int, child: str
+) -> list[Result]:
     """Run ``items`` in as few children as deaths and timeouts allow."""
     results: list[Result] = []
     while len(results) < len(items):
         rest = items[len(results) :]
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(mem)],
+                [sys.executable, "-c", child, str(mem)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -436,6 +459,7 @@ def run_cases(
     timeout: float = 10.0,
     mem: int = 2 << 30,
     workers: int = 3,
+    child: str = _CHILD,
 ) -> list[Result]:
     """Write ``cases`` under ``directory`` and build each in a guarded child.
 
@@ -451,6 +475,9 @@ def run_cases(
         ``RLIMIT_AS`` of the children, in bytes.
     workers
         Children run at once; cases are dealt to them round-robin.
+    child
+        The child's program: it reads one path per line from stdin and prints
+        ``start`` then one JSON result per path (default: ``build`` each file).
 
     Returns
     -------
@@ -464,7 +491,7 @@ def run_cases(
         items.append((case, path))
     shards = [items[k::workers] for k in range(workers)]
     with ThreadPoolExecutor(workers) as pool:
-        done = list(pool.map(lambda s: _run_shard(s, timeout, mem), shards))
+        done = list(pool.map(lambda s: _run_shard(s, timeout, mem, child), shards))
     order = {id(c): i for i, c in enumerate(cases)}
     return sorted((r for shard in done for r in shard), key=lambda r: order[id(r.case)])
 

@@ -317,10 +317,10 @@ def test_truncated_tiles(corpus: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_unsupported_encoding_fails_at_build(tmp_path: Path) -> None:
-    # Planar 8-bit CMYK: GDAL reads it as RGBA, which needs all four planes per tile.
+    # Planar 8-bit CMYK of 5 inks: libtiff reads planar CMYK as RGBA only with 4 (GDAL fails too).
     path = tmp_path / "cmyk.tif"
     write_tiff(
-        path, dtype="uint8", count=4, data=np.ones((4, 64, 64), "uint8"),
+        path, dtype="uint8", count=5, data=np.ones((5, 64, 64), "uint8"),
         photometric="CMYK", interleave="band",
     )  # fmt: skip
     with pytest.raises(UnsupportedTiffError, match=r"cmyk\.tif.*CMYK.*planar"):

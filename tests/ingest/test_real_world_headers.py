@@ -14,13 +14,20 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
+import pyproj
 import pytest
 import rasterio
 import xarray as xr
+from imagecodecs import bitorder_decode
+from rasterio.control import GroundControlPoint
+from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from tiff_edit import add_to_first_ifd, edit_first_ifd
 
 from xarray_rasteret.errors import UnsupportedTiffError
+from xarray_rasteret.geo.footprint import FootprintWarning
+from xarray_rasteret.ingest import build
 from xarray_rasteret.ingest._header import read_sources_async
 
 H, W = 40, 50
@@ -98,7 +105,7 @@ def test_photometric_the_parser_does_not_know(tmp_path: Path, value: int, name: 
 @pytest.mark.parametrize(
     ("options", "tags", "match"),
     [
-        ({}, {266: 2}, r"FillOrder 2 \(bits stored least significant first\)"),
+        ({}, {266: 3}, r"FillOrder 3 is not 1 or 2"),
         ({"nbits": 1, "compress": "ccittfax3"}, {292: 1}, r"Group 3 with T4Options 1 \(2-D"),
         ({"count": 4, "photometric": "CMYK"}, {332: 2}, r"InkSet 2 \(inks other than CMYK\)"),
         ({"count": 3, "photometric": "RGB"}, {262: 8}, r"CIELab photometric.*RGBA"),
@@ -106,7 +113,7 @@ def test_photometric_the_parser_does_not_know(tmp_path: Path, value: int, name: 
         ({"compress": "deflate", "predictor": 2}, {317: 9}, r"Predictor 9 is unknown"),
         ({}, {284: 3}, r"PlanarConfiguration 3 is invalid"),
     ],
-    ids=["fill_order", "g3_2d", "inkset", "cielab", "cint32", "predictor", "planar"],
+    ids=["fill_order_3", "g3_2d", "inkset", "cielab", "cint32", "predictor", "planar"],
 )
 def test_refused_by_name(tmp_path: Path, options, tags, match) -> None:
     path = tmp_path / "odd.tif"
@@ -114,6 +121,58 @@ def test_refused_by_name(tmp_path: Path, options, tags, match) -> None:
     add_to_first_ifd(path, shorts=tags)
     with pytest.raises(UnsupportedTiffError, match=r"odd\.tif: .*" + match):
         asyncio.run(read_sources_async(str(path)))
+
+
+def _reverse_bits_of_tiles(path: Path) -> None:
+    """Store every tile's bytes least significant bit first and say so (FillOrder 2)."""
+    level = asyncio.run(read_sources_async(str(path)))[0].levels[0]
+    buf = bytearray(path.read_bytes())
+    for at, n in zip(level.tile_offsets.tolist(), level.tile_byte_counts.tolist(), strict=True):
+        buf[at : at + n] = bitorder_decode(bytes(buf[at : at + n]))
+    path.write_bytes(bytes(buf))
+    add_to_first_ifd(path, shorts={266: 2})
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"compress": "lzw", "tiled": True, "blockxsize": 16, "blockysize": 16},
+        {"count": 3, "dtype": "uint16", "compress": "deflate", "predictor": 2},
+        {"nbits": 1, "compress": "ccittfax4"},
+        {"nbits": 1, "compress": "ccittfax3"},
+        {"nbits": 4},
+    ],
+    ids=["raw", "lzw_tiled", "deflate_predictor", "g4", "g3", "4bit"],
+)
+def test_fill_order_2_is_read_as_gdal(tmp_path: Path, options) -> None:
+    # libtiff reverses the bits of each stored byte before decoding, whatever the codec.
+    path = tmp_path / "lsb.tif"
+    _write(path, **options)
+    with rasterio.open(path) as ds:
+        data = ds.read()  # GDAL clips the values to NBITS
+    _reverse_bits_of_tiles(path)
+    assert asyncio.run(read_sources_async(str(path)))[0].encoding.fill_order == 2
+    with rasterio.open(path) as ds:  # the oracle reads the reversed file as written
+        np.testing.assert_array_equal(ds.read(), data)
+    _same_as_rasterio(path)
+
+
+def test_fill_order_2_through_an_index(tmp_path: Path) -> None:
+    path = tmp_path / "lsb.tif"
+    _write(path, nbits=1, compress="ccittfax4")
+    _reverse_bits_of_tiles(path)
+    index = tmp_path / "index.parquet"
+    build([str(path)], output=str(index))
+    table = pq.read_table(index)
+    field = next(c for c in table.column_names if c.endswith("_metadata"))
+    assert table.column(field).combine_chunks().field("fill_order").to_pylist() == [2]
+    with rasterio.open(path) as ds:
+        expected = ds.read(1)
+    got = xr.open_dataset(index, engine="rasteret")
+    values = got[next(iter(got.data_vars))].values[0]
+    assert values.dtype == expected.dtype
+    np.testing.assert_array_equal(values, expected)
 
 
 def test_g3_fill_bits_option_is_read(tmp_path: Path) -> None:
@@ -200,3 +259,49 @@ def test_integer_nodata_is_truncated_as_gdal(tmp_path: Path, dtype: str, text: s
     assert rio_masked[:3].all()
     ds = xr.open_dataset(path, engine="rasteret", mask_and_scale=True)
     np.testing.assert_array_equal(np.isnan(ds.band_1.values[0]), rio_masked)
+
+
+@pytest.mark.parametrize("epsg", [4269, 32633])
+def test_geokeys_without_transform_keep_the_crs(tmp_path: Path, epsg: int) -> None:
+    # GDAL keeps the GeoKeys' CRS with an identity transform (pixel-index coordinates);
+    # that outline is no place in the CRS, so the index gets no footprint.
+    path = tmp_path / "no_transform.tif"
+    data = np.arange(H * W, dtype="uint8").reshape(1, H, W)
+    profile = {"driver": "GTiff", "width": W, "height": H, "count": 1, "dtype": "uint8"}
+    with rasterio.open(path, "w", **profile, crs=f"EPSG:{epsg}") as dst:
+        dst.write(data)
+    with rasterio.open(path) as src:
+        crs, transform, expected = src.crs, src.transform, src.read()
+    assert transform.is_identity and crs.to_epsg() == epsg  # no transform tags, CRS kept
+    index = tmp_path / "index.parquet"
+    with pytest.warns(FootprintWarning, match=r"no_transform\.tif: the GeoKeys give a CRS"):
+        build([str(path)], output=str(index))
+    table = pq.read_table(index)
+    assert table.column("geometry").to_pylist() == [None]
+    assert table.column("bbox").to_pylist() == [None]
+    ds = xr.open_dataset(index, engine="rasteret")
+    assert pyproj.CRS(ds.spatial_ref.attrs["crs_wkt"]) == pyproj.CRS(crs.to_wkt())
+    np.testing.assert_array_equal(ds.x.values, np.arange(W) + 0.5)
+    np.testing.assert_array_equal(ds.y.values, np.arange(H) + 0.5)
+    values = ds[next(iter(ds.data_vars))].values
+    assert values.dtype == expected.dtype and values.shape == expected.shape
+    np.testing.assert_array_equal(values, expected)
+
+
+def test_gcps_keep_no_crs(tmp_path: Path) -> None:
+    # Tiepoints without a pixel scale are GCPs: GDAL gives the GeoKeys' CRS to them,
+    # not to the dataset, whose CRS is then none (and so is ours).
+    path = tmp_path / "gcps.tif"
+    gcps = [
+        GroundControlPoint(row=r, col=c, x=10 + c / 100, y=50 - r / 100)
+        for r, c in ((0, 0), (0, W), (H, 0), (H, W))
+    ]
+    profile = {"driver": "GTiff", "width": W, "height": H, "count": 1, "dtype": "uint8"}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.gcps = (gcps, CRS.from_epsg(4326))
+        dst.write(np.ones((1, H, W), "uint8"))
+    with rasterio.open(path) as src:
+        assert src.crs is None and len(src.gcps[0]) == 4
+    (source,) = asyncio.run(read_sources_async(str(path)))
+    assert source.crs is None and source.transform.is_identity
+    assert "no_transform" not in source.extra

@@ -90,6 +90,15 @@ CASES: dict[str, tuple[np.ndarray, dict[str, Any]]] = {
     "cmyk_int8_tiled": (
         _ints(4, 127, "int8"), {"photometric": "CMYK", "compress": "lzw", **_TILED}
     ),
+    "cmyk_planar": (_ints(4, 256, "uint8"), {"photometric": "CMYK", "interleave": "band"}),
+    "cmyk_planar_tiled_deflate": (
+        _ints(4, 256, "uint8"),
+        {"photometric": "CMYK", "interleave": "band", "compress": "deflate", **_TILED},
+    ),
+    "cmyk_planar_int8_lzw_strips": (
+        _ints(4, 127, "int8"),
+        {"photometric": "CMYK", "interleave": "band", "compress": "lzw", "blockysize": 5},
+    ),
     "cmyk_16bit_raw": (_ints(4, 65536, "uint16"), {"photometric": "CMYK"}),
     "rgba_jpeg": (_ints(4, 256, "uint8"), {"photometric": "RGB", "compress": "jpeg", **_TILED}),
     "ccitt_rle": (_ints(1, 2, "uint8"), {"nbits": 1, "compress": "ccittrle"}),
@@ -133,17 +142,38 @@ def test_three_ink_separated_stays_raw(tmp_path) -> None:
     np.testing.assert_array_equal(got, data)
 
 
-def test_planar_cmyk_is_refused(tmp_path) -> None:
-    # GDAL's RGBA needs all four planes for each band: refused by name.
+@pytest.mark.filterwarnings("ignore:The specified chunks separate the stored chunks")
+def test_planar_cmyk_windows_of_every_band(tmp_path) -> None:
+    # Each RGBA band of a planar file is made of two stored planes (its ink and black):
+    # windows across tile edges (dask chunks smaller than the image), on every band,
+    # alpha included, equal rasterio's.
+    data, options = CASES["cmyk_planar_tiled_deflate"]
     path = tmp_path / "cmykp.tif"
-    _write(path, _ints(4, 256, "uint8"), photometric="CMYK", interleave="band")
-    with pytest.raises(UnsupportedTiffError, match=r"cmykp\.tif.*CMYK.*planar"):
+    _write(path, data, **dict(options))
+    with rasterio.open(path) as src:
+        expected = src.read()
+    assert expected.shape[0] == 4 and (expected[3] == 255).all()
+    ds = xr.open_dataset(path, engine="rasteret", chunks={"x": 32, "y": 16})
+    for i in range(4):
+        band = ds[f"band_{i + 1}"].isel(time=0)
+        np.testing.assert_array_equal(band.values, expected[i])
+        part = band.isel(y=slice(5, 30), x=slice(13, 44)).values
+        np.testing.assert_array_equal(part, expected[i, 5:30, 13:44])
+
+
+def test_planar_cmyk_of_5_samples_is_refused(tmp_path) -> None:
+    # libtiff's RGBA interface reads planar CMYK of exactly 4 inks; GDAL fails on more.
+    path = tmp_path / "cmyk5.tif"
+    _write(path, _ints(5, 256, "uint8"), photometric="CMYK", interleave="band")
+    with rasterio.open(path) as src, pytest.raises(rasterio.errors.RasterioIOError):
+        src.read()
+    with pytest.raises(UnsupportedTiffError, match=r"cmyk5\.tif.*planar 8-bit CMYK with 5"):
         xr.open_dataset(path, engine="rasteret")
 
 
 @pytest.mark.parametrize(
     "name", ["12bit_big_endian", "cint16_be_deflate", "half_float", "cmyk_5_samples_as_4_rgba",
-             "ccitt_g4", "24bit_big_endian"],
+             "ccitt_g4", "24bit_big_endian", "cmyk_planar_int8_lzw_strips"],
 )  # fmt: skip
 def test_index_round_trip(tmp_path, name: str) -> None:
     # The index keeps what the decoder needs (dtype, byte order, bits, photometric).

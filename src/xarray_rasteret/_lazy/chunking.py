@@ -75,8 +75,9 @@ def default_chunks(
 def _is_lazy_array(obj: Any) -> bool:
     from .mosaic import MosaicArray
     from .native import RasteretArray
+    from .records import DecodedArray
 
-    return isinstance(obj, RasteretArray | MosaicArray)
+    return isinstance(obj, RasteretArray | MosaicArray | DecodedArray)
 
 
 def _identity_key(key: Any, shape: tuple[int, ...]) -> bool:

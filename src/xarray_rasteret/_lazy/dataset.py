@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,11 +29,21 @@ from ..geo.target import (
     records_bounds,
     target_grid,
 )
+from .attrs import axis_attrs, column_coordinate, spatial_ref_attrs, variable_attrs
 from .chunking import default_chunks, with_chunking_variables
+from .messages import grid_mismatch, no_match
 from .mosaic import Member, MosaicArray
 from .native import Placement, RasteretArray
+from .records import DecodedArray, StepParams, decoded_dtype, per_record_coords, step_params
 
-__all__ = ["DatasetRequest", "build_dataset", "solar_day", "spatial_ref_attrs"]
+__all__ = [
+    "DatasetRequest",
+    "build_dataset",
+    "solar_day",
+    "spatial_ref_attrs",
+    "variable_attrs",
+]
+
 
 @dataclass(frozen=True)
 class DatasetRequest:
@@ -57,42 +66,13 @@ class DatasetRequest:
     """Resampling onto the target grid."""
     groupby: str | None = None
     """``"solar_day"`` or a column name: records of a group form one time step."""
+    progress: bool = False
+    """A tqdm bar over the tiles of each read without dask."""
 
     @property
     def wants_target_grid(self) -> bool:
         """Whether a common target grid was asked for."""
         return self.crs is not None or self.resolution is not None or self.align is not None
-
-
-def spatial_ref_attrs(grid: RasterGrid) -> dict[str, Any]:
-    """CF grid-mapping attributes that rioxarray and odc-geo read.
-
-    Parameters
-    ----------
-    grid
-        The output grid.
-
-    Returns
-    -------
-    dict
-        ``crs_wkt``, ``spatial_ref`` and ``GeoTransform`` (GDAL order), plus
-        the CF projection parameters pyproj derives.
-    """
-    t = grid.transform
-    attrs: dict[str, Any] = {} if grid.crs is None else dict(_cf_attrs(grid.crs))
-    attrs["GeoTransform"] = " ".join(repr(float(v)) for v in (t.c, t.a, t.b, t.f, t.d, t.e))
-    return attrs
-
-
-@lru_cache(maxsize=64)
-def _cf_attrs(crs: str) -> dict[str, Any]:
-    """A CRS's CF grid-mapping attributes (slow to make in pyproj: made once per CRS)."""
-    parsed = as_crs(crs)
-    attrs = parsed.to_cf()
-    wkt = parsed.to_wkt()
-    attrs["crs_wkt"] = wkt
-    attrs["spatial_ref"] = wkt
-    return attrs
 
 
 def _level_for(src: RasterSource, level: int | None, record: str, band: str) -> int:
@@ -157,7 +137,7 @@ def build_dataset(
                 f"bbox {request.bbox} ({request.bbox_crs}) does not intersect any record "
                 f"of the collection (after the time and filter selection)"
             )
-        raise ValueError("no record of the collection matches the time and filter selection")
+        raise ValueError(no_match(collection, request.time, request.filters))
     check_resampling(request.resampling)
     col = _sorted_by_time(col)
     bands = list(request.bands) if request.bands is not None else list(col.bands)
@@ -172,42 +152,10 @@ def build_dataset(
             for band, sources in per_band.items()
         }
     else:
-        grids: dict[str, RasterGrid] = {}
-        levels: dict[str, list[int]] = {}
-        for band, sources in per_band.items():
-            levels[band] = [
-                _level_for(s, request.overview_level, rid, band)
-                for s, rid in zip(sources, ids, strict=True)
-            ]
-            record_grids = [
-                RasterGrid.of(s, lv) for s, lv in zip(sources, levels[band], strict=True)
-            ]
-            grids[band] = union_grid(record_grids, [f"record {rid!r}" for rid in ids])
-        grid = _common_grid(grids)
-        if grid.crs is None:
-            warnings.warn(
-                "the raster has no georeferencing: coordinates are pixel indices and there is "
-                "no CRS",
-                UserWarning,
-                stacklevel=4,
-            )
-        grid = _clip_to_bbox(grid, request)
-        data_vars = {}
-        for band, sources in per_band.items():
-            if request.groupby is None:
-                data_vars[band] = _band_variable(
-                    band, sources, levels[band], grid, request, options
-                )
-            else:
-                members = [
-                    [_aligned_member(grid, sources[i], levels[band][i]) for i in step]
-                    for step in steps
-                ]
-                data_vars[band] = _wrap_variable(
-                    band, sources, members, grid, request, options, "nearest"
-                )
+        grid, data_vars = _native_variables(col, per_band, steps, ids, request, options)
 
     coords = _coords(col, grid, steps, request.groupby)
+    coords.update(_record_coords(data_vars, request))
     ds = xr.Dataset(data_vars, coords=coords, attrs=_dataset_attrs(col, bands))
     if request.mask_and_scale:
         ds = xr.decode_cf(ds, mask_and_scale=True, decode_times=False, decode_coords=False)
@@ -216,6 +164,76 @@ def build_dataset(
     # The helpers accept this Dataset in place of its collection.
     ds.encoding["rasteret_collection"] = col
     return ds
+
+
+def _native_variables(
+    col: Collection,
+    per_band: dict[str, list[RasterSource]],
+    steps: Sequence[Sequence[int]],
+    ids: Sequence[str],
+    request: DatasetRequest,
+    options: ReadOptions,
+) -> tuple[RasterGrid, dict[str, xr.Variable]]:
+    """The records' own grid (no target grid) and a variable per band on it."""
+    grids: dict[str, RasterGrid] = {}
+    levels: dict[str, list[int]] = {}
+    for band, sources in per_band.items():
+        levels[band] = [
+            _level_for(s, request.overview_level, rid, band)
+            for s, rid in zip(sources, ids, strict=True)
+        ]
+        record_grids = [
+            RasterGrid.of(s, lv) for s, lv in zip(sources, levels[band], strict=True)
+        ]
+        if not all(record_grids[0].is_aligned_with(g) for g in record_grids):
+            raise ReprojectionRequiredError(
+                grid_mismatch(f"the records of band {band!r}", record_grids, ids,
+                              _epsg_codes(col))
+            )
+        grids[band] = union_grid(record_grids, [f"record {rid!r}" for rid in ids])
+    grid = _common_grid(grids)
+    if grid.crs is None:
+        warnings.warn(
+            "the raster has no georeferencing: coordinates are pixel indices and there is "
+            "no CRS",
+            UserWarning,
+            stacklevel=5,
+        )
+    grid = _clip_to_bbox(grid, request)
+    data_vars = {}
+    for band, sources in per_band.items():
+        if request.groupby is None:
+            data_vars[band] = _band_variable(
+                band, sources, levels[band], grid, request, options
+            )
+        else:
+            members = [
+                [_aligned_member(grid, sources[i], levels[band][i]) for i in step]
+                for step in steps
+            ]
+            data_vars[band] = _wrap_variable(
+                band, sources, members, grid, request, options, "nearest"
+            )
+    return grid, data_vars
+
+
+def _record_coords(data_vars: dict[str, xr.Variable], request: DatasetRequest) -> dict[str, Any]:
+    """Per-record scale/offset/nodata coordinates of native variables whose records differ."""
+    coords: dict[str, Any] = {}
+    for name, var in data_vars.items():
+        mine = var.encoding.pop("rasteret_record_coords", {})
+        coords.update(mine)
+        if mine and not request.mask_and_scale:
+            warnings.warn(
+                f"the records of band {name!r} have different scale, offset or nodata: "
+                f"its values are native and carry no scale_factor/add_offset/_FillValue "
+                f"that would be wrong for some records; the per-record values are the "
+                f"coordinates {sorted(mine)} along time. Pass mask_and_scale=True to get "
+                f"each record decoded with its own",
+                UserWarning,
+                stacklevel=5,
+            )
+    return coords
 
 
 def _dataset_attrs(col: Collection, bands: Sequence[str]) -> dict[str, Any]:
@@ -401,13 +419,21 @@ def _wrap_variable(
         check_supported(enc)
     dtype = np.result_type(*(s.dtype for s in sources))
     first = sources[0]
-    fill = first.fill
-    array = MosaicArray(members, grid, dtype, fill, resampling, options)
+    params = step_params(band, [[m.source for m in step] for step in members])
+    label = band if request.progress else None
+    if request.mask_and_scale and not params.uniform:
+        # Merged as float with NaN where nothing valid lands (each member masked
+        # by its own nodata), then scaled per step: no first-record nodata applies.
+        merged = np.dtype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64)
+        array = MosaicArray(members, grid, merged, np.nan, resampling, options, label)
+        params = replace(params, nodata=(None,) * len(params.nodata))
+    else:
+        array = MosaicArray(members, grid, dtype, first.fill, resampling, options, label)
     layout = first.levels[0]
     chunks = default_chunks(
         layout.tile_height, layout.tile_width, array.shape, dtype, request.mask_and_scale
     )
-    return _variable(array, first, dtype, chunks, request)
+    return _variable(band, array, first, dtype, chunks, request, params)
 
 
 def _sorted_by_time(col: Collection) -> Collection:
@@ -423,13 +449,25 @@ def _common_grid(grids: dict[str, RasterGrid]) -> RasterGrid:
     first = grids[names[0]]
     for name in names[1:]:
         g = grids[name]
-        if not (first.is_aligned_with(g) and g.shape == first.shape):
+        if not first.is_aligned_with(g):
             raise ReprojectionRequiredError(
-                f"bands {names[0]!r} and {name!r} are on different grids "
-                f"(resolution {first.resolution} vs {g.resolution}, shape {first.shape} vs "
-                f"{g.shape}); open them separately (bands=[...]) or pass a target grid"
+                grid_mismatch(f"bands {names[0]!r} and {name!r}", [first, g], [names[0], name],
+                              [None, None])
+            )
+        if g.shape != first.shape:
+            raise ReprojectionRequiredError(
+                f"bands {names[0]!r} and {name!r} share a pixel grid but cover different "
+                f"extents ({first.width} x {first.height} vs {g.width} x {g.height} pixels, "
+                f"bounds {first.bounds} vs {g.bounds}); open them separately (bands=[...]), "
+                f"or pass a target grid (crs=, resolution=, and bbox= for one extent)"
             )
     return first
+
+
+def _epsg_codes(col: Collection) -> list[Any]:
+    if "proj:epsg" not in col.table.column_names:
+        return [None] * len(col)
+    return list(col.table.column("proj:epsg").to_pylist())
 
 
 def _band_variable(
@@ -449,79 +487,47 @@ def _band_variable(
     dtype = np.result_type(*(s.dtype for s in sources))
     first = sources[0]
     fill = first.fill
-    array = RasteretArray(placements, (len(sources), grid.height, grid.width), dtype, fill, options)
+    array = RasteretArray(placements, (len(sources), grid.height, grid.width), dtype, fill,
+                          options, band if request.progress else None)
     layout = first.levels[levels[0]]
     chunks = default_chunks(
         layout.tile_height, layout.tile_width, array.shape, dtype, request.mask_and_scale
     )
-    return _variable(array, first, dtype, chunks, request)
-
-
-def variable_attrs(
-    first: RasterSource, dtype: np.dtype, *, mask_and_scale: bool
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The CF attributes and encoding of a band's variable, from its first record.
-
-    Used for the engine's lazy variables and the helpers' in-memory ones alike.
-    The placement follows rioxarray's ``open_rasterio``: the values are stored
-    (native) values, so ``_FillValue``, ``scale_factor`` and ``add_offset``
-    describe them in ``attrs``, where rioxarray, ``xr.decode_cf`` and CF
-    readers look. ``mask_and_scale`` data is then decoded by ``xr.decode_cf``,
-    which moves them to the encoding (NaN marks nodata there).
-
-    Parameters
-    ----------
-    first
-        The band's first record.
-    dtype
-        The stored dtype of the variable.
-    mask_and_scale
-        Whether the variable will be CF-decoded; then there is no ``nodata``
-        attr, since decoded values are NaN where the stored ones were nodata.
-
-    Returns
-    -------
-    attrs, encoding
-        ``grid_mapping``, ``_FillValue`` (in ``dtype`` where it fits) and, for
-        native data, ``nodata``; ``scale_factor``/``add_offset`` where they are
-        not trivial. The encoding holds the stored dtype.
-    """
-    nodata = first.nodata
-    attrs: dict[str, Any] = {"grid_mapping": "spatial_ref"}
-    if nodata is not None:
-        if not mask_and_scale:
-            attrs["nodata"] = nodata
-        attrs["_FillValue"] = _fill_value(nodata, dtype)
-    if first.scale != 1.0 or first.offset != 0.0:
-        attrs["scale_factor"] = first.scale
-        attrs["add_offset"] = first.offset
-    return attrs, {"dtype": dtype}
-
-
-def _fill_value(nodata: float, dtype: np.dtype) -> Any:
-    """``nodata`` as a scalar of ``dtype`` when it is exactly representable (as rioxarray).
-
-    A value outside the dtype's range stays a float so that it is not silently
-    wrapped around into a valid pixel value.
-    """
-    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        cast = np.array(nodata).astype(dtype)[()]
-    if cast == nodata or (np.isnan(nodata) and np.isnan(cast)):
-        return cast
-    return nodata
+    params = step_params(band, [[s] for s in sources])
+    return _variable(band, array, first, dtype, chunks, request, params)
 
 
 def _variable(
+    band: str,
     array: RasteretArray | MosaicArray,
     first: RasterSource,
     dtype: np.dtype,
     chunks: dict[str, int],
     request: DatasetRequest,
+    params: StepParams,
 ) -> xr.Variable:
+    """The band's variable; see :mod:`.records` for records that differ."""
     attrs, encoding = variable_attrs(first, dtype, mask_and_scale=request.mask_and_scale)
-    var = xr.Variable(("time", "y", "x"), indexing.LazilyIndexedArray(array), attrs)
+    data: Any = array
+    record_coords: dict[str, Any] = {}
+    # Complex nodata masks by the real part (GDAL), which xr.decode_cf does not do.
+    complex_nodata = np.dtype(dtype).kind == "c" and any(v is not None for v in params.nodata)
+    if not params.uniform or (request.mask_and_scale and complex_nodata):
+        if request.mask_and_scale:
+            out = decoded_dtype(dtype, params)
+            data = DecodedArray(array, params, out)
+            attrs = {"grid_mapping": attrs["grid_mapping"]}
+            encoding = {"dtype": out}
+        else:
+            record_coords = per_record_coords(band, params)
+            for key in ("scale_factor", "add_offset") if not params.same_scale else ():
+                attrs.pop(key, None)
+            for key in ("_FillValue", "nodata") if not params.same_nodata else ():
+                attrs.pop(key, None)
+    var = xr.Variable(("time", "y", "x"), indexing.LazilyIndexedArray(data), attrs)
     var.encoding = {"preferred_chunks": chunks, **encoding}
+    if record_coords:
+        var.encoding["rasteret_record_coords"] = record_coords
     return var
 
 
@@ -529,7 +535,7 @@ def _coords(
     col: Collection, grid: RasterGrid, steps: Sequence[Sequence[int]], groupby: str | None
 ) -> dict[str, Any]:
     x, y = grid.xy_coords()
-    x_attrs, y_attrs = _axis_attrs(grid.crs)
+    x_attrs, y_attrs = axis_attrs(grid.crs)
     # A group's time, id and column values are those of its first member.
     firsts = [step[0] for step in steps]
     times = np.asarray(col.datetimes, dtype="datetime64[ns]")[firsts]
@@ -539,51 +545,13 @@ def _coords(
         "y": ("y", y, y_attrs),
         "x": ("x", x, x_attrs),
         "spatial_ref": ((), np.int64(0), spatial_ref_attrs(grid)),
-        "id": ("time", _fixed_width([ids[i] for i in firsts])),
+        "id": column_coordinate([ids[i] for i in firsts]),
     }
     table = col.table
     for name in col.user_columns():
         values = table.column(name).to_numpy(zero_copy_only=False)[firsts]
-        coords[name] = ("time", _fixed_width(values))
+        coords[name] = column_coordinate(values)
     if groupby is not None and groupby not in coords:
         keys = _group_keys(col, groupby)
         coords[groupby] = ("time", np.asarray([keys[i] for i in firsts]))
     return coords
-
-
-def _fixed_width(values: Sequence[Any] | np.ndarray) -> np.ndarray:
-    """Strings as a fixed-width unicode array, anything else as numpy makes it.
-
-    xarray chunks every non-index coordinate with ``chunks={}``, and writers
-    (``to_netcdf``, ``to_zarr``) must load an object-dtype dask array to find
-    a storable dtype, with a warning; a ``<U`` array stores as it is.
-    """
-    if len(values) and all(isinstance(v, str) for v in values):
-        return np.asarray(values, dtype=np.str_)
-    return np.asarray(values)
-
-
-@lru_cache(maxsize=64)
-def _axis_attrs(crs: str | None) -> tuple[dict[str, str], dict[str, str]]:
-    """CF attributes of the x and y coordinates, as rioxarray's ``write_coordinate_system``.
-
-    Units come from the CRS's first axis; a grid without CRS (pixel indices)
-    gets none.
-    """
-    if crs is None:
-        return {}, {}
-    parsed = as_crs(crs)
-    if parsed.is_geographic:
-        return (
-            {"axis": "X", "long_name": "longitude", "standard_name": "longitude",
-             "units": "degrees_east"},
-            {"axis": "Y", "long_name": "latitude", "standard_name": "latitude",
-             "units": "degrees_north"},
-        )
-    x = {"axis": "X", "long_name": "x coordinate of projection",
-         "standard_name": "projection_x_coordinate"}
-    y = {"axis": "Y", "long_name": "y coordinate of projection",
-         "standard_name": "projection_y_coordinate"}
-    if parsed.axis_info:
-        x["units"] = y["units"] = parsed.axis_info[0].unit_name
-    return x, y

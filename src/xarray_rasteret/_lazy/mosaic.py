@@ -94,6 +94,9 @@ class PositionBudget:
 
 
 def _valid(values: np.ndarray, nodata: float | None) -> np.ndarray:
+    if values.dtype.kind == "c":
+        # GDAL: a complex value is nodata when its real part is.
+        values = values.real
     if values.dtype.kind == "f":
         valid = ~np.isnan(values)
         if nodata is not None and not math.isnan(nodata):
@@ -122,6 +125,8 @@ class MosaicArray(OuterIndexedArray):
         ``average``, ``mode``).
     options
         Storage and concurrency options for every read.
+    progress
+        A label: each read (without dask) shows a tqdm bar over its tiles.
     """
 
     def __init__(
@@ -132,7 +137,9 @@ class MosaicArray(OuterIndexedArray):
         fill: float,
         resampling: str,
         options: ReadOptions,
+        progress: str | None = None,
     ) -> None:
+        self.progress = progress
         self.steps = tuple(tuple(s) for s in steps)
         self.grid = grid
         self.shape = (len(self.steps), grid.height, grid.width)
@@ -286,7 +293,13 @@ class MosaicArray(OuterIndexedArray):
         # Planned in a decode thread, not on the event loop: reads gathered on one
         # loop (``load_async`` of many AOIs) then send their requests as soon as
         # each is planned, not after every one of them is.
-        await read_then([], self.options, more=plan_groups)
+        if self.progress is None:
+            await read_then([], self.options, more=plan_groups)
+        else:
+            from .progress import tile_bar
+
+            with tile_bar(self.progress) as on_tile:
+                await read_then([], self.options, on_tile=on_tile, more=plan_groups)
         out, post = planned[0]
         return select(out, post)
 

@@ -77,9 +77,12 @@ class RasteretArray(OuterIndexedArray):
     dtype
         Output dtype (the band's native dtype).
     fill
-        Value of pixels no record covers (nodata, else 0).
+        Value of pixels no record covers (nodata, else 0). Each record's read
+        fills with that record's own nodata (records of a band may differ).
     options
         Storage and concurrency options for every read.
+    progress
+        A label: each read (without dask) shows a tqdm bar over its tiles.
     """
 
     def __init__(
@@ -89,12 +92,22 @@ class RasteretArray(OuterIndexedArray):
         dtype: np.dtype,
         fill: float,
         options: ReadOptions,
+        progress: str | None = None,
     ) -> None:
         self.placements = tuple(placements)
         self.shape = shape
         self.dtype = np.dtype(dtype)
         self.fill = fill
         self.options = options
+        self.progress = progress
+
+    async def _read_tasks(self, tasks: Sequence[ReadTask]) -> None:
+        if self.progress is None:
+            await read_batched(tasks, self.options)
+        else:
+            from .progress import read_with_bar
+
+            await read_with_bar(tasks, self.options, self.progress)
 
     def shard(self, start: int, stop: int) -> RasteretArray:
         """The array of time steps ``[start, stop)`` only (what one dask task carries)."""
@@ -128,12 +141,13 @@ class RasteretArray(OuterIndexedArray):
             for i, t in enumerate(np.atleast_1d(times)):
                 p = self.placements[int(t)]
                 w = win.relative_to(p.row_offset, p.col_offset)
-                tasks.append(ReadTask(p.source, p.level, w, out[i], fill=self.fill))
+                # Each record's own fill (its nodata): records may differ in it.
+                tasks.append(ReadTask(p.source, p.level, w, out[i], fill=p.source.fill))
         return out, tasks, post
 
     async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
         out, tasks, post = self.plan(key)
-        await read_batched(tasks, self.options)
+        await self._read_tasks(tasks)
         return select(out, post)
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
@@ -164,13 +178,14 @@ class RasteretArray(OuterIndexedArray):
             at = np.flatnonzero(flat_t == t)
             rows, cols = flat_y[at] - p.row_offset, flat_x[at] - p.col_offset
             inside = inside_image(layout, rows, cols)
+            flat_out[at[~inside]] = p.source.fill
             at, rows, cols = at[inside], rows[inside], cols[inside]
             for which, r, c, window, task in tile_reads(
-                p.source, p.level, rows, cols, fill=self.fill
+                p.source, p.level, rows, cols, fill=p.source.fill
             ):
                 tasks.append(task)
                 picks.append((at[which], r, c, window))
-        await read_batched(tasks, self.options)
+        await self._read_tasks(tasks)
         for at, r, c, window in picks:
             flat_out[at] = window[r, c]
         return out

@@ -13,12 +13,15 @@ codecs, then converts it the way GDAL does:
 - 8-bit CMYK (Photometric Separated, 4 inks or more, chunky) becomes 4 RGBA
   bands, as GDAL's RGBA interface (libtiff's ``TIFFRGBAImage``):
   ``R = (255 - K) * (255 - C) // 255``, alpha 255;
-- CCITT RLE, Group 3 (1-D) and Group 4 decode to one uint8 (0 or 1) per pixel.
+- CCITT RLE, Group 3 (1-D) and Group 4 decode to one uint8 (0 or 1) per pixel;
+- 8-bit YCbCr outside JPEG (uncompressed, LZW, ...: blocks of subsampled
+  samples) becomes RGB through libtiff's fixed-point tables (``tif_color.c``),
+  each chroma sample replicated over its block, as GDAL's RGBA path reads it.
 
 Which of these a :class:`~xarray_rasteret._types.TileEncoding` is follows from
 its fields alone: ``bits_per_sample`` differing from the dtype's width (packed,
-half, complex integer), Photometric 5 with 8-bit samples, or a CCITT
-compression, so an index needs no new column for them.
+half, complex integer), Photometric 5 with 8-bit samples, a CCITT
+compression, or Photometric 6 outside JPEG (whose tags ride in ``ycbcr``).
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ import numpy as np
 
 from .._types import TileEncoding
 
-__all__ = ["CCITT", "CMYK", "converts", "decode_converted", "output_samples", "problem"]
+__all__ = ["CCITT", "CMYK", "YCBCR", "converts", "decode_converted", "output_samples", "problem"]
 
 CCITT = frozenset({2, 3, 4})
 """CCITT RLE, Group 3 and Group 4 fax compressions."""
 CMYK = 5
 """PhotometricInterpretation Separated (inks; CMYK with the default InkSet)."""
+YCBCR = 6
+"""PhotometricInterpretation YCbCr."""
 
 _ic: Any = imagecodecs
 RawDecode = Callable[..., np.ndarray]
@@ -49,6 +54,8 @@ def _kind(enc: TileEncoding) -> str | None:
     bits = enc.bits_per_sample
     if enc.compression in CCITT:
         return "ccitt"
+    if enc.photometric == YCBCR and enc.compression != 7:
+        return "ycbcr"  # (JPEG converts its own YCbCr)
     if bits is not None and bits != dtype.itemsize * 8:
         if dtype.kind == "c":
             return "cint"
@@ -56,6 +63,8 @@ def _kind(enc: TileEncoding) -> str | None:
             return "half"
         return "packed"
     if enc.photometric == CMYK and dtype == np.uint8 and enc.samples_per_pixel >= 4:
+        if enc.planar and enc.samples_per_pixel == 4:
+            return None  # each tile one raw ink plane, combined per window (._planar_cmyk)
         # (int8 inks are declared uint8 at ingest: GDAL's RGBA reads them as bytes.)
         # libtiff's RGBA interface (and so GDAL) refuses fewer inks: they stay raw.
         return "cmyk"
@@ -89,11 +98,13 @@ def problem(enc: TileEncoding, byte_codecs: frozenset[int]) -> str | None:
         if bits not in (None, 1) or dtype != np.uint8 or samples != 1:
             return "CCITT fax tiles must hold one 1-bit sample per pixel"
         return None
+    if kind == "ycbcr":
+        return _ycbcr_problem(enc, byte_codecs)
     if kind == "cmyk":
         if enc.planar:
             return (
-                "8-bit CMYK is read as RGBA (as GDAL does) only when chunky; "
-                f"this file's {enc.samples_per_pixel} samples are planar"
+                f"planar 8-bit CMYK with {enc.samples_per_pixel} samples (GDAL fails on it "
+                "too: libtiff's RGBA interface reads planar CMYK of exactly 4 inks)"
             )
         if enc.compression == 7 and enc.samples_per_pixel != 4:
             return f"CMYK JPEG with {enc.samples_per_pixel} samples"
@@ -138,6 +149,8 @@ def decode_converted(
     order = _file_order(np.dtype(enc.dtype))
     if kind == "ccitt":
         return _ccitt(data, enc, rows, cols)[..., np.newaxis]
+    if kind == "ycbcr":
+        return _ycbcr_to_rgb(data, enc, rows, cols, raw)
     if kind == "cmyk":
         # The inks as stored (a CMYK JPEG decodes to them untransformed), then RGBA.
         inks = raw(data, replace(enc, photometric=2), rows, cols, rows_needed=rows_needed)
@@ -202,3 +215,67 @@ def _cmyk_to_rgba(inks: np.ndarray) -> np.ndarray:
     rgba[..., :3] = k * (255 - wide[..., :3]) // 255
     rgba[..., 3] = 255
     return rgba
+
+
+def _ycbcr_problem(enc: TileEncoding, byte_codecs: frozenset[int]) -> str | None:
+    if enc.compression not in byte_codecs:
+        return "YCbCr inside this codec (only JPEG, none, LZW, deflate, ... are converted)"
+    if np.dtype(enc.dtype) != np.uint8 or enc.samples_per_pixel != 3 or enc.planar:
+        return "YCbCr other than chunky 8-bit with 3 samples"
+    if enc.predictor != 1:
+        return "a predictor on YCbCr samples"
+    if enc.ycbcr is None or len(enc.ycbcr) != 11:
+        return "YCbCr without its YCbCrSubSampling, YCbCrCoefficients and ReferenceBlackWhite"
+    h, v = enc.ycbcr[:2]
+    if h not in (1, 2, 4) or v not in (1, 2, 4) or v > h:
+        return f"YCbCrSubSampling {h:g} x {v:g} (TIFF allows 1, 2, 4 with vertical <= horizontal)"
+    if not all(np.isfinite(enc.ycbcr)) or enc.ycbcr[3] == 0:
+        return "YCbCrCoefficients or ReferenceBlackWhite that are not finite (or green luma 0)"
+    return None
+
+
+def _ycbcr_to_rgb(
+    data: bytes | bytearray | memoryview, enc: TileEncoding, rows: int, cols: int, raw: RawDecode
+) -> np.ndarray:
+    """Blocks of ``h x v`` luma then Cb, Cr (the stored form) -> RGB, as libtiff's RGBA path."""
+    assert enc.ycbcr is not None
+    h, v = int(enc.ycbcr[0]), int(enc.ycbcr[1])
+    down, across = -(-rows // v), -(-cols // h)  # blocks cover the edge pixels too
+    unit = h * v + 2
+    inner = replace(enc, samples_per_pixel=1, photometric=1, ycbcr=None)
+    flat = raw(data, inner, 1, down * across * unit, rows_needed=None).reshape(down, across, unit)
+    y_tab, cr_r, cb_b, cr_g, cb_g = _ycbcr_tables(enc.ycbcr[2:5], enc.ycbcr[5:11])
+    luma = flat[..., : h * v].reshape(down, across, v, h).transpose(0, 2, 1, 3)
+    y = y_tab[luma.reshape(down * v, across * h)[:rows, :cols]]
+    cb = np.repeat(np.repeat(flat[..., h * v], v, 0), h, 1)[:rows, :cols]
+    cr = np.repeat(np.repeat(flat[..., h * v + 1], v, 0), h, 1)[:rows, :cols]
+    rgb = np.stack([y + cr_r[cr], y + ((cb_g[cb] + cr_g[cr]) >> 16), y + cb_b[cb]], axis=-1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _ycbcr_tables(luma: tuple[float, ...], black_white: tuple[float, ...]) -> tuple[Any, ...]:
+    """The ``TIFFYCbCrToRGBInit`` tables of libtiff (float32 maths, 16-bit fixed point)."""
+    f32 = np.float32
+    red, green, blue = (f32(c) for c in luma)
+    bw = [f32(c) for c in black_white]
+
+    def fixed(x: np.float32) -> int:  # FIX(CLAMP(x, 0, 2))
+        x = f32(2) if x > 2 else (x if x >= 0 else f32(0))
+        return int(float(f32(x * f32(65536))) + 0.5)
+
+    f1, f3 = f32(2) - f32(2) * red, f32(2) - f32(2) * blue
+    d1, d2 = fixed(f1), -fixed(f32(f32(red * f1) / green))
+    d3, d4 = fixed(f3), -fixed(f32(f32(blue * f3) / green))
+
+    def code(x: np.ndarray, black: np.float32, white: np.float32, top: int) -> np.ndarray:
+        # Code2V, then CLAMPw to +-4096 and truncation to int32, all as libtiff.
+        span = f32(white - black)
+        span = span if span != 0 else f32(1)
+        value = ((x - int(black)).astype(f32) * f32(top)) / span
+        return np.trunc(np.clip(value, f32(-4096), f32(4096))).astype(np.int64)
+
+    x = np.arange(-128, 128)
+    cr = code(x, bw[4] - f32(128), bw[5] - f32(128), 127)
+    cb = code(x, bw[2] - f32(128), bw[3] - f32(128), 127)
+    y_tab = code(x + 128, bw[0], bw[1], 255)
+    return y_tab, (d1 * cr + 32768) >> 16, (d3 * cb + 32768) >> 16, d2 * cr, d4 * cb + 32768

@@ -16,6 +16,7 @@ cannot decode exactly, with a message naming the feature and what to do.
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from typing import Any
 
 import imagecodecs
@@ -24,6 +25,7 @@ import numpy as np
 from .._types import TileEncoding
 from ..errors import RasteretError, TileDecodeError, UnsupportedTiffError
 from . import _samples
+from ._inflate import check_stream_ends, inflate_prefix
 from ._stream_sizes import declared_size, lerc_blob_problem
 from .codecs import BYTE_CODECS, CODEC_NEEDS, PREDICTED_CODECS, codec_name
 
@@ -92,6 +94,9 @@ def check_supported(encoding: TileEncoding) -> None:
     xarray_rasteret.errors.UnsupportedTiffError: cannot decode TIFF tiles: ...
     """
     _check_codec(encoding)
+    if encoding.fill_order not in (1, 2):
+        raise _unsupported(encoding, f"FillOrder {encoding.fill_order} is not 1 or 2 (the file "
+                           "is malformed; GDAL refuses it too)")
     dtype = _check_samples(encoding)
     _check_predictor(encoding, dtype)
     _check_codec_limits(encoding, dtype)
@@ -157,12 +162,7 @@ def _check_predictor(encoding: TileEncoding, dtype: np.dtype) -> None:
 
 def _check_codec_limits(encoding: TileEncoding, dtype: np.dtype) -> None:
     """What each codec can hold (JPEG: 8-bit, 1 or 3 samples; WebP: RGB(A); ...)."""
-    comp = encoding.compression
-    if encoding.photometric == _PHOTOMETRIC_YCBCR and comp != 7:
-        raise _unsupported(
-            encoding, "YCbCr (subsampled) pixels are supported only inside JPEG tiles"
-        )
-
+    comp = encoding.compression  # (YCbCr outside JPEG: see _samples.problem)
     samples = 1 if encoding.planar else encoding.samples_per_pixel
     if comp == 7:
         if dtype.itemsize != 1 or dtype.kind != "u":
@@ -274,6 +274,11 @@ def decode_tile(
         )
     if out is not None:
         _check_out(out, shape, native)
+    if encoding.fill_order == 2:
+        # libtiff reverses the bits of every stored byte before the codec sees them
+        # (fax and JBIG read the bits reversed instead: the same thing).
+        data = _ic.bitorder_decode(bytes(data))
+        encoding = replace(encoding, fill_order=1)
 
     if converted:
         if _samples.problem(encoding, BYTE_CODECS) is not None:
@@ -312,7 +317,7 @@ def _decode_byte_stream(
     if (
         rows_needed is not None
         and comp in (8, 32946)
-        and _inflate_prefix(data, flat, rows_needed * flat.size // rows)
+        and inflate_prefix(data, flat, rows_needed * flat.size // rows)
     ):
         valid = dest[:rows_needed]  # the rows after it are left as they are
     else:
@@ -425,6 +430,10 @@ def _decompress_into(
     try:
         got = func(data, out=dest)
     except Exception as exc:
+        if comp in (8, 32946) and "INSUFFICIENT_SPACE" not in str(exc):
+            # A corrupt stream: zlib would decode its damaged part into bytes that
+            # look like pixels, so it is refused, not decoded again.
+            raise _decode_error(encoding, shape, f"{type(exc).__name__}: {exc}") from exc
         # libtiff ignores output beyond the tile's size, while libdeflate, zstd and
         # PackBits refuse to decode into a buffer that is too small: decode again,
         # bounded, so that a stream of endless zeros cannot allocate without limit.
@@ -449,10 +458,14 @@ def _decompress_bounded(
     run at most ``nbytes + _OVERRUN`` bytes long, and are refused beyond.
     """
     if comp in (8, 32946):
+        inflate = zlib.decompressobj()
         try:
-            got = zlib.decompressobj().decompress(data, nbytes)
+            got = inflate.decompress(data, nbytes)
+            check_stream_ends(inflate, 16 * nbytes + 2**20)
         except zlib.error as exc:
             raise _decode_error(encoding, shape, f"{type(first).__name__}: {first}") from exc
+        except ValueError as exc:
+            raise _decode_error(encoding, shape, str(exc)) from exc
         buf = np.frombuffer(got, np.uint8)
     else:
         buf = np.empty(nbytes + _OVERRUN, np.uint8)
@@ -471,32 +484,6 @@ def _decompress_bounded(
             encoding, shape, f"it decompresses to {buf.size} bytes, {nbytes} are needed"
         )
     return buf[:nbytes]
-
-
-# A deflate decoder that runs out of room stops at the literal, match (<= 258
-# bytes) or stored block (<= 65535 bytes) that does not fit, having written
-# everything before it: bytes further than this from the end of a too-small
-# buffer are final.
-_PREFIX_MARGIN = 65535 + 258 + 1024
-
-
-def _inflate_prefix(data: bytes | bytearray | memoryview, dest: np.ndarray, nbytes: int) -> bool:
-    """Inflate at least the first ``nbytes`` of a deflate tile into ``dest``.
-
-    Returns False, having done nothing useful, when the prefix is not much
-    shorter than the tile or the decoder does not report running out of room
-    (then the caller decodes the whole tile, with its checks and messages).
-    """
-    limit = nbytes + _PREFIX_MARGIN
-    if limit >= dest.size:
-        return False
-    try:
-        _ic.deflate_decode(data, out=dest[:limit])
-    except Exception as exc:
-        # libdeflate: "... returned LIBDEFLATE_INSUFFICIENT_SPACE". Anything else
-        # (corrupt data, another decoder behind the name) takes the full path.
-        return "INSUFFICIENT_SPACE" in str(exc)
-    return False  # the stream ended early: a short tile, which the full path reports
 
 
 def _unpredict(arr: np.ndarray, encoding: TileEncoding) -> None:
@@ -519,6 +506,10 @@ def _unpredict(arr: np.ndarray, encoding: TileEncoding) -> None:
 def _decode_jpeg(
     data: bytes | bytearray | memoryview, encoding: TileEncoding, samples: int
 ) -> np.ndarray:
+    # libjpeg fills what follows a premature end with its own guess and only warns:
+    # a stream whose EOI marker is missing (padding zeros aside) is cut or damaged.
+    if bytes(memoryview(data).cast("B")[-64:]).rstrip(b"\x00")[-2:] != b"\xff\xd9":
+        raise ValueError("the JPEG stream ends without its EOI marker: truncated or corrupt")
     if samples == 1:
         colorspace = outcolorspace = _JPEG_CS.GRAYSCALE
     elif samples == 4:

@@ -24,6 +24,7 @@ import numpy as np
 from .._types import RasterSource, TileEncoding, TileLayout
 from ..errors import TruncatedFileError
 from ..storage import CountingStore, redact_url, resolve_store
+from ._planar_cmyk import expand
 from ._samples import output_samples
 from ._tile_cache import Key, tile_cache
 from .decode import check_supported, decode_tile, decodes_into
@@ -397,6 +398,11 @@ async def read_into(
         If a file ends before a tile its index says is there.
     """
     options = options or ReadOptions()
+    # Planar CMYK: each RGBA band is read as the raw ink planes it is made of.
+    tasks, on_done, ready = expand(tasks, on_done, _fill_uncovered)
+    if on_done is not None:
+        for task in ready:
+            on_done(task)
     by_href = plan_jobs(tasks)
     if not by_href:
         _completion_tracker(tasks, by_href, [], on_done)  # reports every task done

@@ -92,6 +92,8 @@ BAND_METADATA_TYPE = pa.struct(
         ("overviews", pa.list_(OVERVIEW_TYPE)),
         ("file_size", pa.int64()),
         ("etag", pa.string()),
+        ("fill_order", pa.int32()),
+        ("ycbcr", pa.list_(pa.float64())),
     ]
 )
 """Type of a ``{band}_metadata`` column.
@@ -102,7 +104,9 @@ coefficients ``(a, b, c, d, e, f)`` of the PixelIsArea affine (rasterio order:
 ``x = a*col + b*row + c``, ``y = d*col + e*row + f``); four values
 ``(a, c, e, f)`` as rasteret writes them are read too. ``tile_offsets`` of a
 planar file hold every plane, one after the other (a rasteret table holding only
-the band's own plane is read too).
+the band's own plane is read too). ``fill_order`` is the TIFF FillOrder (missing,
+as in indexes written before it was recorded: 1); ``ycbcr`` the 11 numbers of
+``TileEncoding.ycbcr`` for YCbCr outside JPEG (null otherwise).
 """
 
 METADATA_SUFFIX = "_metadata"
@@ -133,6 +137,7 @@ def _transform_coeffs(t: Affine) -> list[float]:
     return [t.a, t.b, t.c, t.d, t.e, t.f]
 
 
+# Long because it lists one column per field of BAND_METADATA_TYPE, in one place.
 def band_metadata_array(sources: Sequence[RasterSource | None]) -> pa.StructArray:
     """Encode one band of many records as a ``{band}_metadata`` struct array (None -> null).
 
@@ -226,6 +231,8 @@ def band_metadata_array(sources: Sequence[RasterSource | None]) -> pa.StructArra
         "overviews": overviews,
         "file_size": col(lambda s: s.size, pa.int64()),
         "etag": col(lambda s: s.etag, pa.string()),
+        "fill_order": col(lambda s: s.encoding.fill_order, pa.int32()),
+        "ycbcr": lst(lambda s: s.encoding.ycbcr, pa.float64()),
     }
     del ok
     return pa.StructArray.from_arrays(
@@ -277,7 +284,8 @@ def make_table(
     ----------
     ids, datetimes, geometries, crs
         One per record; datetimes are aware or UTC-naive datetimes (or None),
-        geometries shapely geometries in OGC:CRS84 (or None).
+        geometries shapely geometries in OGC:CRS84 (or None; None for a record whose
+        sources have no transform tags, whatever is given).
     assets
         Per band, one ``(href, band_index)`` (or None) per record.
     sources
@@ -292,6 +300,12 @@ def make_table(
     import shapely
 
     geoms = np.array(list(geometries), dtype=object)
+    for band_sources in sources.values():
+        # A file with a CRS but no transform tags: its outline in pixel indices is no
+        # place in that CRS (ingest warned, naming the file).
+        for i, s in enumerate(band_sources):
+            if s is not None and s.extra.get("no_transform"):
+                geoms[i] = None
     wkb = shapely.to_wkb(geoms)
     bounds = shapely.bounds(geoms)  # NaN rows for None
     bbox_valid = ~np.isnan(bounds[:, 0]) if len(geoms) else np.zeros(0, bool)

@@ -383,6 +383,12 @@ def _row_encodings(
         if lerc
         else [None] * n
     )
+    ycc = f.lists("ycbcr", np.float64)
+    ycc_l = (
+        [tuple(ycc[1][ycc[0][i] : ycc[0][i + 1]].tolist()) or None for i in range(n)]
+        if ycc
+        else [None] * n
+    )
     keys = zip(
         f.scalar("compression", -1, np.int64).tolist(),
         f.scalar("predictor", -1, np.int64).tolist(),
@@ -394,6 +400,9 @@ def _row_encodings(
         jpeg if jpeg is not None else [None] * n,
         lerc_l,
         f.scalar("bits_per_sample", 0, np.int64).tolist(),
+        # Indexes written before FillOrder was recorded held only FillOrder 1 files.
+        f.scalar("fill_order", 1, np.int64).tolist(),
+        ycc_l,
         strict=True,
     )
     encodings: dict[tuple[Any, ...], tuple[TileEncoding, int]] = {}
@@ -410,7 +419,7 @@ def _row_encodings(
 
 def _encoding(key: tuple[Any, ...], rows: Rows, i: int) -> TileEncoding:
     """The TileEncoding of one distinct key, its fields checked (``i``: a row that has it)."""
-    comp, pred, name, order, spp_i, planar_i, photo, jpeg_i, lerc_i, bits_i = key
+    comp, pred, name, order, spp_i, planar_i, photo, jpeg_i, lerc_i, bits_i, fill_i, ycc_i = key
     if name is None:
         raise rows.fail(i, "band metadata without a dtype")
     if order not in (None, "<", ">"):
@@ -431,9 +440,11 @@ def _encoding(key: tuple[Any, ...], rows: Rows, i: int) -> TileEncoding:
         pred = 1
     if pred not in (1, 2, 3):
         raise rows.fail(i, f"predictor {pred} is unknown (TIFF defines 1, 2 and 3)")
+    if fill_i not in (1, 2):
+        raise rows.fail(i, f"fill_order {fill_i} is unknown (TIFF defines 1 and 2)")
     return TileEncoding(
         comp, pred, dt, spp_i, planar_i, photo, jpeg_i, lerc_i,
-        None if bits_i in (0, nbits) else bits_i,
+        None if bits_i in (0, nbits) else bits_i, fill_i, ycc_i,
     )  # fmt: skip
 
 

@@ -266,3 +266,140 @@ def records_bounds(grids: Sequence[RasterGrid], crs: Any) -> tuple[float, float,
 
 def _wkt(crs: Any) -> str:
     return str(as_crs(crs).to_wkt())
+
+
+# -- grids given as a GeoBox or as an xarray object (``geobox=``, ``like=``) -----------
+
+
+def _spelled_out(crs: Any, transform: Affine, width: int, height: int, what: str) -> dict[str, Any]:
+    """The ``crs=``/``resolution=``/``bbox=``/``bbox_crs=``/``align=`` of a north-up grid."""
+    if transform.b != 0 or transform.d != 0 or transform.a <= 0 or transform.e >= 0:
+        raise ValueError(
+            f"{what} has the transform {tuple(transform)[:6]}, which is not north-up "
+            f"(rotated, or rows running south to north); target grids are north-up: pass "
+            f"crs=, resolution= and bbox= instead"
+        )
+    rx, ry = float(transform.a), float(-transform.e)
+    x0, y1 = float(transform.c), float(transform.f)
+    bounds = (x0, y1 - ry * height, x0 + rx * width, y1)
+    return {"crs": crs, "resolution": (rx, ry), "bbox": bounds, "bbox_crs": crs,
+            "align": (x0, y1)}
+
+
+def geobox_grid(geobox: Any) -> dict[str, Any]:
+    """The target-grid keywords equal to an odc-geo ``GeoBox``.
+
+    Parameters
+    ----------
+    geobox
+        An ``odc.geo.geobox.GeoBox`` (anything with ``crs``, ``affine``,
+        ``width`` and ``height``).
+
+    Returns
+    -------
+    dict
+        ``crs``, ``resolution``, ``bbox``, ``bbox_crs`` and ``align``: the grid
+        that :func:`target_grid` builds from them is the GeoBox's, pixel for pixel.
+    """
+    missing = [a for a in ("crs", "affine", "width", "height") if not hasattr(geobox, a)]
+    if missing:
+        raise TypeError(
+            f"geobox={type(geobox).__name__}: expected an odc.geo GeoBox (it lacks "
+            f"{', '.join(missing)}); for an xarray object pass like= instead"
+        )
+    if geobox.crs is None:
+        raise ValueError("geobox= has no CRS; give it one (GeoBox(..., crs=...))")
+    crs = as_crs(str(geobox.crs) if len(str(geobox.crs)) < 40 else geobox.crs.to_wkt())
+    code = crs.to_authority()
+    crs_out = f"{code[0]}:{code[1]}" if code else crs.to_wkt()
+    return _spelled_out(crs_out, Affine(*tuple(geobox.affine)[:6]), int(geobox.width),
+                        int(geobox.height), "geobox=")
+
+
+_X_NAMES = ("x", "longitude", "lon")
+_Y_NAMES = ("y", "latitude", "lat")
+
+
+def _like_crs(obj: Any) -> Any:
+    names = [obj.attrs.get("grid_mapping")] if hasattr(obj, "attrs") else []
+    if hasattr(obj, "data_vars"):
+        names += [v.attrs.get("grid_mapping") for v in obj.data_vars.values()]
+    for name in [*names, "spatial_ref", "crs"]:
+        if name and name in obj.coords:
+            attrs = obj.coords[name].attrs
+            for key in ("crs_wkt", "spatial_ref"):
+                if attrs.get(key):
+                    return attrs[key]
+    raise ValueError(
+        "like= has no CRS: no grid-mapping coordinate (spatial_ref) with crs_wkt/spatial_ref "
+        "attrs; write one (rioxarray: obj.rio.write_crs(...); odc-geo: obj.odc.assign_crs(...)) "
+        "or pass crs=, resolution= and bbox="
+    )
+
+
+def _axis(obj: Any, names: Sequence[str], which: str) -> Any:
+    for name in names:
+        if name in obj.dims and name in obj.coords and obj.coords[name].ndim == 1:
+            return obj.coords[name].values
+    raise ValueError(
+        f"like= has no 1-D {which} coordinate (looked for {', '.join(names)}): pass an object "
+        f"on a regular grid, or crs=, resolution= and bbox="
+    )
+
+
+def like_grid(obj: Any) -> dict[str, Any]:
+    """The target-grid keywords that put the output on the grid of ``obj``.
+
+    Parameters
+    ----------
+    obj
+        An ``xarray.Dataset`` or ``DataArray`` with 1-D ``x``/``y`` pixel-centre
+        coordinates (regular, north-up) and a grid-mapping coordinate
+        (``spatial_ref``) holding its CRS, as rioxarray and odc-geo write them.
+        A dimension of size 1 takes its pixel size from the ``GeoTransform``.
+
+    Returns
+    -------
+    dict
+        As :func:`geobox_grid`.
+    """
+    import numpy as np
+
+    if not (hasattr(obj, "coords") and hasattr(obj, "dims")):
+        raise TypeError(
+            f"like={type(obj).__name__}: expected an xarray Dataset or DataArray; for an "
+            f"odc.geo GeoBox pass geobox= instead"
+        )
+    crs = _like_crs(obj)
+    xs = np.asarray(_axis(obj, _X_NAMES, "x"), dtype=np.float64)
+    ys = np.asarray(_axis(obj, _Y_NAMES, "y"), dtype=np.float64)
+    gt = None
+    for name in ("spatial_ref", "crs"):
+        if name in obj.coords and obj.coords[name].attrs.get("GeoTransform"):
+            gt = [float(v) for v in str(obj.coords[name].attrs["GeoTransform"]).split()]
+    steps = []
+    for values, index, which in ((xs, 1, "x"), (ys, 5, "y")):
+        if values.size >= 2:
+            diffs = np.diff(values)
+            if not np.allclose(diffs, diffs[0], rtol=1e-6, atol=0):
+                raise ValueError(
+                    f"like= has irregular {which} coordinates (steps {diffs.min():g} to "
+                    f"{diffs.max():g}): a target grid needs a regular one"
+                )
+            steps.append(float(diffs[0]))
+        elif gt is not None and values.size == 1:
+            steps.append(gt[index])
+        else:
+            raise ValueError(f"like= has {values.size} {which} coordinate(s) and no GeoTransform")
+    rx, ry = steps
+    x0, y0 = float(xs[0]) - rx / 2, float(ys[0]) - ry / 2
+    if gt is not None and len(gt) == 6:
+        # The GeoTransform holds the exact grid the centres were computed from,
+        # unless it is stale (after isel it still describes the parent grid).
+        close = [math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6 * abs(step))
+                 for a, b, step in ((gt[1], rx, rx), (gt[5], ry, ry), (gt[0], x0, rx),
+                                    (gt[3], y0, ry))]
+        if all(close) and gt[2] == 0 and gt[4] == 0:
+            rx, ry, x0, y0 = gt[1], gt[5], gt[0], gt[3]
+    transform = Affine(rx, 0.0, x0, 0.0, ry, y0)
+    return _spelled_out(crs, transform, xs.size, ys.size, "like=")

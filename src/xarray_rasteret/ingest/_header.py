@@ -11,6 +11,7 @@ import asyncio
 import datetime as _dt
 import math
 import os
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from affine import Affine
 from async_tiff import TIFF
 
 from .._hrefs import is_local
+from .._read._planar_cmyk import is_planar_cmyk
 from .._read._samples import output_samples
 from .._read.decode import check_supported
 from .._types import RasterSource, TileEncoding, TileLayout
@@ -28,10 +30,12 @@ from ..errors import (
     TruncatedFileError,
     UnsupportedTiffError,
 )
+from ..geo.footprint import FootprintWarning
 from ..geo.geotiff import georeference_from_ifd, require_north_up
 from ..storage import CountingStore, object_info, redact_url, resolve_store
 from ..storage.local import local_path
 from ._ifd import Chain, walk_and_complete
+from ._ycbcr_tags import ycbcr_tags
 
 __all__ = ["PREFETCH", "read_sources_async"]
 
@@ -421,7 +425,9 @@ async def read_sources_async(
     list of RasterSource
         ``band_index`` 0..n-1. Levels are the full-resolution image and every
         overview (masks skipped), finest first. A file without georeferencing
-        gets ``Affine.identity()`` (a pixel-index grid) and ``crs=None``.
+        gets ``Affine.identity()`` (a pixel-index grid) and ``crs=None``; one
+        whose GeoKeys give a CRS but which has no transform tags keeps that CRS
+        with the identity transform, as GDAL (a FootprintWarning names it).
 
     Raises
     ------
@@ -477,6 +483,8 @@ async def read_sources_async(
         jpeg_tables=bytes(main.jpeg_tables) if main.jpeg_tables else None,
         lerc_parameters=tuple(int(v) for v in lerc) if lerc else None,
         bits_per_sample=None if bits == np.dtype(dtype).itemsize * 8 else bits,
+        fill_order=int(main_facts.get(266, 1)),
+        ycbcr=ycbcr_tags(main, name) if photometric == 6 and int(main.compression) != 7 else None,
     )
     _check_supported(encoding, name)
     _check_unreported(encoding, main_facts, name)
@@ -485,17 +493,32 @@ async def read_sources_async(
     geo = georeference_from_ifd(main, header=rec._cached(0, PREFETCH))
     require_north_up(geo.transform, name)
     transform, crs = geo.transform, geo.crs
-    if transform is None:  # not georeferenced: pixel-index coordinates, no CRS
-        transform, crs = Affine.identity(), None
+    if transform is None:  # no transform tags, or GCPs: pixel-index coordinates
+        transform = Affine.identity()
+        if main.model_tiepoint:
+            crs = None  # GCPs (tiepoints, no scale): GDAL gives their CRS to them only
+        if crs is not None:
+            # GDAL keeps the GeoKeys' CRS with its identity transform; the outline in
+            # pixel indices is no place on that CRS, so no footprint can be made.
+            warnings.warn(
+                f"{name}: the GeoKeys give a CRS ({crs}) but no transform tags "
+                "(ModelPixelScale/ModelTiepoint/ModelTransformation): the CRS is kept and "
+                "coordinates are pixel indices, as GDAL reads it; the footprint is unknown "
+                "(none in the index)",
+                FootprintWarning,
+                stacklevel=2,
+            )
     nodata = _nodata_for(_parse_nodata(main.gdal_nodata), dtype)
     # The bands GDAL exposes: the samples, except 8-bit CMYK (4 RGBA bands).
-    bands = spp if encoding.planar else output_samples(encoding)
+    bands = 4 if is_planar_cmyk(encoding) else spp if encoding.planar else output_samples(encoding)
     scale, offset = _gdal_scale_offset(main.gdal_metadata, spp)
     extra: dict[str, object] = {"header_requests": rec.requests}
     if main.extra_samples:
         extra["extra_samples"] = [int(v) for v in main.extra_samples]
     if geo.pixel_is_point:
         extra["pixel_is_point"] = True
+    if geo.transform is None and crs is not None:
+        extra["no_transform"] = True  # make_table writes no footprint for it
     when = _tiff_datetime(main.date_time)
     if when is not None:
         extra["datetime"] = when
@@ -540,11 +563,6 @@ def _check_unreported(encoding: TileEncoding, facts: dict[int, int], href: str) 
         raise UnsupportedTiffError(
             f"{href}: PlanarConfiguration {facts[284]} is invalid (TIFF defines 1, 2): the "
             f"file is malformed (GDAL refuses it too); write it again with a TIFF writer"
-        )
-    if facts.get(266, 1) != 1:
-        raise UnsupportedTiffError(
-            f"{href}: FillOrder {facts[266]} (bits stored least significant first) "
-            f"is not supported; {fix}"
         )
     t4 = facts.get(292, 0)
     if encoding.compression == 3 and t4 & 3:
