@@ -374,6 +374,13 @@ async def _open_tiff(
     rec.chain = await walk_and_complete(
         lambda start, end: rec.read(path, start, end), size, name
     )
+    for index, tag, field_type in rec.chain.skipped:
+        warnings.warn(
+            f"{name}: {tag} of IFD {index} has field type {field_type}, which is not a TIFF "
+            "type; it is left out, as the TIFF spec says readers do (libtiff warns too)",
+            UserWarning,
+            stacklevel=2,
+        )
     facts = rec.chain.tags
     try:
         return await TIFF.open(path, store=rec, prefetch=PREFETCH), facts

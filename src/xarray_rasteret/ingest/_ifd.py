@@ -201,8 +201,8 @@ class _Walker:
         """Refuse an entry whose type is unknown or whose values cannot fit in the file."""
         where = f"{_tag(e.tag)} of IFD {index}"
         if e.type not in _TYPE_SIZES:
-            # The TIFF spec says readers skip such tags, but async-tiff fails on
-            # them; refuse by name rather than pass on a parse that may abort.
+            # Only where the IFD cannot be served rewritten (walk_and_complete leaves
+            # such tags out): refuse by name rather than pass on a parse that may abort.
             raise UnsupportedTiffError(
                 f"{self.name}: {where} has field type {e.type}, which is not a TIFF type; "
                 f"the header parser cannot skip it: {_FIX}"
@@ -333,9 +333,12 @@ async def walk_ifd_chain(read: Read, size: int | None, name: str) -> list[dict[i
     chain = await walk_and_complete(read, size, name)
     if chain.virtual:
         missing = ", ".join(f"{t} in IFD {i}" for i, t, _ in chain.supplied)
+        odd = ", ".join(f"{t} (type {typ}) in IFD {i}" for i, t, typ in chain.skipped)
         raise UnsupportedTiffError(
-            f"{name}: the header lacks tags the header parser (async-tiff) requires "
-            f"({missing}); {_FIX}"
+            f"{name}: the header parser (async-tiff) needs an IFD rewritten: "
+            + "; ".join(p for p in (missing and f"it lacks {missing}",
+                                    odd and f"it has tags of unknown types {odd}") if p)
+            + f"; {_FIX}"
         )
     return chain.tags
 
@@ -354,6 +357,8 @@ class Chain:
     """The rewritten IFDs, each with the tags it lacked."""
     supplied: list[tuple[int, str, int]]
     """(IFD index, tag name, value) of each tag supplied."""
+    skipped: list[tuple[int, str, int]]
+    """(IFD index, tag name, field type) of each tag left out for its unknown type."""
 
 
 _DEFAULTED = (262, 277)
@@ -413,6 +418,7 @@ async def walk_and_complete(read: Read, size: int | None, name: str) -> Chain:
     patches: dict[int, bytes] = {}
     virtual = bytearray()
     supplied: list[tuple[int, str, int]] = []
+    skipped: list[tuple[int, str, int]] = []
     start: int | None = None
     pointer_at = 8 if fmt.big else 4  # where the offset of the next IFD is stored
     while offset:
@@ -428,21 +434,30 @@ async def walk_and_complete(read: Read, size: int | None, name: str) -> Chain:
             )
         seen.add(offset)
         at = offset
-        entries, offset = await walker.ifd(fmt, offset, index)
+        read_entries, offset = await walker.ifd(fmt, offset, index)
+        # The TIFF spec says readers skip tags of unknown field types (libtiff warns
+        # and does); async-tiff fails on them, so it is served the IFD without them.
+        entries = [e for e in read_entries if e.type in _TYPE_SIZES]
+        skipped.extend((index, _tag(e.tag), e.type) for e in read_entries if e not in entries)
         for e in entries:
             walker.check_entry(fmt, e, index)
         value = walker.check_image(fmt, entries, index)
         values.append(value)
         missing = [t for t in _DEFAULTED if t not in value]
-        if not missing:
+        if not missing and len(entries) == len(read_entries):
             pointer_at = at + fmt.head + len(entries) * fmt.entry
             continue
         if start is None:
             end = size if size is not None else (min(ends) if ends else None)
             if end is None:
+                what = (
+                    f"has no {_NAMES[missing[0]]} tag ({missing[0]})"
+                    if missing
+                    else "has tags of unknown field types to leave out"
+                )
                 raise UnsupportedTiffError(
-                    f"{name}: IFD {index} has no {_NAMES[missing[0]]} tag ({missing[0]}), "
-                    f"and the size of the file is unknown, so it cannot be supplied; {_FIX}"
+                    f"{name}: IFD {index} {what}, and the size of the file is unknown, so "
+                    f"it cannot be rewritten; {_FIX}"
                 )
             start = end + (end % 2)  # IFDs begin on a word boundary
         added = []
@@ -462,7 +477,7 @@ async def walk_and_complete(read: Read, size: int | None, name: str) -> Chain:
         virtual += ifd
         if not fmt.big and here + len(ifd) > 2**32:
             raise UnsupportedTiffError(
-                f"{name}: IFD {index} lacks {_NAMES[missing[0]]}, which cannot be supplied "
-                f"past 4 GiB in a classic TIFF; {_FIX}"
+                f"{name}: IFD {index} must be rewritten (a tag supplied or left out), which "
+                f"cannot be done past 4 GiB in a classic TIFF; {_FIX}"
             )
-    return Chain(values, patches, start or 0, bytes(virtual), supplied)
+    return Chain(values, patches, start or 0, bytes(virtual), supplied, skipped)
