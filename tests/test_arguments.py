@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+import shapely.geometry
 
 import xarray_rasteret as xrr
 from xarray_rasteret._arguments import (
@@ -33,8 +34,7 @@ SLIPS = [
     (lambda: checked_bbox((0, 0, float("nan"), 1), "EPSG:4326"), ValueError, r"must be finite"),
     (lambda: checked_bbox(("a", 0, 1, 1), "EPSG:4326"), TypeError, r"must be numbers"),
     (lambda: checked_bbox("0,0,1,1", "EPSG:4326"), TypeError, r"expected four numbers"),
-    (lambda: checked_bbox(shapely.box(0, 0, 1, 1), "EPSG:4326"), TypeError,
-     r"not a Polygon: pass bbox=geometry.bounds"),
+    (lambda: checked_bbox(shapely.Polygon(), "EPSG:4326"), ValueError, r"empty Polygon"),
     (lambda: checked_bbox((500000, 4000000, 510000, 4010000), "EPSG:4326"), ValueError,
      r"is not longitude/latitude.*pass bbox_crs= the CRS of these coordinates"),
     (lambda: checked_time(slice("2024-01", "2024-02", 2)), ValueError, r"takes no step"),
@@ -58,6 +58,10 @@ def test_good_spellings_are_normalized() -> None:
     assert checked_bands(iter(["B04", "B08"])) == ("B04", "B08")
     assert checked_bands(None) is None
     assert checked_bbox([1, 2, 3, 4], "EPSG:4326") == (1.0, 2.0, 3.0, 4.0)
+    # A geometry, shapely or GeoJSON, stands for its extent (odc-stac's geopolygon).
+    tri = shapely.Polygon([(1, 2), (3, 2), (2, 4)])
+    assert checked_bbox(tri, "EPSG:4326") == (1.0, 2.0, 3.0, 4.0)
+    assert checked_bbox(shapely.geometry.mapping(tri), "EPSG:4326") == (1.0, 2.0, 3.0, 4.0)
     # Projected coordinates are fine in a projected bbox_crs.
     box = checked_bbox((500000, 4000000, 510000, 4010000), "EPSG:32633")
     assert box == (500000.0, 4000000.0, 510000.0, 4010000.0)
@@ -92,7 +96,6 @@ def test_open_dataset_checks_its_arguments(sample_folder: Path) -> None:
     path = sample_folder / "s2.parquet"
     slips = [
         ({"bbox": (1, 2, 3)}, ValueError, r"has 3 values; expected 4"),
-        ({"bbox": shapely.box(16.29, 45.11, 16.32, 45.13)}, TypeError, r"not a Polygon"),
         ({"bbox": (16.32, 45.11, 16.29, 45.13)}, ValueError, r"is inverted"),
         ({"bbox": (600000, 4995000, 601000, 4996000)}, ValueError, r"bbox_crs='EPSG:32633'"),
         ({"max_concurrent": 0}, ValueError, r"max_concurrent=0"),
@@ -103,7 +106,11 @@ def test_open_dataset_checks_its_arguments(sample_folder: Path) -> None:
     for kwargs, kind, pattern in slips:
         with pytest.raises(kind, match=pattern):
             xr.open_dataset(path, engine="rasteret", **kwargs)
-    # Spellings that work: one band as a string, a time slice, one month.
+    # Spellings that work: a geometry as bbox, one band as a string, a time slice, a month.
+    field = shapely.box(16.29, 45.11, 16.32, 45.13)
+    by_shape = xr.open_dataset(path, engine="rasteret", bbox=field)
+    by_box = xr.open_dataset(path, engine="rasteret", bbox=field.bounds)
+    assert by_shape.sizes == by_box.sizes and (by_shape.x == by_box.x).all()
     one = xr.open_dataset(path, engine="rasteret", bands="B04")
     assert list(one.data_vars) == ["B04"]
     window = slice("2024-05-01", "2024-05-10")

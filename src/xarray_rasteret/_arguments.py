@@ -82,17 +82,22 @@ def checked_bands(bands: Any) -> tuple[str, ...] | None:
 def checked_bbox(bbox: Any, bbox_crs: Any) -> tuple[float, float, float, float] | None:
     """``bbox`` as four finite floats ``(xmin, ymin, xmax, ymax)``, in ``bbox_crs``.
 
-    A geometry, a wrong count, an inverted box and projected coordinates under a
-    geographic ``bbox_crs`` (the default is longitude/latitude) are refused.
+    A shapely geometry or a GeoJSON geometry stands for its extent (odc-stac's
+    ``geopolygon``). A wrong count, an inverted box and projected coordinates under
+    a geographic ``bbox_crs`` (the default is longitude/latitude) are refused.
     """
     if bbox is None:
         return None
+    if isinstance(bbox, dict) and "coordinates" in bbox:  # GeoJSON geometry
+        import shapely.geometry
+
+        bbox = shapely.geometry.shape(bbox)
     if hasattr(bbox, "geom_type") and hasattr(bbox, "bounds"):
-        raise TypeError(
-            f"bbox= takes (xmin, ymin, xmax, ymax), not a {bbox.geom_type}: pass "
-            "bbox=geometry.bounds to select by its extent, or give the geometry to the "
-            "helpers' geometries= to read and mask by its shape"
-        )
+        # odc-stac's geopolygon: the area of interest is the geometry's extent (pixels
+        # are not masked by its shape: the helpers' geometries= do that).
+        if bbox.is_empty:
+            raise ValueError(f"bbox= is an empty {bbox.geom_type}: it selects nothing")
+        bbox = bbox.bounds
     if isinstance(bbox, str) or not isinstance(bbox, Iterable):
         raise TypeError(f"bbox={bbox!r}: expected four numbers (xmin, ymin, xmax, ymax)")
     values = list(bbox)

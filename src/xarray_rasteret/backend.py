@@ -76,7 +76,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         *,
         drop_variables: str | Iterable[str] | None = None,
         bands: Iterable[str] | None = None,
-        bbox: tuple[float, float, float, float] | None = None,
+        bbox: Any = None,
         bbox_crs: Any = "EPSG:4326",
         time: tuple[Any, Any] | None = None,
         filters: dict[str, Any] | None = None,
@@ -114,7 +114,8 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             ``band_1`` ... ``band_N``.
         bbox
             ``(xmin, ymin, xmax, ymax)`` to select records and crop the grid to;
-            with a target grid, the extent of that grid.
+            with a target grid, the extent of that grid. A shapely or GeoJSON
+            geometry stands for its extent (odc-stac's ``geopolygon``).
         bbox_crs
             CRS of ``bbox`` (default EPSG:4326, longitude/latitude).
         time
@@ -247,7 +248,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             wanted = tuple(b for b in (wanted or collection.bands) if b not in drop)
         request = DatasetRequest(
             bands=wanted,
-            bbox=tuple(bbox) if bbox is not None else None,  # type: ignore[arg-type]
+            bbox=tuple(bbox) if bbox is not None else None,
             bbox_crs=bbox_crs,
             time=tuple(time) if time is not None else None,
             filters=filters,
