@@ -490,6 +490,19 @@ def test_build_from_stac_feature_collection_file(stac_dir: Path) -> None:
     assert (nir.nodata, nir.scale, nir.offset) == (-1.0, 0.001, -0.1)
 
 
+def test_stac_raster_bands_win_over_the_files_tags(stac_dir: Path) -> None:
+    """As in odc-stac and stackstac: the item's nodata/scale/offset override the file's."""
+    item = json.loads((stac_dir / "item-a.json").read_text())
+    item["links"] = [{"rel": "self", "href": str(stac_dir / "item-a.json")}]
+    item["assets"]["red"]["raster:bands"] = [{"nodata": 7, "scale": 1e-4, "offset": -0.1}]
+    (red,) = build([item], bands=["red"]).sources("red")
+    assert (red.nodata, red.scale, red.offset) == (7.0, 1e-4, -0.1)  # the file says 0, 0.5, 1.0
+    plain = json.loads((stac_dir / "item-a.json").read_text())
+    plain["links"] = item["links"]
+    (kept,) = build([plain], bands=["red"]).sources("red")
+    assert (kept.nodata, kept.scale, kept.offset) == (0.0, 0.5, 1.0)  # no raster:bands: the file
+
+
 def test_build_from_stac_item_files_and_dicts(stac_dir: Path) -> None:
     files = [str(stac_dir / "item-a.json"), str(stac_dir / "item-b.json")]
     coll = build(files, bands=["red"])

@@ -206,17 +206,15 @@ def _times_from_names(records: Sequence[_stac.Record], spec: str | re.Pattern[st
 
 
 def _with_overrides(src: RasterSource, over: Mapping[str, float | None] | None) -> RasterSource:
-    """Fill what the file lacks (nodata, scale/offset) from STAC ``raster:bands``."""
+    """Apply STAC ``raster:bands`` nodata/scale/offset, which win over the file's tags.
+
+    As in odc-stac and stackstac: catalogues publish per-item values the files may
+    not carry or may carry stale (Sentinel-2 L2A's offset from processing baseline
+    04.00 on), so the item's word is taken where it gives one.
+    """
     if not over:
         return src
-    changes: dict[str, Any] = {}
-    if src.nodata is None and over.get("nodata") is not None:
-        changes["nodata"] = over["nodata"]
-    if src.scale == 1.0 and src.offset == 0.0:
-        if over.get("scale") is not None:
-            changes["scale"] = over["scale"]
-        if over.get("offset") is not None:
-            changes["offset"] = over["offset"]
+    changes = {k: over[k] for k in ("nodata", "scale", "offset") if over.get(k) is not None}
     return dataclasses.replace(src, **changes) if changes else src
 
 
