@@ -258,7 +258,36 @@ def speedup_row(rows: list[tuple[str, str, str]], col: Any, srv: Any, latency: f
          f"{times[0] / times[1]:.2f}x ({times[0]:.2f} s -> {times[1]:.2f} s)", ">= 1.9x")
 
 
-ROWS = ("graph", "window", "mean", "speedup")
+def chunks_row(rows: list[tuple[str, str, str]], col: Any) -> None:
+    """Every scene whole: default ``chunks={}`` (dask's threaded scheduler) vs load() vs
+    load_async(), on the same served files (issue 23's chunking line)."""
+    import asyncio
+
+    import xarray as xr
+
+    def eager() -> Any:
+        return xr.open_dataset(col, engine="rasteret").load()
+
+    def chunked() -> Any:
+        return xr.open_dataset(col, engine="rasteret", chunks={}).compute()
+
+    def concurrent() -> Any:
+        return asyncio.run(xr.open_dataset(col, engine="rasteret").load_async())
+
+    t_load, ref = _timed(eager)
+    t_dask, got = _timed(chunked)
+    t_async, got_async = _timed(concurrent)
+    for other in (got, got_async):
+        if not (other["B04"].values == ref["B04"].values).all():
+            raise AssertionError("a chunked or async load differs from load()")
+    tasks = xr.open_dataset(col, engine="rasteret", chunks={})["B04"].data.npartitions
+    _row(rows, f"{len(col)} whole scenes ({ref['B04'].nbytes / 2**20:.0f} MiB): chunks={{}} "
+         "compute vs load() vs load_async()",
+         f"{t_dask:.2f} s ({t_dask / t_load:.2f}x, {tasks} tasks) vs {t_load:.2f} s vs "
+         f"{t_async:.2f} s", "chunks={} within 1.5x of load()")
+
+
+ROWS = ("graph", "window", "mean", "speedup", "chunks")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -275,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"dask scale benchmark, {a.records} records", flush=True)
     if "graph" in which:
         graph_rows(rows, a.records)
-    if which & {"window", "mean", "speedup"}:
+    if which & {"window", "mean", "speedup", "chunks"}:
         m, srv, col = _served(a.latency_ms / 1000)
         try:
             if "window" in which:
@@ -284,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 mean_row(rows, col, srv, int(m.spec["size"]))
             if "speedup" in which:
                 speedup_row(rows, col, srv, a.slow_latency_ms / 1000)
+            if "chunks" in which:
+                chunks_row(rows, col)
         finally:
             srv.stop()
     print("\n| | now | goal |\n|---|---|---|")

@@ -111,6 +111,13 @@ def test_open_dataset_checks_its_arguments(sample_folder: Path) -> None:
     by_shape = xr.open_dataset(path, engine="rasteret", bbox=field)
     by_box = xr.open_dataset(path, engine="rasteret", bbox=field.bounds)
     assert by_shape.sizes == by_box.sizes and (by_shape.x == by_box.x).all()
+    import geopandas as gpd
+
+    utm = gpd.GeoSeries([field], crs=4326).to_crs(32633)
+    by_series = xr.open_dataset(path, engine="rasteret", bbox=utm)  # its CRS, not EPSG:4326
+    assert by_series.sizes["x"] >= by_box.sizes["x"] and by_series.sizes["time"] == 4
+    with pytest.raises(ValueError, match=r"bbox is in EPSG:32633 but bbox_crs='EPSG:3035'"):
+        xr.open_dataset(path, engine="rasteret", bbox=utm, bbox_crs="EPSG:3035")
     one = xr.open_dataset(path, engine="rasteret", bands="B04")
     assert list(one.data_vars) == ["B04"]
     window = slice("2024-05-01", "2024-05-10")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "bbox_crs_of",
     "checked_bands",
     "checked_bbox",
     "checked_max_concurrent",
@@ -79,6 +80,28 @@ def checked_bands(bands: Any) -> tuple[str, ...] | None:
     return names
 
 
+def bbox_crs_of(bbox: Any, bbox_crs: Any, default: Any = "EPSG:4326") -> Any:
+    """The CRS of ``bbox``: a GeoSeries'/GeoDataFrame's own where ``bbox_crs`` is left default.
+
+    Raises
+    ------
+    ValueError
+        If both are given and differ.
+    """
+    own = getattr(bbox, "crs", None) if hasattr(bbox, "total_bounds") else None
+    if own is None:
+        return bbox_crs
+    from .geo.crs import as_crs
+
+    label = str(as_crs(own).to_string())
+    if bbox_crs != default and as_crs(bbox_crs) != as_crs(own):
+        raise ValueError(
+            f"bbox is in {label} but bbox_crs={bbox_crs!r}: give one of them (the "
+            "geometries' CRS is used when bbox_crs is left out)"
+        )
+    return label
+
+
 def checked_bbox(bbox: Any, bbox_crs: Any) -> tuple[float, float, float, float] | None:
     """``bbox`` as four finite floats ``(xmin, ymin, xmax, ymax)``, in ``bbox_crs``.
 
@@ -88,6 +111,10 @@ def checked_bbox(bbox: Any, bbox_crs: Any) -> tuple[float, float, float, float] 
     """
     if bbox is None:
         return None
+    if hasattr(bbox, "total_bounds"):  # a GeoSeries or GeoDataFrame: its extent
+        if len(bbox) == 0:
+            raise ValueError("bbox= is an empty GeoSeries/GeoDataFrame: it selects nothing")
+        bbox = tuple(float(v) for v in bbox.total_bounds)
     if isinstance(bbox, dict) and "coordinates" in bbox:  # GeoJSON geometry
         import shapely.geometry
 

@@ -115,7 +115,8 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         bbox
             ``(xmin, ymin, xmax, ymax)`` to select records and crop the grid to;
             with a target grid, the extent of that grid. A shapely or GeoJSON
-            geometry stands for its extent (odc-stac's ``geopolygon``).
+            geometry, a GeoSeries or a GeoDataFrame stands for its extent (odc-stac's
+            ``geopolygon``); a GeoSeries'/GeoDataFrame's CRS is ``bbox_crs``'s default.
         bbox_crs
             CRS of ``bbox`` (default EPSG:4326, longitude/latitude).
         time
@@ -211,6 +212,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             For a ``decode_coords`` other than a bool, ``"coordinates"`` or ``"all"``.
         """
         from ._arguments import (
+            bbox_crs_of,
             checked_bands,
             checked_bbox,
             checked_max_concurrent,
@@ -230,6 +232,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
                 geobox, like, crs=crs, resolution=resolution, bbox=bbox, align=align,
                 bbox_crs=bbox_crs,
             )
+        bbox_crs = bbox_crs_of(bbox, bbox_crs)
         bbox = checked_bbox(bbox, bbox_crs)
         resolution = checked_resolution(resolution, crs)
         options = ReadOptions(

@@ -214,7 +214,9 @@ def _with_overrides(src: RasterSource, over: Mapping[str, float | None] | None) 
     """
     if not over:
         return src
-    changes = {k: over[k] for k in ("nodata", "scale", "offset") if over.get(k) is not None}
+    changes: dict[str, Any] = {
+        k: over[k] for k in ("nodata", "scale", "offset") if over.get(k) is not None
+    }
     return dataclasses.replace(src, **changes) if changes else src
 
 
