@@ -125,3 +125,8 @@ def test_open_dataset_checks_its_arguments(sample_folder: Path) -> None:
     assert xr.open_dataset(path, engine="rasteret", time="2024-05").sizes["time"] == 4
     with pytest.warns(UserWarning, match=r"20 degrees per pixel"):
         xr.open_dataset(path, engine="rasteret", crs="EPSG:4326", resolution=20)
+
+
+def test_build_checks_its_concurrency(sample_folder: Path) -> None:
+    with pytest.raises(ValueError, match=r"max_concurrent=0: it must be an integer >= 1"):
+        xrr.build(sample_folder / "items.json", max_concurrent=0)

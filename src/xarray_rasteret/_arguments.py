@@ -91,9 +91,9 @@ def bbox_crs_of(bbox: Any, bbox_crs: Any, default: Any = "EPSG:4326") -> Any:
     own = getattr(bbox, "crs", None) if hasattr(bbox, "total_bounds") else None
     if own is None:
         return bbox_crs
-    from .geo.crs import as_crs
+    from .geo.crs import as_crs, crs_label
 
-    label = str(as_crs(own).to_string())
+    label = crs_label(own)
     if bbox_crs != default and as_crs(bbox_crs) != as_crs(own):
         raise ValueError(
             f"bbox is in {label} but bbox_crs={bbox_crs!r}: give one of them (the "

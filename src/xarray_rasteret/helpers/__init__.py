@@ -22,7 +22,7 @@ from ..geo.grid import RasterGrid
 from ..ingest import as_collection
 from ._nearest import NearestSearch
 from ._pairs import _CRS84, band_sources, read_aois, read_options, resolve_bands, run_reads
-from ._points import plan_point_reads, points_table, xy_points
+from ._points import plan_point_reads, points_table, record_column, xy_points
 from ._reads import PairRead
 
 if TYPE_CHECKING:
@@ -180,8 +180,8 @@ def get_gdf(
     geometry = [p.geometry_index for p, _ in rows]
     ids = col.ids
     times = pd.DatetimeIndex(np.asarray(col.datetimes, "datetime64[us]"))
-    cloud = _record_column(col, "eo:cloud_cover", np.nan)
-    collections = _record_column(col, "collection", "")
+    cloud = record_column(col, "eo:cloud_cover", np.nan)
+    collections = record_column(col, "collection", "")
     columns: dict[str, Any] = {
         "record_id": [ids[r] for r in record],
         "datetime": times[record],
@@ -194,18 +194,11 @@ def get_gdf(
         "crs": [p.crs for p, _ in rows],
     }
     _add_user_columns(columns, aois, geometry, as_pandas=True)
-    out_aois = aois.to_crs(target_crs, densify=False) if target_crs is not None else aois
+    out_aois = aois.to_crs(target_crs) if target_crs is not None else aois
     geoms = [out_aois.geometries[g] for g in geometry]
     gdf = gpd.GeoDataFrame(columns, geometry=geoms, crs=out_aois.crs)
     order = ["record_id", "datetime", "cloud_cover", "collection", "geometry_id", "geometry"]
     return gdf[order + [c for c in gdf.columns if c not in order]]
-
-
-def _record_column(col: Collection, name: str, missing: Any) -> list[Any]:
-    """A column of the collection per record, ``missing`` where absent or null."""
-    if name not in col.table.column_names:
-        return [missing] * len(col)
-    return [missing if v is None else v for v in col.table.column(name).to_pylist()]
 
 
 def _add_user_columns(

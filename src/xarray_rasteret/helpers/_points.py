@@ -22,7 +22,7 @@ from ..collection import Collection
 from ..geo.aoi import AOIs
 from ..geo.crs import as_crs, epsg_code, transformer
 
-__all__ = ["PointSamples", "plan_point_reads", "points_table", "xy_points"]
+__all__ = ["PointSamples", "plan_point_reads", "points_table", "record_column", "xy_points"]
 
 
 @dataclass
@@ -142,7 +142,7 @@ def points_table(
         "point_crs": point_epsg.take(zeros),
         "record_id": col.table.column("id").cast(pa.string()).take(rows),
         "datetime": pa.array(times[r_i], pa.timestamp("us")),
-        "collection": _record_collections(col).take(rows),
+        "collection": pa.array(record_column(col, "collection", ""), pa.string()).take(rows),
         # String columns are taken from their few distinct values (no Python string per row).
         "band": pa.array(bands, pa.string()).take(pa.array(b_i)),
         "value": pa.array(as_float, mask=outside),
@@ -155,12 +155,11 @@ def points_table(
     return pa.table(columns)
 
 
-def _record_collections(col: Collection) -> pa.Array:
-    """Each record's STAC collection id (rasteret's ``collection``; empty if unknown)."""
-    if "collection" not in col.table.column_names:
-        return pa.repeat(pa.scalar("", pa.string()), len(col))
-    values = col.table.column("collection").cast(pa.string()).fill_null("")
-    return values.combine_chunks()
+def record_column(col: Collection, name: str, missing: Any) -> list[Any]:
+    """A column of the collection per record, ``missing`` where absent or null."""
+    if name not in col.table.column_names:
+        return [missing] * len(col)
+    return [missing if v is None else v for v in col.table.column(name).to_pylist()]
 
 
 def _crs_columns(crss: Iterable[Any]) -> tuple[pa.Array, pa.Array]:

@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 from tqdm import tqdm
 
+from .._arguments import checked_max_concurrent
 from .._sync import sync
 from .._types import RasterSource
 from ..collection import Collection, make_table
@@ -55,7 +56,7 @@ async def _parse_all(
     storage_options: dict[str, Any] | None,
     backend: Any,
 ) -> dict[str, list[RasterSource]]:
-    sem = asyncio.Semaphore(max(1, int(max_concurrent)))
+    sem = asyncio.Semaphore(checked_max_concurrent(max_concurrent))
     # No bar object at all without progress: tqdm's first instance creates a
     # multiprocessing lock, which costs before the first request.
     bar = tqdm(total=len(hrefs), desc="COG headers", unit="file") if progress else None
