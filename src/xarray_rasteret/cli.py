@@ -205,53 +205,11 @@ def _build(args: argparse.Namespace) -> int:
 # -- info ------------------------------------------------------------------------------
 
 
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
-def _band_line(collection: Collection, band: str) -> str:
-    import pyproj
-
-    from ._read.codecs import COMPRESSION_NAMES
-
-    src = collection.sources(band)[0]
-    full = src.levels[0]
-    res = f"{_number(abs(src.transform.a))} x {_number(abs(src.transform.e))}"
-    if src.crs is not None:
-        unit = pyproj.CRS.from_user_input(src.crs).axis_info[0].unit_name
-        res += {"metre": " m", "degree": " deg"}.get(unit, f" {unit}")
-    layout = f"tiles {full.tile_width}x{full.tile_height}" if full.tiled else "strips"
-    codec = src.encoding.compression
-    codec_name = COMPRESSION_NAMES.get(codec, f"compression {codec}")
-    overviews = len(src.levels) - 1
-    return (
-        f"    {band}: {src.dtype}, {full.width}x{full.height} px at {res}, "
-        f"nodata {'none' if src.nodata is None else _number(src.nodata)}, {layout}, "
-        f"{overviews} overview{'' if overviews == 1 else 's'}, {codec_name}"
-    )
-
-
 def _summary(collection: Collection) -> str:
     """Records, extent, time range, CRS counts and per band facts (of its first record)."""
-    import numpy as np
-    import shapely
+    from .collection.summary import summary_text
 
-    lines = [f"  records: {len(collection)}"]
-    if len(collection):
-        x0, y0, x1, y1 = shapely.total_bounds(collection.geometries)
-        lines.append(f"  extent:  {x0:.6f}, {y0:.6f}, {x1:.6f}, {y1:.6f} (lon/lat, OGC:CRS84)")
-    t = collection.datetimes
-    known = t[~np.isnat(t)]
-    span = f"{known.min()} .. {known.max()}" if len(known) else "none"
-    missing = f" ({len(t) - len(known)} records without a time)" if len(known) < len(t) else ""
-    lines.append(f"  time:    {span}{missing}")
-    counts = collection.crs_counts()
-    lines.append("  crs:     " + ", ".join(f"{k} ({v} records)" for k, v in counts.items()))
-    lines.append("  bands (first record):" if collection.bands else "  bands:   none")
-    lines.extend(_band_line(collection, band) for band in collection.bands)
-    if collection.user_columns():
-        lines.append(f"  columns: {', '.join(collection.user_columns())}")
-    return "\n".join(lines)
+    return summary_text(collection)
 
 
 def _info(args: argparse.Namespace) -> int:

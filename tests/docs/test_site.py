@@ -33,3 +33,8 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert "Unreleased" in changelog
     for page in ("index.html", "reading/index.html", "storage/index.html", "design/index.html"):
         assert (site / page).is_file(), page
+    # The quicklooks the build rendered from the sample, linked from the first page.
+    index = (site / "index.html").read_text(encoding="utf-8")
+    for png in ("img/sample_b04.png", "img/sample_ndvi.png"):
+        assert (site / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+        assert f'src="{png}"' in index, png

@@ -497,20 +497,23 @@ class Collection(RasteretNames):
             counts[key] = counts.get(key, 0) + 1
         return counts
 
+    def _first_record(self) -> Collection:
+        """The first record alone (a lazy collection reads one row group of it, not all)."""
+        if self._table is not None or self._scan is None or not len(self):
+            return Collection(self.table.slice(0, 1), name=self.name)
+        scan = self._scan
+        index = scan.full_index(scan.groups()[:1])
+        return Collection(scan.read(scan.names, tuple(a[:1] for a in index)), name=self.name)
+
     def __repr__(self) -> str:
-        label = f" {self.name!r}" if self.name else ""
-        lines = [f"<xarray_rasteret.Collection{label}: {len(self)} records>"]
-        lines.append(f"  bands: {', '.join(self.bands) or '-'}")
-        t = self.datetimes
-        t = t[~np.isnat(t)]
-        if len(t):
-            lines.append(f"  time:  {t.min()} .. {t.max()}")
-        counts = self.crs_counts()
-        lines.append("  crs:   " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
-        extra = self.user_columns()
-        if extra:
-            lines.append(f"  columns: {', '.join(extra)}")
-        return "\n".join(lines)
+        from .summary import summary_text
+
+        return summary_text(self)
+
+    def _repr_html_(self) -> str:
+        from .summary import summary_html
+
+        return summary_html(self)
 
 
 def _short_crs(crs: str | None) -> str:
