@@ -8,8 +8,6 @@ hold, that the pixels and mask are GDAL's.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +15,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import rasterio
+from index_fuzz import Edit, index_bytes, random_edit, read_all, set_field, tampered
 
 from cogs import write_tiff
-from xarray_rasteret._read.fetch import read_into
-from xarray_rasteret._read.tasks import ReadTask
-from xarray_rasteret._sync import sync
-from xarray_rasteret._types import RasterSource, Window
+from guarded import Case, child_program, run_cases, table
 from xarray_rasteret.collection import Collection, load
-from xarray_rasteret.errors import MissingMetadataError, RasteretError, UnsupportedTiffError
+from xarray_rasteret.errors import MissingMetadataError, UnsupportedTiffError
 from xarray_rasteret.ingest import build
 
-Edit = Callable[[dict[str, Any]], None]
-
+HERE = Path(__file__).parent
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
@@ -47,35 +42,6 @@ def single(files: dict[str, str]) -> Collection:
 @pytest.fixture(scope="module")
 def planar(files: dict[str, str]) -> Collection:
     return build([files["planar"]])
-
-
-def tampered(coll: Collection, band: str, edit: Edit) -> Collection:
-    """``coll`` with ``edit`` applied to the first record's ``{band}_metadata`` struct."""
-    column = band + "_metadata"
-    rows = coll.table.column(column).to_pylist()
-    rows[0] = copy.deepcopy(rows[0])
-    edit(rows[0])
-    index = coll.table.schema.get_field_index(column)
-    typ = coll.table.schema.field(column).type
-    return Collection(coll.table.set_column(index, column, pa.array(rows, typ)))
-
-
-def read_all(src: RasterSource) -> list[np.ndarray]:
-    """Every level of ``src``, read whole through the read path."""
-    tasks = []
-    for level, lv in enumerate(src.levels):
-        out = np.empty((lv.height, lv.width), src.dtype)
-        tasks.append(ReadTask(src, level, Window(0, lv.height, 0, lv.width), out, src.fill))
-    sync(read_into(tasks))
-    return [t.out for t in tasks]
-
-
-def set_field(name: str, value: Any, overview: int | None = None) -> Edit:
-    def edit(md: dict[str, Any]) -> None:
-        target = md if overview is None else md["overviews"][overview]
-        target[name] = value(target[name]) if callable(value) else value
-
-    return edit
 
 
 def loaded(coll: Collection, tmp_path: Path) -> Collection:
@@ -157,10 +123,21 @@ def test_index_without_the_later_encoding_fields_reads_the_same(
         np.testing.assert_array_equal(read_all(src)[0], ds.read(1))
 
 
-def test_unknown_compression_fails_before_reading(single: Collection) -> None:
-    (src,) = tampered(single, "band_1", set_field("compression", 4)).sources("band_1")
-    with pytest.raises(UnsupportedTiffError, match=r"compression CCITT Group 4 fax \(4\)"):
-        read_all(src)
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        (set_field("compression", 4), r"CCITT fax tiles must hold one 1-bit sample"),
+        (set_field("compression", 0), r"compression unknown \(0\) is not supported"),
+        (set_field("bits_per_sample", 17), r"17-bit samples declared as uint16"),
+    ],
+)
+def test_undecodable_encoding_fails_at_load_naming_the_record(
+    single: Collection, edit: Edit, pattern: str
+) -> None:
+    with pytest.raises(UnsupportedTiffError, match=pattern) as info:
+        tampered(single, "band_1", edit).sources("band_1")
+    assert str(info.value).startswith(f"record {single.ids[0]!r} band 'band_1' (")
+    assert single.hrefs("band_1")[0] in str(info.value)
 
 
 def test_planar_one_plane_only_where_rasteret_wrote_it(planar: Collection) -> None:
@@ -215,68 +192,76 @@ def test_nodata_the_dtype_cannot_hold_is_ignored_as_gdal(
 # --------------------------------------------------------------------------- fuzz
 
 
-def _random_edit(rng: np.random.Generator, md: dict[str, Any]) -> None:
-    """One random tampering of one field: a value, a null, a list cut or changed.
-
-    Only values no header could have, or that cannot change the pixels: a plausible
-    edit (predictor 2 -> 1, byte order < -> >) reads as the index says, and only
-    comparing with the file's header could tell.
-    """
-    level = md
-    if md["overviews"] and rng.random() < 0.3:
-        level = md["overviews"][int(rng.integers(len(md["overviews"])))]
-    name = str(rng.choice(sorted(k for k, v in level.items() if k != "overviews")))
-    value = level[name]
-    special = [None, 0, -1, 17, 2**31, -(2**40), np.nan, np.inf, "foo", "<"]
-    if isinstance(value, list) and value and rng.random() < 0.7:
-        value = list(value)
-        i = int(rng.integers(len(value)))
-        kind = rng.integers(4)
-        if kind == 0:
-            value = value[:i]
-        elif kind == 1:
-            # Not 0: a tile of 0 bytes is sparse (as in GDAL), an offset 0 is tested.
-            entries = [None, -1, 17, 2**31, -(2**40), np.nan]
-            value[i] = entries[int(rng.integers(len(entries)))]
-        elif kind == 2:
-            value[i] = value[i] * int(rng.choice([-3, -1, 2, 3])) if value[i] else None
-        else:
-            value = value + value[:i]
-    else:
-        value = special[int(rng.integers(len(special)))]
-    level[name] = value
-
-
 def _try_tamper(coll: Collection, rng: np.random.Generator) -> Collection | None:
     """A tampered collection, or None when pyarrow refuses the value for the field's type."""
     try:
-        return tampered(coll, "band_1", lambda md: _random_edit(rng, md))
+        return tampered(coll, "band_1", lambda md: random_edit(rng, md))
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         return None
 
 
-def test_fuzz_tampered_index_reads_right_or_raises(single: Collection) -> None:
-    """200 random tamperings: equal pixels on every level, or a RasteretError."""
+# What each guarded child does with one tampered index: load it and read every
+# level of the band, then compare with the untampered pixels.
+_READ_INDEX = """
+    try:
+        (src,) = load(path).sources("band_1")
+        got = read_all(src)
+    except RasteretError as e:
+        text = str(e)
+        res = {"outcome": "clear" if HREF in text else "unnamed", "message": text[:300]}
+    else:
+        same = len(got) == len(expected) and all(
+            np.array_equal(a, b) for a, b in zip(got, expected)
+        )
+        res = {"outcome": "ok"} if same else {"outcome": "wrong", "message": "pixels differ"}
+"""
+
+
+def _index_child(expected: Path, href: str) -> str:
+    setup = f"""
+        import sys
+        sys.path.insert(0, {str(HERE)!r})
+        import numpy as np
+        from index_fuzz import read_all
+        from xarray_rasteret.collection import load
+        from xarray_rasteret.errors import RasteretError
+        HREF = {href!r}
+        expected = list(np.load({str(expected)!r}).values())
+    """
+    return child_program(setup, _READ_INDEX)
+
+
+def test_tampered_indexes_in_guarded_children(single: Collection, tmp_path: Path) -> None:
+    """Every fixed case and 200 random tamperings, each loaded and read in a child under a
+    2 GiB memory limit and a deadline: the untampered pixels on every level, or a
+    RasteretError naming the file; no death, hang, memory blow-up or other exception."""
     (base,) = single.sources("band_1")
-    expected = read_all(base)
+    expected = tmp_path / "expected.npz"
+    np.savez(expected, *read_all(base))
+    scratch = tmp_path / "scratch.parquet"
+    cases = [
+        Case("fixed", label, index_bytes(tampered(single, "band_1", edit), scratch))
+        for label, edit, _ in CASES
+    ]
     rng = np.random.default_rng(21)
-    outcomes = {"same": 0, "error": 0, "refused by pyarrow": 0}
-    for _ in range(200):
+    refused = 0
+    while len(cases) < len(CASES) + 200:
         coll = _try_tamper(single, rng)
         if coll is None:
-            outcomes["refused by pyarrow"] += 1
+            refused += 1
             continue
-        try:
-            (src,) = coll.sources("band_1")
-            got = read_all(src)
-        except RasteretError:
-            outcomes["error"] += 1
-            continue
-        assert len(got) == len(expected)
-        for a, b in zip(got, expected, strict=True):
-            np.testing.assert_array_equal(a, b)
-        outcomes["same"] += 1
-    assert outcomes["error"] > 0 and outcomes["same"] > 0, outcomes
+        label = f"random {len(cases) - len(CASES)}"
+        cases.append(Case("random", label, index_bytes(coll, scratch)))
+    child = _index_child(expected, single.hrefs("band_1")[0])
+    results = run_cases(cases, tmp_path, timeout=20.0, workers=2, child=child, suffix=".parquet")
+    print(f"\n{table(results)}\n(pyarrow refused {refused} tamperings of a field's type)")
+    bad = [r for r in results if r.outcome not in ("ok", "clear")]
+    assert not bad, table(results) + "".join(
+        f"\n{r.outcome} {r.case.label}: {r.detail[:200]}" for r in bad
+    )
+    fixed = [r.outcome for r in results if r.case.kind == "fixed"]
+    assert fixed == ["clear"] * len(CASES)
+    assert {r.outcome for r in results if r.case.kind == "random"} == {"ok", "clear"}
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,9 @@ import pyarrow.compute as pc
 from affine import Affine
 
 from .._read.codecs import PREDICTED_CODECS
+from .._read.decode import check_supported
 from .._types import RasterSource, TileEncoding, TileLayout
-from ..errors import MissingMetadataError
+from ..errors import MissingMetadataError, UnsupportedTiffError
 from ._checks import (
     FIX,
     MAX_SAMPLES,
@@ -442,10 +443,17 @@ def _encoding(key: tuple[Any, ...], rows: Rows, i: int) -> TileEncoding:
         raise rows.fail(i, f"predictor {pred} is unknown (TIFF defines 1, 2 and 3)")
     if fill_i not in (1, 2):
         raise rows.fail(i, f"fill_order {fill_i} is unknown (TIFF defines 1 and 2)")
-    return TileEncoding(
+    encoding = TileEncoding(
         comp, pred, dt, spp_i, planar_i, photo, jpeg_i, lerc_i,
         None if bits_i in (0, nbits) else bits_i, fill_i, ycc_i,
     )  # fmt: skip
+    try:
+        # Build refuses what cannot be decoded; an index saying otherwise was written
+        # by another tool or edited, and fails here, naming the record, not at read.
+        check_supported(encoding)
+    except UnsupportedTiffError as exc:
+        raise UnsupportedTiffError(f"{rows.name(i)}: {exc}") from None
+    return encoding
 
 
 def _transforms(
