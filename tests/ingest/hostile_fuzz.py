@@ -1,7 +1,7 @@
 """Mutate valid TIFFs into hostile ones and build each in a guarded subprocess.
 
 Test tooling for the hostile-header tests (and runnable as a script to print the
-outcome table: ``python tests/ingest/hostile_fuzz.py [N]``). The TIFF structure
+outcome table: ``PYTHONPATH=tests python tests/ingest/hostile_fuzz.py [N]``). The TIFF structure
 is located by a small parser of its own rather than ``ingest._ifd``, so a bug
 in the code under test cannot hide the mutation it should catch.
 

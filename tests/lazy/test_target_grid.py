@@ -210,6 +210,27 @@ def test_matches_rasterio_reproject(two_zones, target, method, record_property):
         assert masks >= 0.995, (rid, masks)
 
 
+@pytest.mark.parametrize("dst", ["EPSG:32634", "EPSG:4326"])
+def test_crs_alone_gives_gdals_default_grid(two_zones, dst):
+    """``crs=`` without resolution, align or bbox: calculate_default_transform's grid
+    (origin, pixel size and shape), and on it the pixels GDAL warps to."""
+    from rasterio.crs import CRS
+    from rasterio.warp import calculate_default_transform
+
+    _, paths = two_zones
+    with rasterio.open(paths["a"]) as src:
+        gdal, w, h = calculate_default_transform(
+            src.crs, CRS.from_string(dst), src.width, src.height, *src.bounds
+        )
+    ds = xr.open_dataset(xrr.build([paths["a"]]), engine="rasteret", crs=dst)
+    transform, height, width = grid_of(ds)
+    assert (width, height) == (w, h)
+    assert transform.almost_equals(gdal, precision=1e-9 * abs(gdal.a))
+    exp = rio_reproject(paths["a"], transform, (height, width), dst, "nearest")
+    values, masks = agreement(ds.band_1.isel(time=0).values, exp, "nearest")
+    assert values >= THRESHOLD["nearest"] and masks >= 0.995, (values, masks)
+
+
 def test_bbox_and_align_define_the_grid(two_zones):
     col, paths = two_zones
     x0, y0 = utm_origin(32633, -1000, 0)

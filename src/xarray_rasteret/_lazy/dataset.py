@@ -27,6 +27,7 @@ from ..geo.target import (
     default_resolution,
     grid_bounds_in,
     records_bounds,
+    suggested_grid,
     target_grid,
 )
 from .attrs import axis_attrs, column_coordinate, spatial_ref_attrs, variable_attrs
@@ -347,6 +348,8 @@ def _target_grid(
         bounds = bounds_in_crs(shapely.box(*request.bbox), request.bbox_crs, crs_wkt)
     else:
         bounds = records_bounds(full, crs_wkt)
+        if request.resolution is None and request.align is None:
+            return suggested_grid(crs_wkt, res, bounds)  # what gdalwarp -t_srs gives
     return target_grid(crs_wkt, res, bounds, align=request.align)
 
 

@@ -10,6 +10,10 @@ plain keywords, ``crs=``, ``resolution=``, ``bbox=``/``bbox_crs=`` and
   snaps its grids), so two reads of neighbouring areas with the same options
   line up pixel for pixel;
 * the extent is the requested bounds snapped outwards to that lattice;
+* with ``crs=`` alone (no resolution, alignment or bbox) the grid is GDAL's own
+  suggestion instead (:func:`suggested_grid`: ``gdalwarp -t_srs`` and
+  ``rasterio.warp.calculate_default_transform`` give the same), so that a plain
+  reprojection lands on the pixels GDAL would warp to;
 * missing parts are filled from the records (:func:`default_crs`,
   :func:`default_resolution`, :func:`records_bounds`).
 """
@@ -35,6 +39,7 @@ __all__ = [
     "default_resolution",
     "grid_bounds_in",
     "records_bounds",
+    "suggested_grid",
     "target_grid",
 ]
 
@@ -143,6 +148,41 @@ def target_grid(
         )
     wkt = as_crs(crs).to_wkt()
     return RasterGrid(wkt, Affine(rx, 0.0, x0, 0.0, -ry, y1), width, height)
+
+
+def suggested_grid(
+    crs: Any, resolution: tuple[float, float], bounds: tuple[float, float, float, float]
+) -> RasterGrid:
+    """GDAL's suggested output grid (``GDALSuggestedWarpOutput2``) over ``bounds``.
+
+    Its origin is the bounds' top-left corner, unsnapped, and its size the
+    extent over the resolution rounded half up, as GDAL computes both.
+
+    Parameters
+    ----------
+    crs
+        Target CRS.
+    resolution
+        ``(x, y)`` pixel size (:func:`default_resolution`).
+    bounds
+        The records' extent in ``crs`` (:func:`records_bounds`).
+
+    Returns
+    -------
+    RasterGrid
+
+    Examples
+    --------
+    >>> bounds = (500_005.0, 4_999_990.0, 500_101.0, 5_000_041.0)
+    >>> g = suggested_grid("EPSG:32633", (20.0, 20.0), bounds)
+    >>> g.transform.c, g.transform.f, g.width, g.height
+    (500005.0, 5000041.0, 5, 3)
+    """
+    rx, ry = resolution
+    xmin, ymin, xmax, ymax = bounds
+    width = max(1, int((xmax - xmin) / rx + 0.5))
+    height = max(1, int((ymax - ymin) / ry + 0.5))
+    return RasterGrid(as_crs(crs).to_wkt(), Affine(rx, 0.0, xmin, 0.0, -ry, ymax), width, height)
 
 
 def default_crs(crss: Sequence[str | None]) -> str:
