@@ -141,7 +141,7 @@ def test_build_over_http_with_storage_options(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["info", "{d}/missing.parquet"], "No such file or directory"),
+        (["info", "{d}/missing.parquet"], "missing.parquet': no such file or folder. Build one"),
         (["build", "{d}/missing.json", "-o", "{t}/x.parquet"], "no such file: "),
         (["build", "{d}/missing.tif", "-o", "{t}/x.parquet"], "no such file or folder: "),
         (["build", "{d}/*_B99.tif", "-o", "{t}/x.parquet"], "no file matches "),

@@ -20,7 +20,7 @@ import xarray_rasteret.collection.sources as sources
 from cogs import write_tiff
 from xarray_rasteret._types import RasterSource
 from xarray_rasteret.collection import BAND_METADATA_TYPE, Collection, load, make_table
-from xarray_rasteret.errors import BandNotFoundError, MissingMetadataError
+from xarray_rasteret.errors import BandNotFoundError, MissingMetadataError, ObjectNotFoundError
 from xarray_rasteret.ingest import build
 
 
@@ -423,3 +423,11 @@ def test_sources_for_10k_rows_is_fast(files: dict[str, str]) -> None:
     assert_sources_equal(srcs[-1], one)
     print(f"\n10k rows: encode {t_encode * 1e3:.0f} ms, sources() {t_decode * 1e3:.0f} ms")
     assert t_decode < 2.0 and t_encode < 5.0
+
+
+def test_load_of_a_missing_path_says_to_build_first(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.parquet")
+    with pytest.raises(ObjectNotFoundError, match=r"no collection at '.*nope.parquet': no such "
+                                                  r"file or folder. Build one first, e\.g\. "
+                                                  r"xarray_rasteret\.build\(items\)"):
+        load(missing)

@@ -9,15 +9,33 @@ cover every record, from the light columns only.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from .._read.codecs import COMPRESSION_NAMES
 from .._types import RasterSource
 
-if TYPE_CHECKING:
-    from .table import Collection
+
+class Collection(Protocol):
+    """What a summary reads of a :class:`~xarray_rasteret.Collection`.
+
+    A protocol, as the Collection imports this module: the import goes one way.
+    """
+
+    name: str | None
+
+    def __len__(self) -> int: ...
+    @property
+    def bands(self) -> list[str]: ...
+    @property
+    def geometries(self) -> np.ndarray: ...
+    @property
+    def datetimes(self) -> np.ndarray: ...
+    def crs_counts(self) -> dict[str, int]: ...
+    def user_columns(self) -> list[str]: ...
+    def sources(self, band: str) -> list[RasterSource]: ...
+    def _first_record(self) -> Collection: ...
 
 __all__ = ["band_facts", "summary_html", "summary_rows", "summary_text"]
 

@@ -16,15 +16,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._hrefs import is_local
 from .._types import RasterSource
-from ..errors import BandNotFoundError, MissingMetadataError
+from ..errors import BandNotFoundError, MissingMetadataError, ObjectNotFoundError
 from ..geo.crs import as_crs
+from ..storage.local import local_path
 from ._rasteret_names import RasteretNames
 from .filters import SUBSET_OPTIONS, criteria, datetimes_of, select, table_mask
 from .parquet import open_scan, read_table, write_table
 from .scan import Scan
 from .schema import METADATA_SUFFIX, SCHEMA_COLUMNS, epsg_of
 from .sources import sources_from_metadata
+from .summary import summary_html, summary_text
 
 __all__ = ["Collection", "load"]
 
@@ -55,6 +58,10 @@ class Collection(RasteretNames):
     >>> coll.sources("band_1")[0].levels[0].tile_width  # doctest: +SKIP
     512
     """
+
+    skipped: list[tuple[str, str, str]] = []  # shared empty default: build assigns a new list
+    """What ``build(on_error="skip")`` left out: ``(record id, href, reason)`` per failed
+    asset (hrefs redacted). In memory only: not saved, not kept by ``filter``/``subset``."""
 
     def __init__(self, table: pa.Table, *, name: str | None = None) -> None:
         _check_ids(table.schema)
@@ -506,13 +513,9 @@ class Collection(RasteretNames):
         return Collection(scan.read(scan.names, tuple(a[:1] for a in index)), name=self.name)
 
     def __repr__(self) -> str:
-        from .summary import summary_text
-
         return summary_text(self)
 
     def _repr_html_(self) -> str:
-        from .summary import summary_html
-
         return summary_html(self)
 
 
@@ -571,6 +574,11 @@ def load(
     """
     target = os.fspath(path)
     name = os.path.basename(target.rstrip("/")) or None
+    if is_local(target) and not os.path.exists(local_path(target)):
+        raise ObjectNotFoundError(
+            f"no collection at {target!r}: no such file or folder. Build one first, e.g. "
+            f"xarray_rasteret.build(items).to_parquet({target!r}), or check the path"
+        )
     scan = open_scan(target, bands=bands, storage_options=storage_options, backend=backend)
     if scan is not None:
         return Collection._lazy(scan, name)
