@@ -120,9 +120,22 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.stats.bytes_sent += len(data)
 
+    def send_answer(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+        """Send a complete answer (a refusal or redirect of :meth:`RangeHTTPServer.admit`)."""
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self._write(body)
+
     def _respond(self, head: bool, fault: str | None) -> None:
         srv = self.server
-        rel = unquote(urlsplit(self.path).path).lstrip("/")
+        admitted = srv.admit(self)
+        if not isinstance(admitted, str):
+            return self.send_answer(*admitted)
+        rel = admitted
         target = os.path.realpath(os.path.join(srv.root, rel))
         if rel in srv.faults.forbidden:
             return self._plain(403)
@@ -152,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("ETag", etag)
         self.send_header("Accept-Ranges", "bytes")
+        for k, v in srv.object_headers(rel, size).items():
+            self.send_header(k, v)
         if status == 206:
             self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
         self.end_headers()
@@ -202,13 +217,17 @@ class RangeHTTPServer(ThreadingHTTPServer):
         The directory served at ``/``.
     port
         0 picks a free port.
+    host
+        The loopback address to listen on (``127.0.0.2`` makes a second host).
     """
 
     daemon_threads = True
     request_queue_size = 256  # many clients connect at once in concurrency tests
 
-    def __init__(self, directory: str | os.PathLike[str], port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+    def __init__(
+        self, directory: str | os.PathLike[str], port: int = 0, host: str = "127.0.0.1"
+    ) -> None:
+        super().__init__((host, port), _Handler)
         self.root = os.path.realpath(directory)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -243,6 +262,20 @@ class RangeHTTPServer(ThreadingHTTPServer):
         """Return the URL of ``name`` (relative to the served directory)."""
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/{name}"
+
+    # -- what a subclass (a cloud-shaped server) changes -------------------------------
+
+    def admit(self, handler: BaseHTTPRequestHandler) -> str | tuple[int, dict[str, str], bytes]:
+        """The file (relative to the root) a request asks for, or a whole answer to send.
+
+        Subclasses check credentials here and answer ``(status, headers, body)``
+        for refusals and redirects.
+        """
+        return unquote(urlsplit(handler.path).path).lstrip("/")
+
+    def object_headers(self, rel: str, size: int) -> dict[str, str]:
+        """Extra headers of an answer serving ``rel`` (``size`` bytes)."""
+        return {}
 
     # -- accounting -------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 _EXPORTS = {
     "Collection": "collection",
+    "ReadFailure": "storage",
     "ReadStats": "storage",
     "build": "ingest",
     "build_async": "ingest",
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # names for type checkers; at run time __getattr__ imports th
     from .collection import Collection, load  # noqa: F401
     from .helpers import get_gdf, get_numpy, get_xarray, sample_points  # noqa: F401
     from .ingest import build, build_async  # noqa: F401
-    from .storage import ReadStats, read_stats, track  # noqa: F401
+    from .storage import ReadFailure, ReadStats, read_stats, track  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,7 @@ the heavy parts load inside :meth:`RasteretBackendEntrypoint.open_dataset`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from xarray.backends import BackendEntrypoint
@@ -56,6 +56,8 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         "like",
         "resampling",
         "groupby",
+        "method",
+        "sortby",
         "mask_and_scale",
         "decode_coords",
         "decode_times",
@@ -66,6 +68,9 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         "storage_options",
         "backend",
         "check_unchanged",
+        "on_error",
+        "data_source",
+        "sign",
     )
 
     # Long because it is the whole documented keyword surface of the engine;
@@ -88,6 +93,8 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         like: Any = None,
         resampling: str = "nearest",
         groupby: str | None = None,
+        method: str | Callable[..., Any] = "first",
+        sortby: str | None = None,
         mask_and_scale: bool | None = False,
         decode_coords: bool | str | None = True,
         decode_times: bool | None = True,
@@ -98,6 +105,9 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         storage_options: dict[str, Any] | None = None,
         backend: Any = None,
         check_unchanged: bool = True,
+        on_error: str = "raise",
+        data_source: Any = None,
+        sign: Callable[[str], str] | None = None,
         progress: bool = False,
     ) -> Any:
         """Open a collection or a GeoTIFF lazily.
@@ -140,6 +150,9 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         align
             ``(x, y)`` in the target CRS on a pixel corner; default ``(0, 0)``,
             i.e. pixel edges at multiples of the resolution (like ``gdalwarp -tap``).
+            With ``crs`` alone (no ``resolution``, ``align`` or ``bbox``) the grid
+            is GDAL's suggestion instead, origin included: the grid
+            ``gdalwarp -t_srs`` and ``rasterio.warp.calculate_default_transform`` give.
         geobox
             An odc-geo ``GeoBox``: the output is exactly its grid (CRS, pixel size,
             extent, alignment), as odc-stac's ``geobox=``. The same as passing its
@@ -160,7 +173,22 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             step. Order within a group is by datetime, then id; the first valid
             (not nodata, inside the record) pixel wins; the time, id and column
             coordinates are the first member's. Without it, records with equal
-            times stay separate steps.
+            times stay separate steps. An ISO 8601 period (``"P1D"``, ``"P16D"``,
+            ``"P1W"``, ``"P1M"``, ``"P3M"``, ``"P1Y"``; counted from 1970-01-01,
+            weeks from a Monday, see :mod:`xarray_rasteret._lazy.periods`) groups
+            by the record's UTC datetime; ``time`` is then the period's start.
+        method
+            How the records of a group merge (with ``groupby``): ``"first"``
+            (default), ``"last"``, ``"min"``, ``"max"``, ``"mean"``, ``"median"``,
+            ``"std"``, ``"count"``, or a callable ``f(stack, axis=0)`` on a float64
+            stack with NaN where a record has no valid value. Nodata never
+            contributes; ``first``/``last``/``min``/``max`` keep the dtype, the
+            others give floats with NaN where no record is valid (``count``:
+            ``uint16``). See :mod:`xarray_rasteret._lazy.methods`.
+        sortby
+            A column ordering the records within a group before time (e.g.
+            ``"eo:cloud_cover"``, least cloudy first; ``"-name"`` descending): with
+            ``method="first"``, the best record wins where it has data.
         mask_and_scale
             Mask nodata to NaN and apply scale/offset (default False: native dtype).
             Native data keeps ``_FillValue``, ``scale_factor`` and ``add_offset``
@@ -191,6 +219,29 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             Compare each response's object size (and ETag) with those recorded at
             build, at no extra request, and raise ``ObjectChangedError`` when the
             object was replaced (default True). False reads without the check.
+        on_error
+            ``"raise"`` (default): a tile that cannot be read fails the read, naming
+            the object. ``"nodata"``: tiles that still fail after the retries (404,
+            403, 5xx, timeouts, short or undecodable data) read as the band's nodata
+            (NaN for floats without one, 0 for integers without one), and each read
+            warns (``ReadFailureWarning``) naming the objects;
+            ``xarray_rasteret.read_stats().failures`` lists every failed range. A
+            changed object (``ObjectChangedError``) still raises.
+        data_source
+            A registered data source's name (``xarray_rasteret.data_sources.registered()``,
+            e.g. ``"sentinel-2-l2a/earth-search"``) or a
+            :class:`~xarray_rasteret.data_sources.DataSource`, as in the helpers:
+            ``bands`` may be its band codes (``"B04"`` for the asset ``red``; the
+            variable keeps the name asked for), its href rewriting applies to every
+            read, and its signer signs every request. Default: inferred from the
+            collection's STAC collection ids and hrefs, else none.
+        sign
+            ``sign(href) -> signed href``, called on every request at read time and
+            never applied to the collection (``planetary_computer.sign_url``, or a
+            :class:`~xarray_rasteret.data_sources.PlanetaryComputerSigner`, which
+            caches tokens until shortly before they expire). A signed URL refused
+            with 401/403 is signed again and retried once. Default: the data
+            source's signer, if any. Must pickle for dask's process workers.
         progress
             Show a tqdm bar over the tiles of each read that runs without dask
             (``.load()``, ``.values``, ``load_async``): one bar per variable
@@ -219,7 +270,10 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             checked_resolution,
             checked_time,
         )
+        from ._lazy.bands import bands_to_load, resolve_bands, signed_options
         from ._lazy.dataset import DatasetRequest, build_dataset
+        from ._lazy.methods import checked_method
+        from ._read.failures import checked_on_error
         from ._read.tasks import ReadOptions
         from .ingest import as_collection
 
@@ -240,17 +294,24 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             storage_options=dict(storage_options or {}),
             backend=backend,
             check_unchanged=check_unchanged,
+            on_error=checked_on_error(on_error),
         )
         wanted = tuple(bands) if bands is not None else None
         collection = as_collection(
-            filename_or_obj, bands=wanted, storage_options=options.storage_options,
-            backend=backend,
+            filename_or_obj, bands=bands_to_load(wanted, data_source),
+            storage_options=options.storage_options, backend=backend,
         )
         if drop_variables is not None:
             drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables)
             wanted = tuple(b for b in (wanted or collection.bands) if b not in drop)
+        # Band codes -> assets, rewriting and signing: the helpers' rules.
+        names = wanted if wanted is not None else tuple(collection.bands)
+        assets, source = resolve_bands(collection, names, data_source) if names else ({}, None)
+        options = signed_options(options, sign, source)
         request = DatasetRequest(
-            bands=wanted,
+            bands=wanted if not assets else tuple(assets),
+            assets=assets or None,
+            data_source=source,
             bbox=tuple(bbox) if bbox is not None else None,
             bbox_crs=bbox_crs,
             time=tuple(time) if time is not None else None,
@@ -262,6 +323,8 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             align=tuple(align) if align is not None else None,  # type: ignore[arg-type]
             resampling=resampling,
             groupby=groupby,
+            method=checked_method(method, groupby),
+            sortby=sortby,
             progress=bool(progress),
         )
         if decode_coords not in (None, True, False, "coordinates", "all"):
@@ -277,6 +340,83 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         if use_cftime:
             ds = ds.convert_calendar("standard", dim="time", use_cftime=True)
         return ds
+
+    def open_groups_as_dict(
+        self,
+        filename_or_obj: Any,
+        *,
+        bands: Iterable[str] | None = None,
+        drop_variables: str | Iterable[str] | None = None,
+        data_source: Any = None,
+        storage_options: dict[str, Any] | None = None,
+        backend: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One lazy dataset per native grid of the collection, by group path.
+
+        The groups of :meth:`open_datatree`: ``{"/": root, "/r10m": ..., "/r20m": ...}``
+        (with several CRSs, ``"/EPSG_32633/r10m"``, ...). Each group is exactly
+        :meth:`open_dataset` of its records with ``bands=`` its bands, and takes
+        the same keywords; a group no record of the selection (``bbox``, ``time``,
+        ``filters``) is left in is left out.
+
+        Examples
+        --------
+        >>> groups = xr.open_groups("s2.parquet", engine="rasteret")  # doctest: +SKIP
+        >>> list(groups)  # doctest: +SKIP
+        ['/', '/r10m', '/r20m', '/r60m']
+        """
+        import xarray as xr
+
+        from ._arguments import checked_bands
+        from ._lazy.bands import band_sources, bands_to_load, resolve_bands
+        from ._lazy.tree import native_groups
+        from .collection import Collection
+        from .errors import AOIOutsideDataError, NoRecordSelectedError
+        from .ingest import as_collection
+
+        wanted = checked_bands(bands)
+        collection = as_collection(
+            filename_or_obj, bands=bands_to_load(wanted, data_source),
+            storage_options=storage_options, backend=backend,
+        )
+        names = list(wanted) if wanted is not None else list(collection.bands)
+        if drop_variables is not None:
+            drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables)
+            names = [b for b in names if b not in drop]
+        assets, source = resolve_bands(collection, names, data_source)
+        groups = native_groups(band_sources(collection, assets, source), collection.ids)
+        out: dict[str, Any] = {"/": xr.Dataset()}
+        empty: list[Exception] = []
+        for path, (rows, group_bands) in groups.items():
+            part = collection
+            if len(rows) < len(collection):
+                part = Collection(collection.table.take(rows), name=collection.name)
+            try:
+                out["/" + path] = self.open_dataset(
+                    part, bands=group_bands, data_source=data_source,
+                    storage_options=storage_options, backend=backend, **kwargs,
+                )
+            except (AOIOutsideDataError, NoRecordSelectedError) as exc:
+                empty.append(exc)  # none of this group's records is selected
+        if len(out) == 1 and empty:
+            raise empty[0]
+        return out
+
+    def open_datatree(self, filename_or_obj: Any, **kwargs: Any) -> Any:
+        """A ``DataTree`` with one group per native grid (see :meth:`open_groups_as_dict`).
+
+        Sentinel-2's 10, 20 and 60 m bands come as the groups ``/r10m``, ``/r20m``
+        and ``/r60m``, each at its own resolution, nothing resampled.
+
+        Examples
+        --------
+        >>> tree = xr.open_datatree("s2.parquet", engine="rasteret")  # doctest: +SKIP
+        >>> tree["r20m"].ds.B05  # doctest: +SKIP
+        """
+        import xarray as xr
+
+        return xr.DataTree.from_dict(self.open_groups_as_dict(filename_or_obj, **kwargs))
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Whether ``filename_or_obj`` looks like a collection Parquet file.

@@ -171,9 +171,63 @@ def _bands(values: Sequence[str] | None) -> list[str] | None:
     return [band for value in values for band in value.split(",") if band]
 
 
-def _build(args: argparse.Namespace) -> int:
+def _json_arg(option: str, text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{option} is not valid JSON ({exc}): {text!r}") from exc
+
+
+def _search(args: argparse.Namespace) -> int:
+    """``build`` from a STAC API search: ``--stac-api URL`` or a catalogue id as source."""
     from . import build
 
+    if len(args.source) > 1:
+        raise CLIError(
+            f"a search takes at most one source, a catalogue id; got {len(args.source)}"
+        )
+    collection = build(
+        args.source[0] if args.source else None,
+        stac_api=args.stac_api,
+        collections=_bands(args.collections),
+        bbox=args.bbox,
+        datetime=args.datetime,
+        query=_json_arg("--query", args.query),
+        filter=_json_arg("--filter", args.filter),
+        max_items=args.max_items,
+        on_error=args.on_error,
+        bands=_bands(args.bands),
+        storage_options=_storage_options(args.storage_options),
+        progress=not args.no_progress,
+    )
+    return _write(collection, args.output)
+
+
+def _write(collection: Collection, output: str) -> int:
+    if not _is_url(output):
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+    collection.to_parquet(output)
+    print(f"wrote {output}:\n{_summary(collection)}")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from . import build
+    from .catalogues import registered
+
+    searched = [o for o in ("collections", "bbox", "datetime", "query", "filter", "max_items")
+                if getattr(args, o) is not None]
+    if args.stac_api or (len(args.source) == 1 and args.source[0] in registered()):
+        return _search(args)
+    if not args.source:
+        raise CLIError("build needs a SOURCE, or --stac-api URL to search a STAC API")
+    if searched:
+        raise CLIError(
+            f"--{searched[0].replace('_', '-')} applies to a STAC API search (--stac-api, or a "
+            f"catalogue id as SOURCE: {', '.join(registered())})"
+        )
     source = _expand_sources(args.source)
     group_by = _group_by(args.group_by)
     from_files = isinstance(source, str) or (bool(source) and source[0].endswith(_TABLE_SUFFIXES))
@@ -194,12 +248,9 @@ def _build(args: argparse.Namespace) -> int:
         base_href=args.base_href,
         storage_options=_storage_options(args.storage_options),
         progress=not args.no_progress,
+        on_error=args.on_error,
     )
-    if not _is_url(args.output):
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    collection.to_parquet(args.output)
-    print(f"wrote {args.output}:\n{_summary(collection)}")
-    return 0
+    return _write(collection, args.output)
 
 
 # -- info ------------------------------------------------------------------------------
@@ -242,9 +293,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=r"example: xarray-rasteret build 'scenes/*.tif' -o s2.parquet "
         r"--group-by '(?P<id>.+)_(?P<band>B\d\d)\.tif$'",
     )
-    b.add_argument("source", nargs="+", help="COG paths/URLs, folders (their .tif files), glob "
+    b.add_argument("source", nargs="*", help="COG paths/URLs, folders (their .tif files), glob "
                    "patterns, STAC item files (a JSON item, list or FeatureCollection, or "
-                   "NDJSON; paths or URLs), or one Parquet table")
+                   "NDJSON; paths or URLs), one Parquet table, or a catalogue id to search "
+                   "(earthsearch/sentinel-2-l2a, pc/landsat-c2-l2, ...)")
     b.add_argument("--output", "-o", required=True, help="the collection Parquet file to write")
     b.add_argument("--bands", nargs="+", metavar="BAND",
                    help="asset keys to index (STAC, tables) or band names to keep (COG files); "
@@ -262,6 +314,21 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--storage-options", metavar="JSON",
                    help='options of the remote store, e.g. \'{"anon": true}\'')
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                   help="skip: leave out records whose headers cannot be read, with a warning "
+                   "naming them (default: raise)")
+    search = b.add_argument_group("STAC API search (with --stac-api, or a catalogue id as SOURCE)")
+    search.add_argument("--stac-api", metavar="URL", help="the STAC API to search (overrides a "
+                   "catalogue's URL)")
+    search.add_argument("--collections", nargs="+", metavar="ID", help="collection ids to search")
+    search.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
+                   help="lon/lat bounds the items must intersect")
+    search.add_argument("--datetime", metavar="INTERVAL",
+                   help="a time or interval, e.g. 2024-05-01/2024-05-31 or 2024-05-01/..")
+    search.add_argument("--query", metavar="JSON",
+                   help='STAC query terms, e.g. \'{"eo:cloud_cover": {"lt": 20}}\'')
+    search.add_argument("--filter", metavar="JSON", help="a CQL2-JSON filter")
+    search.add_argument("--max-items", type=int, metavar="N", help="stop after N items")
     b.set_defaults(func=_build)
 
     info = sub.add_parser("info", help="summarise a collection: extent, time, CRS, bands")

@@ -11,12 +11,15 @@ __all__ = [
     "AOIOutsideDataError",
     "BandNotFoundError",
     "MissingMetadataError",
+    "NoRecordSelectedError",
     "NotATiffError",
     "ObjectChangedError",
     "ObjectNotFoundError",
     "PermissionDeniedError",
     "RasteretError",
+    "RasteretWarning",
     "ReadFailedError",
+    "ReadFailureWarning",
     "ReprojectionRequiredError",
     "TileDecodeError",
     "TruncatedFileError",
@@ -26,6 +29,18 @@ __all__ = [
 
 class RasteretError(Exception):
     """Root of every error raised by xarray-rasteret."""
+
+
+class RasteretWarning(UserWarning):
+    """Root of the warnings of xarray-rasteret that are about the data read."""
+
+
+class ReadFailureWarning(RasteretWarning):
+    """Under ``on_error="nodata"``, tiles could not be read and hold nodata instead.
+
+    The message names each object and the error; ``read_stats().failures`` (or
+    a ``track()`` block's ``failures``) lists every failed byte range and tile.
+    """
 
 
 class BandNotFoundError(RasteretError, KeyError, ValueError):
@@ -78,6 +93,10 @@ class ObjectChangedError(RasteretError, OSError):
 
 class AOIOutsideDataError(RasteretError, ValueError):
     """The area of interest does not intersect any record of the collection."""
+
+
+class NoRecordSelectedError(RasteretError, ValueError):
+    """No record of the collection is left after the time and filter selection."""
 
 
 class ReprojectionRequiredError(RasteretError, ValueError):

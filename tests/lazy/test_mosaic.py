@@ -10,7 +10,7 @@ import xarray as xr
 from affine import Affine
 from test_target_grid import agreement, collection, is_valid, rio_reproject, write_scene
 
-from xarray_rasteret._lazy.dataset import solar_day
+from xarray_rasteret._lazy.groups import solar_day
 
 # Same solar day at 18 E (UTC + 72 min), different UTC dates for one of them.
 T1, T2, T3 = "2024-05-03T09:40:00", "2024-05-03T09:40:07", "2024-05-04T09:40:00"

@@ -15,7 +15,8 @@ from .._read.decode import check_supported
 from .._read.tasks import ReadOptions
 from .._types import RasterSource, Window
 from ..collection import Collection
-from ..errors import AOIOutsideDataError, ReprojectionRequiredError
+from ..data_sources import DataSource
+from ..errors import AOIOutsideDataError, NoRecordSelectedError, ReprojectionRequiredError
 from ..geo.aoi import bounds_in_crs
 from ..geo.crs import as_crs
 from ..geo.grid import RasterGrid, union_grid
@@ -31,16 +32,19 @@ from ..geo.target import (
     target_grid,
 )
 from .attrs import axis_attrs, column_coordinate, spatial_ref_attrs, variable_attrs
+from .bands import band_sources
 from .chunking import default_chunks, with_chunking_variables
+from .groups import group_keys, group_steps
 from .messages import grid_mismatch, no_match
+from .methods import Method, method_output, method_params
 from .mosaic import Member, MosaicArray
 from .native import Placement, RasteretArray
+from .periods import is_period
 from .records import DecodedArray, StepParams, decoded_dtype, per_record_coords, step_params
 
 __all__ = [
     "DatasetRequest",
     "build_dataset",
-    "solar_day",
     "spatial_ref_attrs",
     "variable_attrs",
 ]
@@ -66,9 +70,17 @@ class DatasetRequest:
     resampling: str = "nearest"
     """Resampling onto the target grid."""
     groupby: str | None = None
-    """``"solar_day"`` or a column name: records of a group form one time step."""
+    """``"solar_day"``, a period (``"P1M"``) or a column: records of a group form one step."""
     progress: bool = False
     """A tqdm bar over the tiles of each read without dask."""
+    assets: dict[str, str] | None = None
+    """Variable name -> the collection's asset key (band codes of a data source)."""
+    data_source: DataSource | None = None
+    """Rewrites the hrefs of the reads (its signer is in the ReadOptions)."""
+    method: Method = "first"
+    """How the records of a group merge (:mod:`.methods`)."""
+    sortby: str | None = None
+    """A column ordering the records of a group (``-name``: descending), before time."""
 
     @property
     def wants_target_grid(self) -> bool:
@@ -138,13 +150,14 @@ def build_dataset(
                 f"bbox {request.bbox} ({request.bbox_crs}) does not intersect any record "
                 f"of the collection (after the time and filter selection)"
             )
-        raise ValueError(no_match(collection, request.time, request.filters))
+        raise NoRecordSelectedError(no_match(collection, request.time, request.filters))
     check_resampling(request.resampling)
     col = _sorted_by_time(col)
     bands = list(request.bands) if request.bands is not None else list(col.bands)
     ids = [str(i) for i in col.ids]
-    per_band = {band: col.sources(band) for band in bands}
-    steps = _group_steps(col, request.groupby)
+    assets = {band: (request.assets or {}).get(band, band) for band in bands}
+    per_band = band_sources(col, assets, request.data_source)
+    steps = group_steps(col, request.groupby, request.sortby)
 
     if request.wants_target_grid:
         grid = _target_grid(col, per_band, request)
@@ -249,80 +262,6 @@ def _dataset_attrs(col: Collection, bands: Sequence[str]) -> dict[str, Any]:
     return attrs
 
 
-# -- groups (mosaics) ---------------------------------------------------------
-
-
-def solar_day(datetimes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
-    """Local solar day of each acquisition, as odc-stac computes it.
-
-    The UTC time is shifted by the longitude of the footprint's centroid
-    (4 minutes per degree) and truncated to the day.
-
-    Parameters
-    ----------
-    datetimes
-        UTC times, ``datetime64``.
-    longitudes
-        Centroid longitudes in degrees (east positive).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``datetime64[D]``.
-
-    Examples
-    --------
-    >>> t = np.array(["2024-05-03T23:30"], dtype="datetime64[ns]")
-    >>> solar_day(t, np.array([15.0]))
-    array(['2024-05-04'], dtype='datetime64[D]')
-    """
-    shift = np.round(np.asarray(longitudes, dtype=np.float64) * 240.0 * 1e9).astype(np.int64)
-    local = np.asarray(datetimes, dtype="datetime64[ns]") + shift.astype("timedelta64[ns]")
-    return local.astype("datetime64[D]")
-
-
-def _group_keys(col: Collection, groupby: str) -> list[Any]:
-    if groupby == "solar_day":
-        import shapely
-
-        geoms = col.geometries
-        lons = np.array(
-            [np.nan if g is None else shapely.centroid(g).x for g in geoms], dtype=np.float64
-        )
-        if np.isnan(lons).any():
-            bad = [rid for rid, v in zip(col.ids, lons, strict=True) if np.isnan(v)][:3]
-            raise ValueError(
-                f"groupby='solar_day' needs each record's footprint; records {bad} have none"
-            )
-        return list(solar_day(col.datetimes, lons))
-    if groupby not in col.table.column_names:
-        raise ValueError(
-            f"groupby={groupby!r} is neither 'solar_day' nor a column of the collection; "
-            f"its columns are {col.table.column_names}"
-        )
-    return list(col.table.column(groupby).to_pylist())
-
-
-def _group_steps(col: Collection, groupby: str | None) -> list[list[int]]:
-    """Record indices per output time step, each step in mosaic order.
-
-    Without ``groupby`` each record is its own step (rows are already sorted by
-    time). With it, records sharing a key form one step; within a step, and
-    between steps, the order is by datetime, then id.
-    """
-    n = len(col)
-    if groupby is None:
-        return [[i] for i in range(n)]
-    keys = _group_keys(col, groupby)
-    times = np.asarray(col.datetimes, dtype="datetime64[ns]")
-    ids = col.ids
-    order = sorted(range(n), key=lambda i: (times[i], ids[i]))
-    groups: dict[Any, list[int]] = {}
-    for i in order:
-        groups.setdefault(keys[i], []).append(i)
-    return list(groups.values())
-
-
 # -- target grid -----------------------------------------------------------------
 
 
@@ -424,14 +363,19 @@ def _wrap_variable(
     first = sources[0]
     params = step_params(band, [[m.source for m in step] for step in members])
     label = band if request.progress else None
-    if request.mask_and_scale and not params.uniform:
+    method = request.method
+    if request.mask_and_scale and not params.uniform and method in ("first", "last", "min",
+                                                                    "max"):
         # Merged as float with NaN where nothing valid lands (each member masked
         # by its own nodata), then scaled per step: no first-record nodata applies.
         merged = np.dtype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64)
-        array = MosaicArray(members, grid, merged, np.nan, resampling, options, label)
+        array = MosaicArray(members, grid, merged, np.nan, resampling, options, label, method)
         params = replace(params, nodata=(None,) * len(params.nodata))
     else:
-        array = MosaicArray(members, grid, dtype, first.fill, resampling, options, label)
+        out_dtype, fill = method_output(method, dtype, first.fill)
+        array = MosaicArray(members, grid, out_dtype, fill, resampling, options, label, method)
+        first, params = method_params(method, first, params)
+        dtype = out_dtype
     layout = first.levels[0]
     chunks = default_chunks(
         layout.tile_height, layout.tile_width, array.shape, dtype, request.mask_and_scale
@@ -554,7 +498,8 @@ def _coords(
     for name in col.user_columns():
         values = table.column(name).to_numpy(zero_copy_only=False)[firsts]
         coords[name] = column_coordinate(values)
-    if groupby is not None and groupby not in coords:
-        keys = _group_keys(col, groupby)
-        coords[groupby] = ("time", np.asarray([keys[i] for i in firsts]))
+    if groupby is not None and (is_period(groupby) or groupby not in coords):
+        keys = np.asarray(group_keys(col, groupby))
+        # A period's time is its start, as xarray's resample labels its bins.
+        coords["time" if is_period(groupby) else groupby] = ("time", keys[firsts])
     return coords

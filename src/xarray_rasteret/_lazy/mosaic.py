@@ -35,6 +35,7 @@ from .._types import RasterSource, Window
 from ..geo._positions import positions
 from ..geo.grid import RasterGrid
 from .indexing import OuterIndexedArray, key_window, select
+from .methods import Method, merge
 from .native import lean_source
 
 __all__ = ["Member", "MosaicArray", "PositionBudget"]
@@ -127,6 +128,8 @@ class MosaicArray(OuterIndexedArray):
         Storage and concurrency options for every read.
     progress
         A label: each read (without dask) shows a tqdm bar over its tiles.
+    method
+        How a step's members merge (:mod:`.methods`; default: first valid wins).
     """
 
     def __init__(
@@ -138,8 +141,10 @@ class MosaicArray(OuterIndexedArray):
         resampling: str,
         options: ReadOptions,
         progress: str | None = None,
+        method: Method = "first",
     ) -> None:
         self.progress = progress
+        self.method = method
         self.steps = tuple(tuple(s) for s in steps)
         self.grid = grid
         self.shape = (len(self.steps), grid.height, grid.width)
@@ -151,7 +156,7 @@ class MosaicArray(OuterIndexedArray):
     def shard(self, start: int, stop: int) -> MosaicArray:
         """The array of time steps ``[start, stop)`` only (what one dask task carries)."""
         return MosaicArray(self.steps[start:stop], self.grid, self.dtype, self.fill,
-                           self.resampling, self.options)
+                           self.resampling, self.options, method=self.method)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled (for a dask task) with lean sources, as RasteretArray.
@@ -160,7 +165,8 @@ class MosaicArray(OuterIndexedArray):
             [replace(m, source=lean_source(m.source, m.level, shared)) for m in step]
             for step in self.steps
         ]
-        args = (steps, self.grid, self.dtype, self.fill, self.resampling, self.options)
+        args = (steps, self.grid, self.dtype, self.fill, self.resampling, self.options, None,
+                self.method)
         return (MosaicArray, args)
 
     # -- planning (no I/O) ---------------------------------------------------
@@ -356,16 +362,15 @@ class MosaicArray(OuterIndexedArray):
             )
 
     def _assemble(self, out: np.ndarray, dst: Window, step: Sequence[_Job]) -> None:
-        """Merge the members of one time step into ``out``: first valid pixel wins."""
-        filled = np.zeros(out.shape, dtype=bool)
+        """Merge the members of one time step into ``out`` by the array's method."""
+        parts = []
         for job in step:
             values, valid = self._member_pixels(job)
             p = job.part.relative_to(dst.row_start, dst.col_start)
-            rows = slice(p.row_start, p.row_stop)
-            cols = slice(p.col_start, p.col_stop)
-            take = valid & ~filled[rows, cols]
-            np.copyto(out[rows, cols], values, where=take, casting="unsafe")
-            filled[rows, cols] |= valid
+            parts.append(
+                (values, valid, slice(p.row_start, p.row_stop), slice(p.col_start, p.col_stop))
+            )
+        merge(self.method, out, parts)
 
     def _member_pixels(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
         """One member's values on ``job.part`` of the output and where they are valid."""

@@ -16,18 +16,19 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from .._types import RasterSource, TileEncoding, TileLayout
 from ..errors import TruncatedFileError
-from ..storage import CountingStore, redact_url, resolve_store
+from ..storage import CountingStore, redact_url
 from ._planar_cmyk import expand
 from ._samples import output_samples
+from ._shared import Abandoned, Shared, claim_shared, settle
 from ._tile_cache import Key, tile_cache
 from .decode import check_supported, decode_tile, decodes_into
+from .failures import Failed, FailurePolicy
 from .pages import populate
 from .plan import TileRef, coalesce, tiles_for_window
 from .tasks import ReadOptions, ReadTask
@@ -46,7 +47,7 @@ class _TileJob:
     start: int
     end: int
     consumers: list[tuple[ReadTask, int]] = field(default_factory=list)
-    shared: _Shared | None = None
+    shared: Shared[_TileJob] | None = None
     """Set when this read fetches the tile for other concurrent reads too."""
 
     def cache_key(self) -> Key | None:
@@ -65,86 +66,6 @@ class _TileJob:
         top = self.row * layout.tile_height
         bottom = min(top + layout.tile_height, layout.height)
         return max(min(bottom, t.window.row_stop) - top for t, _ in self.consumers)
-
-
-@dataclass
-class _Shared:
-    """A tile one read fetches while other concurrent reads wait for it.
-
-    The read that fetches it also pastes it for the waiting reads, in the
-    decoding thread, from that thread's scratch buffer: no decoded tile is kept
-    (a fresh 2 MB array per shared tile cost 512 page faults). The result is the
-    ids of the waiting jobs it pasted; a job that joined too late for that
-    fetches the tile itself.
-    """
-
-    future: asyncio.Future[frozenset[int]]
-    rows: int
-    """Rows wanted by the reads sharing the tile so far (decoding stops there)."""
-    waiting: list[_TileJob] = field(default_factory=list)
-    """The other reads' jobs for this tile, in the order they joined."""
-
-
-class _Abandoned(Exception):
-    """The read that was fetching a shared tile stopped before decoding it."""
-
-
-# Tiles being fetched on each event loop: concurrent reads wanting the same
-# tile (e.g. dask chunks or load_async calls of overlapping windows) wait for
-# the read that fetches it instead of fetching it again.
-_in_flight: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, int, int], _Shared]
-] = weakref.WeakKeyDictionary()
-
-
-def _claim_shared(
-    by_href: dict[str, list[_TileJob]], loop: asyncio.AbstractEventLoop
-) -> list[tuple[_Shared, _TileJob]]:
-    """Keep in ``by_href`` the tiles no other read is fetching; return the others' entries."""
-    registry = _in_flight.setdefault(loop, {})
-    waits = []
-    for href in list(by_href):
-        own = []
-        for job in by_href[href]:
-            key = (href, job.start, job.end)
-            entry = registry.get(key)
-            if entry is None:
-                entry = _Shared(loop.create_future(), job.rows_wanted())
-                job.shared = registry[key] = entry
-                entry.future.add_done_callback(partial(_forget, registry, key))
-                own.append(job)
-            else:
-                entry.rows = max(entry.rows, job.rows_wanted())
-                entry.waiting.append(job)
-                waits.append((entry, job))
-        if own:
-            by_href[href] = own
-        else:
-            del by_href[href]
-    return waits
-
-
-def _forget(
-    registry: dict[tuple[str, int, int], _Shared],
-    key: tuple[str, int, int],
-    fut: asyncio.Future[frozenset[int]],
-) -> None:
-    entry = registry.get(key)
-    if entry is not None and entry.future is fut:
-        del registry[key]
-
-
-def _settle(group: list[_TileJob], error: BaseException | None) -> None:
-    """Give waiting reads this group's outcome (no-op for tiles already delivered)."""
-    for job in group:
-        if job.shared is None or job.shared.future.done():
-            continue
-        fut = job.shared.future
-        if error is None or isinstance(error, asyncio.CancelledError):
-            fut.set_exception(_Abandoned())
-        else:
-            fut.set_exception(error)
-        fut.exception()  # retrieved: no "never retrieved" log when nobody waits
 
 
 _pool_lock = threading.Lock()
@@ -230,7 +151,7 @@ def _decode_and_paste(job: _TileJob, data: memoryview) -> frozenset[int]:
     """Decode the rows of the tile any sharing read wants; paste every read's windows.
 
     The tile is decoded into this thread's scratch buffer and pasted for this
-    read and for the reads already waiting for it (see :class:`_Shared`).
+    read and for the reads already waiting for it (see :class:`Shared`).
     Returns the ids of the waiting jobs pasted; a read that starts waiting
     after this point, or wants more rows than were decoded, fetches the tile
     itself (see wait_shared).
@@ -372,6 +293,7 @@ async def read_into(
     *,
     on_tile: Callable[[int, int], None] | None = None,
     on_done: Callable[[ReadTask], None] | None = None,
+    failed: list[Failed] | None = None,
 ) -> None:
     """Fill every task's ``out`` with its window's pixels.
 
@@ -391,11 +313,18 @@ async def read_into(
     on_done
         Called on the event loop as ``on_done(task)`` as soon as every tile of
         ``task`` is in its ``out`` (while other tasks may still be reading).
+    failed
+        Under ``on_error="nodata"``, the list to append the failures to, each
+        before ``on_done`` of the tasks it touched; the caller then reports them.
+        By default one ``ReadFailureWarning`` reports them as the read ends.
 
     Raises
     ------
     TruncatedFileError
         If a file ends before a tile its index says is there.
+    ObjectNotFoundError, PermissionDeniedError, ReadFailedError, TileDecodeError
+        For a tile that cannot be read; under ``on_error="nodata"`` it is nodata
+        instead, and reported (see :mod:`.failures`).
     """
     options = options or ReadOptions()
     # Planar CMYK: each RGBA band is read as the raw ink planes it is made of.
@@ -410,9 +339,9 @@ async def read_into(
     loop = asyncio.get_running_loop()
     total = sum(len(jobs) for jobs in by_href.values())
     hits = _take_cached(by_href)
-    waits = _claim_shared(by_href, loop)
+    waits = claim_shared(by_href, loop)
     finished = _completion_tracker(tasks, by_href, waits, on_done, [job for job, _ in hits])
-    read = _Read(options, loop, total=total, finished=finished, on_tile=on_tile)
+    read = _Read(options, loop, total=total, finished=finished, on_tile=on_tile, failed=failed)
     if hits:
         await loop.run_in_executor(read.pool, _paste_all, hits)
         for job, _ in hits:
@@ -421,6 +350,7 @@ async def read_into(
             on_tile(len(hits), total)
     if not by_href and not waits:
         return
+    failure: BaseException | None = None
     try:
         async with asyncio.TaskGroup() as tg:
             _start_fetches(tg, by_href, options, read.fetch_range)
@@ -431,10 +361,17 @@ async def read_into(
                 tg.create_task(read.wait_shared(entry, job))
     except BaseExceptionGroup as group:
         # The first failure is the story; the rest were cancelled or are its echoes.
-        raise first_leaf(group) from None
+        failure = first_leaf(group)
     finally:
         _schedule_expiry(loop)
+    if failure is not None:
+        # Raised here, not in the except block: there it would get the group (which
+        # holds it) as its __context__, a cycle that pickling with tracebacks (tblib,
+        # as dask.distributed sends errors to the client) never leaves.
+        raise failure
     await populating
+    if failed is None:
+        read.policy.report()
 
 
 class _Read:
@@ -448,6 +385,7 @@ class _Read:
         total: int,
         finished: Callable[[_TileJob], None],
         on_tile: Callable[[int, int], None] | None,
+        failed: list[Failed] | None = None,
     ) -> None:
         self.options = options
         self.loop = loop
@@ -459,22 +397,45 @@ class _Read:
         self.total = total
         self.finished = finished
         self.on_tile = on_tile
+        self.policy = FailurePolicy(options.on_error, failed)
+
+    def give_up(
+        self, href: str, start: int, end: int, jobs: list[_TileJob], error: BaseException
+    ) -> None:
+        """Raise ``error``, or under on_error="nodata" fill ``jobs``' tiles and list them."""
+        self.policy.give_up(href, start, end, jobs, error)
+        for job in jobs:
+            self.finished(job)
 
     async def decode_group(self, buf: memoryview, start: int, group: list[_TileJob]) -> None:
-        """Decode and paste the tiles of one response, in the decode threads."""
+        """Decode and paste the tiles of one response, in the decode threads.
+
+        All are awaited, so no paste outlives a failed tile's error (see give_up).
+        """
         decoded_group = await asyncio.gather(
             *(
                 self.loop.run_in_executor(
                     self.pool, _decode_and_paste, job, buf[job.start - start : job.end - start]
                 )
                 for job in group
-            )
+            ),
+            return_exceptions=True,
         )
+        failed = []
         for job, pasted in zip(group, decoded_group, strict=True):
-            if job.shared is not None and not job.shared.future.done():
-                job.shared.future.set_result(pasted)
+            fut = job.shared.future if job.shared is not None else None
             job.shared = None  # the waiting reads hold the entry themselves
+            if isinstance(pasted, BaseException):
+                if fut is not None and not fut.done():
+                    fut.set_exception(pasted)  # the waiting reads decide by their on_error
+                    fut.exception()
+                failed.append((job, pasted))
+                continue
+            if fut is not None and not fut.done():
+                fut.set_result(pasted)
             self.finished(job)
+        for job, error in failed:
+            self.give_up(job.source.href, job.start, job.end, [job], error)
 
     async def fetch_range(self, store: CountingStore, path: str, href: str, start: int,
                           end: int, group: list[_TileJob]) -> None:
@@ -482,9 +443,10 @@ class _Read:
         try:
             await self._fetch_and_decode(store, path, href, start, end, group)
         except BaseException as e:
-            _settle(group, e)
-            raise
-        _settle(group, None)
+            settle(group, e)
+            self.give_up(href, start, end, group, e)  # raises unless on_error tolerates e
+        else:
+            settle(group, None)
         if self.on_tile is not None:
             self.on_tile(len(group), self.total)
 
@@ -500,28 +462,39 @@ class _Read:
                 data = await store.get_range_async(path, start=start, end=end)
             buf = memoryview(data).cast("B")
             if len(buf) < end - start:
-                raise TruncatedFileError(
+                error = TruncatedFileError(
                     f"{redact_url(href)} ends before byte {end} (got {len(buf)} of "
                     f"{end - start} bytes from offset {start}): the file is truncated or "
                     "changed since it was indexed"
                 )
+                if self.options.on_error != "nodata":
+                    raise error
+                # The tiles that arrived whole are read; only the cut ones are nodata.
+                whole = [job for job in group if job.end - start <= len(buf)]
+                cut = [job for job in group if job.end - start > len(buf)]
+                settle(cut, error)
+                await self.decode_group(buf, start, whole)
+                self.give_up(href, min(j.start for j in cut), end, cut, error)
+                return
             await self.decode_group(buf, start, group)
             del data, buf
 
-    async def wait_shared(self, entry: _Shared, job: _TileJob) -> None:
+    async def wait_shared(self, entry: Shared[_TileJob], job: _TileJob) -> None:
         """Wait for another read to paste ``job``'s tile; fetch it here if it did not."""
         try:
             pasted = await asyncio.shield(entry.future)
-        except _Abandoned:
+        except Abandoned:
             pasted = frozenset()
+        except Exception as e:  # the read fetching it failed: this read's on_error decides
+            self.give_up(job.source.href, job.start, job.end, [job], e)
+            if self.on_tile is not None:
+                self.on_tile(1, self.total)
+            return
         if id(job) not in pasted:
             # The other read stopped first, or had started decoding when this read
             # joined, or decoded fewer rows than this one wants: fetch here.
             job.shared = None
-            inner, path = resolve_store(
-                job.source.href, storage_options=self.options.storage_options,
-                backend=self.options.backend,
-            )
+            inner, path = self.options.store_for(job.source.href)
             await self.fetch_range(CountingStore(inner), path, job.source.href, job.start,
                                    job.end, [job])
             return
@@ -532,7 +505,7 @@ class _Read:
 def _completion_tracker(
     tasks: Sequence[ReadTask],
     by_href: dict[str, list[_TileJob]],
-    waits: list[tuple[_Shared, _TileJob]],
+    waits: list[tuple[Shared[_TileJob], _TileJob]],
     on_done: Callable[[ReadTask], None] | None,
     cached: Sequence[_TileJob] = (),
 ) -> Callable[[_TileJob], None]:
@@ -569,9 +542,7 @@ def _start_fetches(
     fetch_range: Callable[..., Any],
 ) -> None:
     for href, jobs in by_href.items():
-        inner, path = resolve_store(
-            href, storage_options=options.storage_options, backend=options.backend
-        )
+        inner, path = options.store_for(href)
         store = CountingStore(inner)
         merged = coalesce(
             [(j.start, j.end) for j in jobs],

@@ -9,7 +9,9 @@ library's loop) each plan their own windows, then wait in
 event loop and runs them as ONE :func:`~.fetch.read_into`: one
 plan of the tiles, adjacent tiles coalesced across all the reads, each tile
 decoded once and pasted, in the decode thread, into every window that wants
-it. Each caller resumes as soon as its own tasks are complete.
+it. Each caller resumes as soon as its own tasks are complete, and under
+``on_error="nodata"`` warns, in its own context (a dask worker's task, say), of
+the failures that left nodata in its own tasks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..storage import ReadFailure
+from .failures import Failed, warn_failures
 from .fetch import decode_pool, read_into
 from .tasks import Group, ReadOptions, ReadTask, Staged, TaskGroups
 
@@ -30,7 +34,9 @@ class _Batch:
     """The reads submitted with one set of options during one turn of the loop."""
 
     options: ReadOptions
-    reads: list[tuple[Sequence[ReadTask], asyncio.Future[None]]] = field(default_factory=list)
+    reads: list[tuple[Sequence[ReadTask], asyncio.Future[list[ReadFailure]]]] = field(
+        default_factory=list
+    )
 
 
 # Batches still taking reads, per event loop; and the batches running (kept referenced).
@@ -63,9 +69,11 @@ async def read_batched(tasks: Sequence[ReadTask], options: ReadOptions) -> None:
         batch = _Batch(options)
         batches.append(batch)
         loop.call_soon(_start, loop, batch)
-    done: asyncio.Future[None] = loop.create_future()
+    done: asyncio.Future[list[ReadFailure]] = loop.create_future()
     batch.reads.append((tasks, done))
-    await done
+    # Warned here, not by the merged read: this call's context is its caller's
+    # (a dask task's worker, for distributed.warn) and it returns right after.
+    warn_failures(await done)
 
 
 def _start(loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
@@ -75,19 +83,26 @@ def _start(loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
     task.add_done_callback(_running.discard)
 
 
-def _resolve(fut: asyncio.Future[None]) -> None:
+def _resolve(fut: asyncio.Future[list[ReadFailure]], failures: list[ReadFailure]) -> None:
     if not fut.done():  # a caller cancelled meanwhile
-        fut.set_result(None)
+        fut.set_result(failures)
 
 
 async def _run(batch: _Batch) -> None:
     futures = [fut for _, fut in batch.reads]
-    tracker = TaskGroups([tasks for tasks, _ in batch.reads], lambda i: _resolve(futures[i]))
+    ids = [{id(t) for t in tasks} for tasks, _ in batch.reads]
+    failed: list[Failed] = []
+
+    def complete(i: int) -> None:
+        # Every failure touching caller i's tasks is listed before its last task is done.
+        _resolve(futures[i], [f.failure for f in failed if f.tasks & ids[i]])
+
+    tracker = TaskGroups([tasks for tasks, _ in batch.reads], complete)
     tracker.complete_empty()
     try:
         await read_into(
             [t for tasks, _ in batch.reads for t in tasks], batch.options,
-            on_done=tracker.task_done,
+            on_done=tracker.task_done, failed=failed,
         )
     except asyncio.CancelledError:
         for fut in futures:
@@ -98,8 +113,12 @@ async def _run(batch: _Batch) -> None:
             if not fut.done():
                 fut.set_exception(exc)
         return
-    for fut in futures:
-        _resolve(fut)
+    for i in range(len(futures)):
+        complete(i)
+    # Failures in no caller's tasks (the ink planes planar CMYK reads instead): warned late
+    # rather than not at all.
+    every = set().union(*ids)
+    warn_failures([f.failure for f in failed if not f.tasks & every])
 
 
 async def read_then(

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from .._types import RasterSource, Window
+from ..storage import resolve_store
+from ..storage._signing import SigningStore
 
 __all__ = ["Group", "ReadOptions", "ReadTask", "Staged", "TaskGroups"]
 
@@ -41,6 +43,19 @@ class ReadOptions:
     check_unchanged: bool = True
     """Compare each response's object size (and ETag) with the indexed ones, at no
     extra request, and raise ObjectChangedError on a difference."""
+    sign: Callable[[str], str] | None = field(default=None, hash=False)
+    """Signs each request's href at read time (``href -> signed href``; see
+    :class:`~xarray_rasteret.storage.SigningStore`); hrefs stay unsigned everywhere else."""
+    on_error: str = "raise"
+    """``"raise"``: a tile that cannot be read fails the read. ``"nodata"``: it reads
+    as nodata and is reported (see :mod:`.failures`)."""
+
+    def store_for(self, href: str) -> tuple[Any, str]:
+        """The store that reads ``href`` and the path to ask it for (signing if ``sign``)."""
+        if self.sign is None:
+            return resolve_store(href, storage_options=self.storage_options, backend=self.backend)
+        store = SigningStore(self.sign, storage_options=self.storage_options, backend=self.backend)
+        return store, href
 
 
 @dataclass

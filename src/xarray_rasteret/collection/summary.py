@@ -15,6 +15,7 @@ import numpy as np
 
 from .._read.codecs import COMPRESSION_NAMES
 from .._types import RasterSource
+from ..geo.crs import unit_abbreviation
 
 
 class Collection(Protocol):
@@ -44,18 +45,6 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _unit(crs: str | None) -> str:
-    if crs is None:
-        return ""
-    import pyproj
-
-    try:
-        unit = pyproj.CRS.from_user_input(crs).axis_info[0].unit_name
-    except (pyproj.exceptions.CRSError, IndexError):
-        return ""
-    return {"metre": " m", "degree": " deg"}.get(unit, f" {unit}")
-
-
 def band_facts(source: RasterSource) -> dict[str, str]:
     """The facts of one band of one record, as short labelled strings.
 
@@ -71,7 +60,7 @@ def band_facts(source: RasterSource) -> dict[str, str]:
         "dtype": str(source.dtype),
         "size": f"{full.width}x{full.height} px",
         "resolution": f"{_number(abs(source.transform.a))} x "
-        f"{_number(abs(source.transform.e))}{_unit(source.crs)}",
+        f"{_number(abs(source.transform.e))} {unit_abbreviation(source.crs)}".rstrip(),
         "nodata": "none" if source.nodata is None else _number(source.nodata),
         "tiling": f"tiles {full.tile_width}x{full.tile_height}" if full.tiled else "strips",
         "overviews": f"{overviews} overview{'' if overviews == 1 else 's'}",

@@ -285,7 +285,7 @@ class Collection(RasteretNames):
         self,
         *,
         bbox: Sequence[float] | None = None,
-        bbox_crs: str = "OGC:CRS84",
+        bbox_crs: str = "EPSG:4326",
         time: Any = None,
         **equals: Any,
     ) -> Collection:
@@ -297,7 +297,8 @@ class Collection(RasteretNames):
             ``(xmin, ymin, xmax, ymax)`` in ``bbox_crs``; records whose footprint
             intersects it are kept.
         bbox_crs
-            CRS of ``bbox``.
+            CRS of ``bbox`` (default EPSG:4326, longitude/latitude, as in
+            ``open_dataset`` and the helpers).
         time
             ``(start, end)``, inclusive; strings or datetimes (naive ones are UTC).
             A date-only end (``"2024-03-31"``, ``"2024-03"``, ``"2024"``) includes

@@ -26,6 +26,7 @@ __all__ = [
     "parse_crs",
     "projection",
     "transformer",
+    "unit_abbreviation",
 ]
 
 
@@ -106,6 +107,23 @@ def crs_label(crs: Any) -> str:
         full confidence (``"EPSG:32633"``), else the CRS's source definition.
     """
     return str(as_crs(crs).to_string())
+
+
+def unit_abbreviation(crs: Any) -> str:
+    """The unit of ``crs``'s first axis, short: ``"m"``, ``"deg"`` or its name; ``""`` if unknown.
+
+    Examples
+    --------
+    >>> unit_abbreviation("EPSG:32633"), unit_abbreviation("EPSG:4326")
+    ('m', 'deg')
+    """
+    if crs is None:
+        return ""
+    try:
+        unit = as_crs(crs).axis_info[0].unit_name
+    except (CRSError, IndexError, ValueError):
+        return ""
+    return {"metre": "m", "degree": "deg"}.get(unit, unit)
 
 
 def authority_or_name(crs: Any) -> str:

@@ -7,15 +7,17 @@ several geometries is read once. Names and defaults follow rasteret.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import xarray as xr
 
+from .._lazy.bands import signed_options
 from .._lazy.dataset import spatial_ref_attrs, variable_attrs
 from ..collection import Collection
+from ..data_sources import DataSource
 from ..errors import ReprojectionRequiredError
 from ..geo.aoi import AUTO, AOIs, normalize_geometries, to_crs
 from ..geo.grid import RasterGrid
@@ -48,27 +50,32 @@ def _prepare(
 
 def _read(
     collection: Any, geometries: Any, bands: Sequence[str], *, data_source: Any,
+    sign: Callable[[str], str] | None,
     max_concurrent: int, backend: Any, target_crs: Any, geometry_crs: Any,
     geometry_column: str | None, all_touched: bool, progress: bool, filters: dict[str, Any],
     storage_options: dict[str, Any] | None = None, stack: bool = False, densify: bool = False,
+    on_error: str = "raise",
 ) -> tuple[Collection, AOIs, list[PairRead], np.ndarray | None]:
     col, aois = _prepare(
         collection, geometries, geometry_crs, geometry_column, filters, storage_options, backend
     )
     pairs, stacked = read_aois(
-        col, aois.densified() if densify else aois, bands, data_source=data_source,
-        all_touched=all_touched, options=read_options(max_concurrent, backend, storage_options),
+        col, aois.densified() if densify else aois, bands, data_source=data_source, sign=sign,
+        all_touched=all_touched, options=read_options(
+            max_concurrent, backend, storage_options, on_error
+        ),
         progress=progress, target_crs=target_crs, stack=stack,
     )
     return col, aois, pairs, stacked
 
 
 def get_numpy(
-    collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
-    max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
+    collection: Any, *, geometries: Any, bands: Sequence[str],
+    data_source: str | DataSource | None = None, sign: Callable[[str], str] | None = None,
+    max_concurrent: int = 64, backend: object | None = None, target_crs: Any = None,
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
     progress: bool = False, storage_options: dict[str, Any] | None = None,
-    densify: bool = False, **filters: Any,
+    densify: bool = False, on_error: str = "raise", **filters: Any,
 ) -> np.ndarray:
     """Pixels of ``bands`` inside each geometry, for each record it intersects, as one array.
 
@@ -82,7 +89,16 @@ def get_numpy(
     bands
         Band codes or asset keys.
     data_source
-        Registered data source for band codes and URL rewriting (inferred if None).
+        A registered data source's name (``xarray_rasteret.data_sources.registered()``)
+        or a :class:`~xarray_rasteret.data_sources.DataSource`: band codes, URL
+        rewriting and signing (inferred from the collection if None).
+    sign
+        ``sign(href) -> signed href``, called on every request at read time
+        (``planetary_computer.sign_url``, or
+        :class:`~xarray_rasteret.data_sources.PlanetaryComputerSigner`); never
+        applied to the collection. Default: the data source's signer, if any. A
+        refused (401/403) signed URL is signed again and retried once. Must
+        pickle to be used under dask.
     max_concurrent
         Most requests in flight.
     backend
@@ -106,6 +122,12 @@ def get_numpy(
         (lon/lat boxes over large areas). Default False: the vertices are
         projected, as GDAL's ``transform_geom`` and rasteret do, so masks equal
         ``rasterio.mask.mask``'s.
+    on_error
+        ``"raise"`` (default): a tile that cannot be read fails the call, naming
+        the object. ``"nodata"``: tiles that still fail after the retries read as
+        the band's nodata (NaN for floats without one, 0 for integers without
+        one); a ``ReadFailureWarning`` names the objects and
+        ``xarray_rasteret.read_stats().failures`` lists every failed range.
     **filters
         Record selection, e.g. ``datetime=("2024-01-01", "2024-02-01")``, ``cloud_cover_lt=20``.
 
@@ -127,21 +149,24 @@ def get_numpy(
     (4, 112, 79)
     """
     *_, stacked = _read(
-        collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
+        collection, geometries, bands, data_source=data_source, sign=sign,
+        max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
         filters=filters, storage_options=storage_options, stack=True, densify=densify,
+        on_error=on_error,
     )
     assert stacked is not None
     return stacked[:, 0] if len(stacked) and stacked.shape[1] == 1 else stacked
 
 
 def get_gdf(
-    collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
-    max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
+    collection: Any, *, geometries: Any, bands: Sequence[str],
+    data_source: str | DataSource | None = None, sign: Callable[[str], str] | None = None,
+    max_concurrent: int = 64, backend: object | None = None, target_crs: Any = None,
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
     progress: bool = False, storage_options: dict[str, Any] | None = None,
-    densify: bool = False, **filters: Any,
+    densify: bool = False, on_error: str = "raise", **filters: Any,
 ) -> gpd.GeoDataFrame:
     """One row per (record, geometry, band): the band's pixels in the geometry's window.
 
@@ -168,10 +193,12 @@ def get_gdf(
     import pandas as pd
 
     col, aois, pairs, _ = _read(
-        collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
+        collection, geometries, bands, data_source=data_source, sign=sign,
+        max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
         filters=filters, storage_options=storage_options, densify=densify,
+        on_error=on_error,
     )
     band_list = [bands] if isinstance(bands, str) else list(bands)
     pairs = sorted(pairs, key=lambda p: (p.record_index, p.geometry_index))
@@ -222,11 +249,13 @@ def _add_user_columns(
 
 
 def get_xarray(
-    collection: Any, *, geometries: Any, bands: Sequence[str], data_source: str | None = None,
-    max_concurrent: int = 50, backend: object | None = None, target_crs: Any = None,
+    collection: Any, *, geometries: Any, bands: Sequence[str],
+    data_source: str | DataSource | None = None, sign: Callable[[str], str] | None = None,
+    max_concurrent: int = 64, backend: object | None = None, target_crs: Any = None,
     geometry_crs: Any = AUTO, geometry_column: str | None = None, all_touched: bool = False,
     progress: bool = False, xr_combine: str = "combine_first",
-    storage_options: dict[str, Any] | None = None, densify: bool = False, **filters: Any,
+    storage_options: dict[str, Any] | None = None, densify: bool = False,
+    on_error: str = "raise", **filters: Any,
 ) -> xr.Dataset:
     """Pixels inside the geometries as one Dataset: a variable per band, as rasteret 0.4.
 
@@ -262,10 +291,12 @@ def get_xarray(
     if xr_combine not in _COMBINE:
         raise ValueError(f"xr_combine must be one of {_COMBINE}, got {xr_combine!r}")
     col, _, pairs, _ = _read(
-        collection, geometries, bands, data_source=data_source, max_concurrent=max_concurrent,
+        collection, geometries, bands, data_source=data_source, sign=sign,
+        max_concurrent=max_concurrent,
         backend=backend, target_crs=target_crs, geometry_crs=geometry_crs,
         geometry_column=geometry_column, all_touched=all_touched, progress=progress,
         filters=filters, storage_options=storage_options, densify=densify,
+        on_error=on_error,
     )
     crss = {p.crs for p in pairs}
     if len(crss) > 1:
@@ -334,12 +365,15 @@ def _pair_dataset(col: Collection, pair: PairRead, bands: list[str]) -> xr.Datas
     return xr.Dataset(data_vars, coords=coords)
 
 
+# Long because its docstring documents rasteret's whole keyword surface; the work
+# is in ._points and ._nearest.
 def sample_points(
-    collection: Any, *, points: Any, bands: Sequence[str], data_source: str | None = None,
-    max_concurrent: int = 50, backend: object | None = None, geometry_crs: Any = AUTO,
+    collection: Any, *, points: Any, bands: Sequence[str],
+    data_source: str | DataSource | None = None, sign: Callable[[str], str] | None = None,
+    max_concurrent: int = 64, backend: object | None = None, geometry_crs: Any = AUTO,
     geometry_column: str | None = None, x_column: str | None = None,
     y_column: str | None = None, max_distance_pixels: int = 0, progress: bool = False,
-    storage_options: dict[str, Any] | None = None, **filters: Any,
+    storage_options: dict[str, Any] | None = None, on_error: str = "raise", **filters: Any,
 ) -> pa.Table:
     """Values of ``bands`` at each point, for every record whose footprint holds it.
 
@@ -356,7 +390,7 @@ def sample_points(
         Point geometries in any form :func:`get_numpy` accepts.
     bands
         Band codes or asset keys.
-    data_source, max_concurrent, backend, geometry_crs, geometry_column, progress
+    data_source, sign, max_concurrent, backend, geometry_crs, geometry_column, progress
         As in :func:`get_numpy`.
     x_column, y_column
         Take the points from these coordinate columns of a table (pyarrow Table,
@@ -368,8 +402,9 @@ def sample_points(
         Where the pixel holding a point is nodata, take the nearest valid pixel
         within this many pixels (Chebyshev rings; in the first ring with one,
         the pixel closest to the point), as rasteret 0.4. 0 (default): no search.
-    storage_options, **filters
-        As in :func:`get_numpy`.
+    storage_options, on_error, **filters
+        As in :func:`get_numpy`. Under ``on_error="nodata"``, a point in a failed
+        tile is flagged ``nodata`` (but for an integer band without nodata: 0).
 
     Returns
     -------
@@ -412,7 +447,9 @@ def sample_points(
     p_idx, r_idx = tree.query(to_crs(aois.geometries, aois.crs, _CRS84), predicate="intersects")
     per_band = band_sources(col, assets, source)
     samples, tasks = plan_point_reads(aois, (p_idx, r_idx), per_band)
-    options = read_options(max_concurrent, backend, storage_options)
+    options = signed_options(
+        read_options(max_concurrent, backend, storage_options, on_error), sign, source
+    )
     run_reads([(tasks, None)], options, progress=progress, what="points")
     samples.pick()
     if max_distance_pixels and samples.values.size:

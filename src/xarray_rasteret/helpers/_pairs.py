@@ -12,22 +12,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import shapely
 from affine import Affine
 
-from .. import data_sources
-from .._arguments import checked_bands, checked_max_concurrent
+from .._arguments import checked_max_concurrent
+from .._lazy.bands import band_sources, resolve_bands, signed_options
+from .._read.failures import checked_on_error
 from .._read.schedule import read_then
 from .._read.tasks import Group, ReadOptions, ReadTask
 from .._sync import sync
 from .._types import RasterSource, Window
 from ..collection import Collection
 from ..data_sources import DataSource
-from ..data_sources import infer as infer_source
 from ..errors import AOIOutsideDataError
 from ..geo.aoi import AOIs, to_crs
 from ..geo.crs import as_crs, crs_label
@@ -39,52 +38,6 @@ from ._warp import regrid_pairs, warp_tasks
 __all__ = ["band_sources", "plan_pairs", "read_aois", "resolve_bands"]
 
 _CRS84 = as_crs("OGC:CRS84")
-
-
-def resolve_bands(
-    collection: Collection, bands: Sequence[str], data_source: str | DataSource | None
-) -> tuple[dict[str, str], DataSource | None]:
-    """Map each requested band (code or asset key) to the collection's asset key."""
-    names = checked_bands(bands)
-    if names is None:
-        raise ValueError("bands is required: name the bands to read, e.g. bands=['B04']")
-    source: DataSource | None
-    if isinstance(data_source, DataSource):
-        source = data_source
-    elif data_source is not None:
-        source = data_sources.get(data_source)
-    else:
-        source = infer_source(_collection_ids(collection), _sample_hrefs(collection))
-    available = list(collection.bands)
-    if source is None:
-        source = DataSource("collection")
-    assets = {band: source.asset_for(band, available) for band in names}
-    return assets, (source if source.name != "collection" else None)
-
-
-def _collection_ids(collection: Collection) -> list[str]:
-    if "collection" in collection.table.column_names:
-        return [str(v) for v in set(collection.table.column("collection").to_pylist())]
-    return []
-
-
-def _sample_hrefs(collection: Collection) -> list[str]:
-    """Up to 20 hrefs of the first band, to recognise the data source by."""
-    bands = collection.bands
-    return [h for h in collection.hrefs(bands[0])[:20] if h] if bands else []
-
-
-def band_sources(
-    collection: Collection, assets: dict[str, str], source: DataSource | None
-) -> dict[str, list[RasterSource]]:
-    """Each requested band's sources, one per record, hrefs rewritten by the data source."""
-    per_band = {band: collection.sources(asset) for band, asset in assets.items()}
-    if source is not None and source.rewrite_href is not None:
-        rewrite = source.rewrite_href
-        per_band = {
-            b: [replace(s, href=rewrite(s.href)) for s in srcs] for b, srcs in per_band.items()
-        }
-    return per_band
 
 
 def _place(grid: RasterGrid, geom: shapely.Geometry) -> tuple[Window, Affine] | None:
@@ -192,6 +145,7 @@ def read_aois(
     bands: Sequence[str],
     *,
     data_source: str | DataSource | None = None,
+    sign: Callable[[str], str] | None = None,
     all_touched: bool = False,
     options: ReadOptions | None = None,
     progress: bool = False,
@@ -212,6 +166,7 @@ def read_aois(
         If no geometry intersects any record.
     """
     assets, source = resolve_bands(collection, bands, data_source)
+    options = signed_options(options or ReadOptions(), sign, source)
     pairs = plan_pairs(collection, aois, assets, source)
     if not pairs:
         raise AOIOutsideDataError(
@@ -332,10 +287,13 @@ def _total_bounds(aois: AOIs) -> tuple[float, ...]:
     return tuple(round(float(v), 6) for v in shapely.total_bounds(aois.geometries))
 
 
-def read_options(max_concurrent: int, backend: Any, storage_options: dict | None) -> ReadOptions:
+def read_options(
+    max_concurrent: int, backend: Any, storage_options: dict | None, on_error: str = "raise"
+) -> ReadOptions:
     """The ReadOptions of a helper call."""
     return ReadOptions(
         max_concurrent=checked_max_concurrent(max_concurrent),
         backend=backend,
         storage_options=dict(storage_options or {}),
+        on_error=checked_on_error(on_error),
     )

@@ -110,7 +110,9 @@ def _origin(href: str, base: str | None) -> str:
         against = repr(redact_url(base)) if "://" in base else repr(base)
     else:
         against = f"the working directory {os.getcwd()!r} (the item has no self link or file)"
-    return f"the relative href {href!r} resolved against {against}"
+    # A relative href's query may be a signature too; redact_url only knows absolute URLs.
+    shown = href.split("?", 1)[0] + ("?<redacted>" if "?" in href else "")
+    return f"the relative href {shown!r} resolved against {against}"
 
 
 def _is_absolute(href: str) -> bool:

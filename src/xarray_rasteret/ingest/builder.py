@@ -14,7 +14,6 @@ Each distinct file's header is read once, all files concurrently (bounded by
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import re
@@ -22,100 +21,22 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-from tqdm import tqdm
 
-from .._arguments import checked_max_concurrent
 from .._sync import sync
 from .._types import RasterSource
 from ..collection import Collection, make_table
-from ..errors import ObjectNotFoundError
 from ..geo.footprint import footprint_crs84
 from ..geo.grid import same_crs
 from ..storage import redact_url
-from . import _stac
+from . import _parse, _search, _stac
+from ._batches import build_to
 from ._datetime_from import datetime_parser
-from ._header import read_sources_async
 from ._paths import expand_paths, is_table_folder
 from ._rows import is_table_like, records_from_rows, rows_from_table
 
 __all__ = ["build", "build_async"]
 
 _TABLE_SUFFIXES = (".parquet", ".geoparquet", ".pq")
-
-# ---------------------------------------------------------------------------
-# Many headers
-# ---------------------------------------------------------------------------
-
-
-async def _parse_all(
-    hrefs: Sequence[str],
-    *,
-    origins: Mapping[str, str],
-    max_concurrent: int,
-    progress: bool,
-    storage_options: dict[str, Any] | None,
-    backend: Any,
-) -> dict[str, list[RasterSource]]:
-    sem = asyncio.Semaphore(checked_max_concurrent(max_concurrent))
-    # No bar object at all without progress: tqdm's first instance creates a
-    # multiprocessing lock, which costs before the first request.
-    bar = tqdm(total=len(hrefs), desc="COG headers", unit="file") if progress else None
-
-    async def one(href: str) -> tuple[str, list[RasterSource]]:
-        async with sem:
-            try:
-                return href, await read_sources_async(
-                    href, storage_options=storage_options, backend=backend
-                )
-            except ObjectNotFoundError as e:
-                raise _missing(href, origins.get(href), e) from None
-            except Exception as e:
-                shown = redact_url(href)  # no signature or token in a note
-                if shown not in str(e):
-                    e.add_note(f"while reading the TIFF header of {shown}")
-                raise
-            finally:
-                if bar is not None:
-                    bar.update(1)
-
-    tasks = [asyncio.ensure_future(one(h)) for h in hrefs]
-    out: dict[str, list[RasterSource]] = {}
-    try:
-        for fut in asyncio.as_completed(tasks):
-            href, srcs = await fut
-            out[href] = srcs
-    except BaseException:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    return out
-
-
-def _origins(records: Sequence[_stac.Record]) -> dict[str, str]:
-    """Who names each href (record, band, and how a relative href was resolved)."""
-    out: dict[str, str] = {}
-    for rec in records:
-        for band, ref in rec.assets.items():
-            named = f"record {rec.id!r}" + (f" band {band!r}" if band else "")
-            if ref.resolved_from:
-                named += f": {ref.resolved_from}; pass base_href= to resolve it elsewhere"
-            out.setdefault(ref.href, named)
-    return out
-
-
-def _missing(href: str, origin: str | None, error: Exception) -> ObjectNotFoundError:
-    """A missing file at build time: the source names a file that is not there."""
-    status = " (HTTP 404)" if "HTTP 404" in str(error) else ""
-    return ObjectNotFoundError(
-        f"{redact_url(href)} is missing{status}: no file at that path or URL"
-        + (f" ({origin})" if origin else "")
-        + "; check the source"
-    )
-
 
 # ---------------------------------------------------------------------------
 # Inputs -> records
@@ -285,9 +206,22 @@ def _record_crs(record_id: str, srcs: Mapping[str, RasterSource]) -> str | None:
     return crs
 
 
+# Long for build's keywords, passed on one by one; each step is a call (search,
+# records, headers, table), with the failure policy in _parse.
 async def build_async(
-    source: Any,
+    source: Any = None,
     *,
+    stac_api: str | None = None,
+    collections: str | Sequence[str] | None = None,
+    bbox: Sequence[float] | None = None,
+    datetime: Any = None,
+    date_range: Sequence[Any] | None = None,
+    query: Mapping[str, Any] | None = None,
+    filter: Mapping[str, Any] | str | None = None,
+    max_items: int | None = None,
+    stac_options: Mapping[str, Any] | None = None,
+    on_error: str = "raise",
+    sign: Callable[[str], str] | None = None,
     bands: Sequence[str] | None = None,
     band_names: Sequence[str] | None = None,
     group_by: Callable[[str], tuple[str, str]] | None = None,
@@ -313,9 +247,35 @@ async def build_async(
     --------
     >>> coll = await build_async(["a.tif", "b.tif"])  # doctest: +SKIP
     """
-    reach = {"storage_options": storage_options, "backend": backend}
-    kind, payload = await _load_source(source, base_href, reach)
+    on_error = _parse.checked_on_error(on_error)
+    search = _search.plan(
+        source,
+        stac_api,
+        dict(
+            collections=collections,
+            bbox=bbox,
+            datetime=datetime,
+            date_range=date_range,
+            query=query,
+            filter=filter,
+            max_items=max_items,
+            stac_options=stac_options,
+        ),
+    )
     band_list = list(bands) if bands is not None else None
+    if search is None:
+        reach = {"storage_options": storage_options, "backend": backend}
+        kind, payload = await _load_source(source, base_href, reach)
+    else:
+        kind = "stac"
+        payload, band_list = await _search.search_items_async(search, band_list, base_href)
+        storage_options = search.storage_options(storage_options)
+        sign = sign or search.signer()
+    if sign is not None:
+        # Headers are read through signed URLs; the index keeps the plain hrefs.
+        from ..storage._signing import SigningStore
+
+        backend = SigningStore(sign, storage_options=storage_options, backend=backend)
     if kind == "paths":
         records = _path_records(payload, group_by)
         if datetime_from is not None:
@@ -345,85 +305,31 @@ async def build_async(
         wanted = f" {band_list}" if band_list else ""
         raise ValueError(f"no COG assets{wanted} found in the {len(records)} records")
     options = dict(
-        origins=_origins(records),
+        origins=_parse.origins(records),
         max_concurrent=max_concurrent,
         progress=progress,
         storage_options=storage_options,
         backend=backend,
+        on_error=on_error,
     )
     if output is None:
-        parsed = await _parse_all(hrefs, **options)
-        table = _table_of(records, parsed, kind, band_names, band_list)
-        return Collection(table, name=name)
-    return await _build_to(output, records, kind, band_names, band_list, options, batch_size, name)
-
-
-async def _build_to(
-    output: str | os.PathLike[str],
-    records: list[_stac.Record],
-    kind: str,
-    band_names: Sequence[str] | None,
-    band_list: list[str] | None,
-    options: dict[str, Any],
-    batch_size: int,
-    name: str | None,
-) -> Collection:
-    """Parse and write ``batch_size`` records at a time: only one batch is ever in memory."""
-    from ..collection import load, write_collection
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    schema: list[pa.Schema] = []
-
-    async def batches() -> Any:
-        for start in range(0, len(records), batch_size):
-            batch = records[start : start + batch_size]
-            hrefs = list(dict.fromkeys(r.href for rec in batch for r in rec.assets.values()))
-            parsed = await _parse_all(hrefs, **options)
-            table = _table_of(batch, parsed, kind, band_names, band_list)
-            if schema:
-                table = _conform(table, schema[0], start)
-            else:
-                schema.append(table.schema)
-            yield table
-
-    loop_batches = batches()
-
-    def tables() -> Any:
-        # The writer pulls tables synchronously; each batch's headers are awaited here,
-        # on the loop this coroutine runs on, one batch at a time.
-        while True:
-            try:
-                yield asyncio.run_coroutine_threadsafe(anext(loop_batches), loop).result()
-            except StopAsyncIteration:
-                return
-
-    loop = asyncio.get_running_loop()
-    await asyncio.to_thread(write_collection, tables(), output)
-    out = load(output)
-    out.name = name
+        parsed, failed = await _parse.parse_all(hrefs, **options)
+        kept, skipped = _parse.drop_failed(records, failed)
+        _parse.raise_if_nothing(len(kept), failed)
+        table = _table_of(kept, parsed, kind, band_names, band_list)
+        out = Collection(table, name=name)
+    else:
+        out, skipped = await build_to(
+            output,
+            records,
+            lambda batch, parsed: _table_of(batch, parsed, kind, band_names, band_list),
+            options,
+            batch_size,
+            name,
+        )
+    _parse.warn_skipped(skipped, len(records))
+    out.skipped = skipped
     return out
-
-
-def _conform(table: pa.Table, schema: pa.Schema, start: int) -> pa.Table:
-    """``table`` in the first batch's ``schema``: missing bands/columns null, others refused."""
-    extra = [n for n in table.column_names if n not in schema.names]
-    if extra:
-        raise ValueError(
-            f"the records from {start} on have columns {extra} that the first batch lacks; "
-            "build with a larger batch_size (or without output=) so that the first batch "
-            "has every band and property"
-        )
-    cols = [
-        table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    try:
-        return pa.table(cols, schema=schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.Table.from_arrays(
-            [c.cast(f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
-        )
 
 
 def _table_of(
@@ -474,8 +380,19 @@ def _table_of(
 # Long for its docstring: the whole documented surface of build; the work is in
 # build_async.
 def build(
-    source: Any,
+    source: Any = None,
     *,
+    stac_api: str | None = None,
+    collections: str | Sequence[str] | None = None,
+    bbox: Sequence[float] | None = None,
+    datetime: Any = None,
+    date_range: Sequence[Any] | None = None,
+    query: Mapping[str, Any] | None = None,
+    filter: Mapping[str, Any] | str | None = None,
+    max_items: int | None = None,
+    stac_options: Mapping[str, Any] | None = None,
+    on_error: str = "raise",
+    sign: Callable[[str], str] | None = None,
     bands: Sequence[str] | None = None,
     band_names: Sequence[str] | None = None,
     group_by: Callable[[str], tuple[str, str]] | None = None,
@@ -506,7 +423,52 @@ def build(
           against ``base_href``, else the item's ``self`` link, else its file;
         * a table with ``id``, ``datetime``, ``geometry`` (WKB, OGC:CRS84) and
           ``assets`` columns: a pyarrow Table, a (Geo)Parquet path (stac-geoparquet
-          too) or a (Geo)DataFrame.
+          too) or a (Geo)DataFrame;
+        * a catalogue id (:mod:`xarray_rasteret.catalogues`, rasteret's ids:
+          ``"earthsearch/sentinel-2-l2a"``, ``"pc/landsat-c2-l2"``, ...): a search
+          of its STAC API and collection, bands named by its codes (``B04``);
+        * nothing, with ``stac_api=``: a search of that STAC API.
+    stac_api
+        The root URL of a STAC API to search (through pystac-client, the
+        ``stac`` extra), following its ``next`` links page by page. With a
+        catalogue id it overrides the catalogue's URL; with another source it
+        is an error. Relative asset hrefs resolve against each item's ``self``
+        link (else the API's ``/search``).
+    collections
+        STAC collection ids to search (not with a catalogue id).
+    bbox
+        ``(west, south, east, north)`` in lon/lat: items intersecting it.
+    datetime
+        A time or interval as the STAC API takes it: ``"2024-06"``,
+        ``"2024-06-01/2024-06-30"``, ``"2024-06-01/.."`` (open end), a
+        datetime, or a ``(start, end)`` pair (None: open).
+    date_range
+        rasteret's form: ``(start, end)`` ISO dates, both ends included.
+    query
+        STAC query extension terms, ``{"eo:cloud_cover": {"lt": 20}}``.
+    filter
+        A CQL2-JSON filter dict (``{"op": "<", "args": [{"property":
+        "eo:cloud_cover"}, 20]}``), or a CQL2-text string.
+    max_items
+        Stop after this many items (also read from ``query["max_items"]``, as rasteret does).
+    stac_options
+        pystac-client options: ``headers``, ``parameters``, ``modifier``,
+        ``request_modifier``, ``timeout`` (``Client.open``; default 60 s); ``method``
+        (``"POST"``, ``"GET"``), ``limit`` (items per page, default 250),
+        ``sortby``, ``fields``, ``ids``, ``intersects`` (``Client.search``).
+    on_error
+        ``"raise"`` (default): a header that cannot be read fails the build,
+        naming the file. ``"skip"``: records with an asset whose header cannot
+        be read (missing, refused, corrupt, failing after the retries) are left
+        out whole, the others kept; a ``RasteretWarning`` names them, and
+        ``collection.skipped`` lists ``(record id, href, reason)`` (in memory
+        only: not saved, not kept by ``filter``). If no record can be read, the
+        first failure raises.
+    sign
+        ``sign(href) -> signed href`` for the header reads (a Planetary
+        Computer SAS signer, presigned URLs); applied per request, never stored:
+        the collection keeps the plain hrefs. A catalogue id's data source
+        signs by default (Planetary Computer's).
     bands
         Asset keys to index (STAC, tables), or band names to keep (paths). By
         default every asset whose media type (or extension) is TIFF and whose
@@ -556,6 +518,10 @@ def build(
     ------
     NotATiffError, TruncatedFileError, UnsupportedTiffError
         Naming the file that failed.
+    ImportError
+        A search without pystac-client installed (``pip install "xarray-rasteret[stac]"``).
+    KeyError
+        An unknown catalogue id (the message lists the registered ids).
     ObjectNotFoundError
         A file the source names is missing: the message names it, the record
         and band naming it, and for a relative href what it was resolved
@@ -572,11 +538,29 @@ def build(
     >>> coll = xr_rt.build("items.json", bands=["B04", "B08"])  # doctest: +SKIP
     >>> coll = xr_rt.build("https://example.com/items.ndjson")  # doctest: +SKIP
     >>> coll = xr_rt.build(glob.glob("*.tif"), datetime_from="%Y%m%d")  # doctest: +SKIP
+    >>> coll = xr_rt.build(  # doctest: +SKIP
+    ...     "earthsearch/sentinel-2-l2a", bbox=(16.2, 45.0, 16.4, 45.2),
+    ...     date_range=("2024-05-01", "2024-05-31"), query={"eo:cloud_cover": {"lt": 20}},
+    ... )
+    >>> coll = xr_rt.build(  # doctest: +SKIP
+    ...     stac_api="https://stac.example.com/v1", collections=["s2"], max_items=100
+    ... )
     >>> coll.to_parquet("s2.parquet")  # doctest: +SKIP
     """
     return sync(
         build_async(
             source,
+            stac_api=stac_api,
+            collections=collections,
+            bbox=bbox,
+            datetime=datetime,
+            date_range=date_range,
+            query=query,
+            filter=filter,
+            max_items=max_items,
+            stac_options=stac_options,
+            on_error=on_error,
+            sign=sign,
             bands=bands,
             band_names=band_names,
             group_by=group_by,

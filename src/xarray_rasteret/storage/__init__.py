@@ -1,4 +1,4 @@
-"""Async byte-range stores: local files, HTTP(S), S3 and user stores, routed by URL."""
+"""Async byte-range stores: local files, HTTP(S), S3, GCS, Azure and user stores, routed by URL."""
 
 from __future__ import annotations
 
@@ -11,22 +11,28 @@ from ._checks import (
 )
 from ._counting import CountingStore
 from ._retry import RetryPolicy, redact_url
-from ._router import parse_s3_url, resolve_store
-from ._stats import ReadStats, read_stats, track
+from ._router import canonical_options, parse_s3_url, resolve_store
+from ._stats import ReadFailure, ReadStats, read_stats, record_failure, track
 from ._whole import read_object_async
+from .azure import AzureStore
+from .gcs import GCSStore
 from .http import HTTPStore
 from .local import LocalStore, local_path
 from .s3 import S3Store
 
 __all__ = [
+    "AzureStore",
     "CountingStore",
+    "GCSStore",
     "HTTPStore",
     "LocalStore",
     "ObjectInfo",
+    "ReadFailure",
     "ReadStats",
     "RetryPolicy",
     "S3Store",
     "Store",
+    "canonical_options",
     "check_unchanged",
     "get_range_checked",
     "local_path",
@@ -34,6 +40,7 @@ __all__ = [
     "parse_s3_url",
     "read_object_async",
     "read_stats",
+    "record_failure",
     "redact_url",
     "resolve_store",
     "track",

@@ -7,6 +7,10 @@ would be sent to whatever host a redirect names. Here every hop is a request
 of its own: to the origin of the URL asked (scheme, host and port) all headers
 go; to any other origin only :data:`SAFE_HEADERS`. A ``user:password@`` in the
 URL stays with the URL asked (aiohttp sends it only to the URL it is part of).
+A ``login`` (the netrc logins of :mod:`._netrc`) adds an ``Authorization`` to
+the hops whose host it names, and to no other. Cookies a hop sets (a login
+session) go back only where the session's cookie jar sends them: to the host
+that set them (RFC 6265; aiohttp keeps none from hosts named by IP address).
 More than :data:`MAX_REDIRECTS` hops, a redirect without a usable ``Location``,
 or one to a scheme other than http(s), is a
 :class:`~xarray_rasteret.errors.ReadFailedError` naming the redacted URL.
@@ -17,7 +21,7 @@ every URL in its message redacted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -86,7 +90,11 @@ def _redirect_target(current: URL, location: str | None, url: str, status: int) 
 
 @asynccontextmanager
 async def follow(
-    session: aiohttp.ClientSession, url: str, headers: Mapping[str, str], method: str = "GET"
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: Mapping[str, str],
+    method: str = "GET",
+    login: Callable[[URL], str | None] | None = None,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """Send ``method url`` and follow redirects; yield the final, non-redirect answer.
 
@@ -101,6 +109,9 @@ async def follow(
         All request headers; across origins only :data:`SAFE_HEADERS` of them.
     method
         The HTTP method (redirects are followed with the same one; 303 with GET).
+    login
+        The ``Authorization`` value for a hop's URL, or None (asked for each hop
+        that carries no ``Authorization`` of its own and no user info).
 
     Raises
     ------
@@ -114,6 +125,9 @@ async def follow(
     safe = {k: v for k, v in headers.items() if k.lower() in SAFE_HEADERS}
     for _ in range(MAX_REDIRECTS + 1):
         sent = headers if _origin(current) == _origin(home) else safe
+        if login is not None and current.user is None:
+            value = None if any(k.lower() == "authorization" for k in sent) else login(current)
+            sent = sent if value is None else {**sent, "Authorization": value}
         resp = await session.request(method, current, headers=sent, allow_redirects=False)
         try:
             if resp.status not in _REDIRECTS:
@@ -133,7 +147,7 @@ async def follow(
 
 
 def client_error(
-    error: Exception, url: str, what: str, secrets: Iterable[str] = ()
+    error: Exception, url: str, what: str, secrets: Iterable[str] = (), shown: str | None = None
 ) -> Exception:
     """The package's error for an exception aiohttp (or yarl) raised while reading ``url``.
 
@@ -147,6 +161,9 @@ def client_error(
         The request in words, e.g. ``"bytes 0-1023"``.
     secrets
         Values to keep out of the message (request header values).
+    shown
+        How the object is named in the message (``gs://bucket/key``); default
+        :func:`~._retry.redact_url` of ``url``.
 
     Returns
     -------
@@ -154,7 +171,7 @@ def client_error(
         A :class:`TransientError` for connection and body faults (retried), else a
         :class:`~xarray_rasteret.errors.ReadFailedError`; neither quotes the raw URL.
     """
-    shown = redact_url(url)
+    shown = redact_url(shown or url)
     if isinstance(error, TRANSIENT_AIOHTTP):
         return TransientError(f"{type(error).__name__}: {scrub(str(error), url, secrets)}")
     if isinstance(error, aiohttp.InvalidURL | UnicodeError):

@@ -2,21 +2,32 @@
 
 Routing
 -------
-========================================================  ==========  ======================
-href                                                      store       path handed to it
-========================================================  ==========  ======================
-``/data/a.tif``, ``a.tif``, ``file:///data/a.tif``        LocalStore  file-system path
-``s3://bucket/key``                                       S3Store     ``bucket/key``
-``https://bucket.s3.amazonaws.com/key``,                  S3Store     ``bucket/key`` (region
-``https://bucket.s3.REGION.amazonaws.com/key``,                       taken from the host)
+==========================================================  ===========  ====================
+href                                                        store        path handed to it
+==========================================================  ===========  ====================
+``/data/a.tif``, ``a.tif``, ``file:///data/a.tif``          LocalStore   file-system path
+``s3://bucket/key``                                         S3Store      ``bucket/key``
+``https://bucket.s3.amazonaws.com/key``,                    S3Store      ``bucket/key`` (region
+``https://bucket.s3.REGION.amazonaws.com/key``,                          taken from the host)
 ``https://bucket.s3-REGION.amazonaws.com/key``,
 ``https://s3.REGION.amazonaws.com/bucket/key``
-``http(s)://`` under ``storage_options["endpoint_url"]``  S3Store     ``bucket/key`` (path
-                                                                      style)
-any other ``http(s)://`` URL, and S3 URLs with a signed   HTTPStore   the full URL
-query string (``X-Amz-Signature``), or all S3 URLs when
+``http(s)://`` under ``storage_options["endpoint_url"]``    S3Store      ``bucket/key`` (path
+                                                                         style)
+``gs://bucket/key``, ``gcs://bucket/key``,                  GCSStore     ``bucket/key``
+``https://storage.googleapis.com/bucket/key``,
+``https://bucket.storage.googleapis.com/key``,
+``https://storage.googleapis.com/storage/v1/b/bucket/o/``
+``key?alt=media``
+``az://container/blob`` (also ``azure://``, ``abfs://``,    AzureStore   ``account/container/``
+``abfss://``; account from ``account_name``),                            ``blob``
+``az://container@ACCOUNT.dfs.core.windows.net/blob``,
+``https://ACCOUNT.blob.core.windows.net/container/blob``    AzureStore   the same, with the
+(or ``.dfs.``), with or without a SAS query string                       URL's query (its SAS)
+any other ``http(s)://`` URL; S3 and GCS URLs with a        HTTPStore    the full URL
+signed query string (``X-Amz-Signature``,
+``X-Goog-Signature``); all S3 URLs when
 ``s3_urls_as_http=True``
-========================================================  ==========  ======================
+==========================================================  ===========  ====================
 
 With ``backend=`` the given object is used as is. The path handed to it is the
 key relative to its root for obstore ``LocalStore`` (its ``prefix``),
@@ -31,21 +42,38 @@ Common to HTTP and S3:
 ``backoff`` (0.1, base seconds of exponential backoff with full jitter),
 ``max_backoff`` (10.0), ``max_connections`` (256, pool size per event loop).
 
-HTTP only: ``headers`` (dict of extra request headers, e.g. ``Authorization``;
-sent to the URL's own origin only, never through a redirect to another).
+HTTP, GCS and Azure: ``headers`` (dict of extra request headers; sent to the
+URL's own origin only, never through a redirect to another), ``bearer_token``
+(sent as ``Authorization: Bearer``, to the URL's own origin only: a NASA
+Earthdata token, a Google OAuth2 access token, an Azure AD token).
+
+HTTP only: ``netrc`` (True: basic-auth logins from ``$NETRC`` or ``~/.netrc``
+for the hosts a redirect chain passes through, each sent only to the host its
+entry names, over HTTPS or to a loopback host; a path: that file; False: none).
 
 S3 only: ``anon`` (False; unsigned requests), ``profile``, ``region_name``,
-``endpoint_url`` (S3-compatible services), ``key``, ``secret``, ``token``
-(explicit credentials), ``requester_pays`` (False), ``addressing_style``
-(``"auto"``, ``"virtual"``, ``"path"``), ``client_kwargs`` (``{"verify": False}``
-or ``{"verify": ca_bundle_path}``).
+``key``, ``secret``, ``token`` (explicit credentials), ``requester_pays``
+(False), ``addressing_style`` (``"auto"``, ``"virtual"``, ``"path"``),
+``client_kwargs`` (``{"verify": False}`` or ``{"verify": ca_bundle_path}``).
+
+S3, GCS and Azure: ``endpoint_url``, where the store of the href's scheme
+sends its requests (an S3-compatible service; a GCS emulator:
+``{endpoint_url}/{bucket}/{key}``; Azurite: ``{endpoint_url}/{account}/{container}/{blob}``).
+
+Azure only: ``account_name`` (the account of ``az://container/blob`` hrefs),
+``sas_token`` (a shared access signature for hrefs without one of their own).
 
 Routing: ``s3_urls_as_http`` (False): read ``https://`` S3 URLs with plain HTTP
 (public buckets behind a CDN, or when no request should be signed).
 
 boto3's, obstore's and fsspec's names are accepted for the same options
 (``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``,
-``region``/``aws_region``, ``aws_endpoint``, ``skip_signature``, ...).
+``region``/``aws_region``, ``aws_endpoint``, ``skip_signature``,
+``google_bearer_token``, ``google_base_url``, ``azure_storage_account_name``,
+``azure_storage_sas_token``/``azure_storage_sas_key``, ``azure_storage_token``,
+``azure_storage_endpoint``, ...); see :data:`ALIASES`. Credentials of kinds
+the stores do not use (service-account files, account keys) are refused with
+what to give instead.
 
 Options that do not apply to an href's store are ignored (one dict may serve a
 collection that mixes local, HTTP and S3 hrefs); unknown keys are an error.
@@ -63,14 +91,17 @@ from urllib.parse import unquote, urlsplit
 
 from .._hrefs import is_local
 from ._base import Store
+from .azure import SCHEMES as AZURE_SCHEMES
+from .azure import AzureStore, azure_path, parse_azure_url
+from .gcs import GCSStore, parse_gcs_url
 from .http import HTTPStore
 from .local import LocalStore, local_path
 from .s3 import S3Store
 
-__all__ = ["backend_path", "parse_s3_url", "resolve_store"]
+__all__ = ["ALIASES", "backend_path", "canonical_options", "parse_s3_url", "resolve_store"]
 
 _COMMON = {"timeout", "max_attempts", "backoff", "max_backoff", "max_connections"}
-_HTTP = _COMMON | {"headers"}
+_HTTP = _COMMON | {"headers", "bearer_token", "netrc"}
 _S3 = _COMMON | {
     "anon",
     "profile",
@@ -83,10 +114,18 @@ _S3 = _COMMON | {
     "addressing_style",
     "client_kwargs",
 }
-_ROUTING = {"s3_urls_as_http"}
-_KNOWN = _HTTP | _S3 | _ROUTING
-# The names users bring from boto3, obstore and fsspec/s3fs, for the same options.
-_ALIASES = {
+_GCS = _COMMON | {"headers", "bearer_token", "endpoint_url"}
+_AZURE = _COMMON | {"headers", "bearer_token", "endpoint_url", "sas_token"}
+_ROUTING = {"s3_urls_as_http", "account_name"}
+_KNOWN = _HTTP | _S3 | _GCS | _AZURE | _ROUTING
+_STORES: dict[str, type[Store]] = {
+    "http": HTTPStore,
+    "s3": S3Store,
+    "gcs": GCSStore,
+    "azure": AzureStore,
+}
+ALIASES = {
+    # boto3, obstore (aws_*), fsspec/s3fs
     "aws_access_key_id": "key",
     "aws_secret_access_key": "secret",
     "aws_session_token": "token",
@@ -101,8 +140,41 @@ _ALIASES = {
     "aws_profile": "profile",
     "request_payer": "requester_pays",
     "aws_request_payer": "requester_pays",
+    # obstore's GCS and Azure names (object_store's config keys)
+    "google_bearer_token": "bearer_token",
+    "google_base_url": "endpoint_url",
+    "azure_storage_account_name": "account_name",
+    "azure_storage_sas_token": "sas_token",
+    "azure_storage_sas_key": "sas_token",
+    "sas_key": "sas_token",
+    "azure_storage_token": "bearer_token",
+    "azure_storage_endpoint": "endpoint_url",
+    "azure_endpoint": "endpoint_url",
 }
-
+"""The names users bring from boto3, obstore and fsspec, for the same options as ours."""
+_UNSUPPORTED = {
+    name: "Google service-account credentials are not read; pass an OAuth2 access token as "
+    "bearer_token (e.g. `gcloud auth print-access-token`, or google.auth credentials' .token)"
+    for name in (
+        "google_service_account",
+        "google_service_account_key",
+        "google_service_account_path",
+        "google_application_credentials",
+        "service_account",
+        "service_account_key",
+        "application_credentials",
+    )
+} | {
+    name: "Azure account keys (shared-key signing) are not supported; pass a SAS as "
+    "sas_token, or an Azure AD access token as bearer_token"
+    for name in (
+        "account_key",
+        "azure_storage_account_key",
+        "azure_storage_access_key",
+        "access_key",
+        "connection_string",
+    )
+}
 
 def canonical_options(storage_options: dict[str, Any] | None) -> dict[str, Any]:
     """``storage_options`` with boto3/obstore/fsspec names (``aws_region``, ...) as ours.
@@ -110,16 +182,19 @@ def canonical_options(storage_options: dict[str, Any] | None) -> dict[str, Any]:
     Raises
     ------
     TypeError
-        For an unknown key (the message lists the valid ones), or an option given
-        under two names with different values.
+        For an unknown key (the message lists the valid ones), a kind of
+        credentials the stores do not take (the message says what to give),
+        or an option given under two names with different values.
     """
     out: dict[str, Any] = {}
     for key, value in (storage_options or {}).items():
-        name = _ALIASES.get(key, key)
+        name = ALIASES.get(key, key)
+        if name in _UNSUPPORTED:
+            raise TypeError(f"storage_options [{key!r}] is not supported: {_UNSUPPORTED[name]}")
         if name not in _KNOWN:
             raise TypeError(
                 f"unknown storage_options [{key!r}]; valid keys: {sorted(_KNOWN)} "
-                f"(also accepted: {sorted(_ALIASES)})"
+                f"(also accepted: {sorted(ALIASES)})"
             )
         if name in out and out[name] != value:
             raise TypeError(
@@ -130,7 +205,9 @@ def canonical_options(storage_options: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 _REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d+$")
-_SIGNED = re.compile(r"(?:^|&)(?:x-amz-signature|signature|x-amz-credential)=", re.IGNORECASE)
+_SIGNED = re.compile(
+    r"(?:^|&)(?:x-amz-signature|signature|x-amz-credential|x-goog-signature)=", re.IGNORECASE
+)
 
 _cache: dict[tuple[str, Any], Store] = {}
 _cache_lock = threading.Lock()
@@ -202,10 +279,10 @@ def _cached(kind: str, options: dict[str, Any]) -> Store:
         key = None
     if key is not None:
         with _cache_lock:
-            store = _cache.get(key)
-            if store is not None:
-                return store
-    store = HTTPStore(**options) if kind == "http" else S3Store(**options)
+            cached = _cache.get(key)
+            if cached is not None:
+                return cached
+    store: Store = _STORES[kind](**options)
     if key is not None:
         with _cache_lock:
             store = _cache.setdefault(key, store)
@@ -225,6 +302,19 @@ def _under_endpoint(href: str, endpoint: str | None) -> tuple[str, str] | None:
     return (bucket, key) if bucket and key else None
 
 
+_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+
+
+def _account_name(value: Any) -> str | None:
+    """``storage_options['account_name']``, checked against Azure's rule for account names."""
+    if value is None or (isinstance(value, str) and _ACCOUNT.match(value)):
+        return value
+    raise ValueError(
+        f"storage_options['account_name'] must be an Azure storage account name (3 to 24 "
+        f"lower-case letters and digits), not {value!r}"
+    )
+
+
 def resolve_store(
     href: str, *, storage_options: dict[str, Any] | None = None, backend: Any = None
 ) -> tuple[Store, str]:
@@ -233,7 +323,8 @@ def resolve_store(
     Parameters
     ----------
     href
-        A local path, ``file://``, ``http(s)://`` or ``s3://`` URL.
+        A local path, ``file://``, ``http(s)://``, ``s3://``, ``gs://`` or
+        ``az://`` (``abfs://``) URL.
     storage_options
         Options for the store (see the module docstring for every key).
     backend
@@ -250,7 +341,8 @@ def resolve_store(
     TypeError
         An unknown ``storage_options`` key.
     ValueError
-        ``href`` lies outside the root of an obstore ``backend``.
+        ``href`` lies outside the root of an obstore ``backend``; an ``az://``
+        href without an account; an option value a store refuses.
 
     Examples
     --------
@@ -267,8 +359,20 @@ def resolve_store(
     scheme = href.split("://", 1)[0].lower()
     if scheme == "s3":
         return _cached("s3", _pick(options, _S3)), href[5:]
+    if scheme in ("gs", "gcs"):
+        return _cached("gcs", _pick(options, _GCS)), href.split("://", 1)[1]
+    if scheme in AZURE_SCHEMES:
+        path = azure_path(href, _account_name(options.get("account_name")))
+        return _cached("azure", _pick(options, _AZURE)), path
     if scheme in ("http", "https"):
         signed = bool(_SIGNED.search(urlsplit(href).query))
+        if not signed:
+            gcs = parse_gcs_url(href)
+            if gcs is not None:
+                return _cached("gcs", _pick(options, _GCS)), "/".join(gcs)
+        blob = parse_azure_url(href)
+        if blob is not None:
+            return _cached("azure", _pick(options, _AZURE)), blob
         if not options.get("s3_urls_as_http") and not signed:
             in_endpoint = _under_endpoint(href, options.get("endpoint_url"))
             if in_endpoint is not None:

@@ -6,14 +6,56 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from typing_extensions import Buffer
 
 T = TypeVar("T")
 
-__all__ = ["ReadStats", "counted", "read_stats", "record_retry", "track"]
+__all__ = [
+    "ReadFailure",
+    "ReadStats",
+    "counted",
+    "read_stats",
+    "record_failure",
+    "record_retry",
+    "track",
+]
+
+# The process-wide totals keep the most recent failures only: a long-running
+# process reading with on_error="nodata" must not grow without bound.
+# ``track()`` blocks keep every failure of their block.
+MAX_KEPT_FAILURES = 1000
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """One byte range whose tiles read as nodata under ``on_error="nodata"``.
+
+    Holds only text: no exception object (whose arguments and notes could carry
+    what a store was given) and no credential (the URL is redacted).
+    """
+
+    href: str
+    """The object's URL or path, redacted (no user info, no signed query)."""
+    start: int
+    """First byte of the failed range."""
+    end: int
+    """End (exclusive) of the failed range."""
+    tiles: tuple[tuple[int, int, int], ...]
+    """``(level, row, col)`` of each tile that reads as nodata (level 0: full resolution)."""
+    error: str
+    """The error's class name, e.g. ``"ObjectNotFoundError"``."""
+    message: str
+    """The error's message (redacted as every message of the package)."""
+
+    def __str__(self) -> str:
+        n = len(self.tiles)
+        return (
+            f"{self.href} bytes {self.start}-{self.end - 1} ({n} tile{'s' if n != 1 else ''}): "
+            f"{self.error}: {self.message}"
+        )
 
 
 @dataclass
@@ -39,11 +81,16 @@ class ReadStats:
     """Wall-clock seconds the tracked block took (set when it ends)."""
     max_in_flight: int = 0
     """Largest number of requests in flight at once."""
+    failures: list[ReadFailure] = field(default_factory=list)
+    """Byte ranges read as nodata under ``on_error="nodata"``, in the order they failed
+    (empty under ``on_error="raise"``, which raises instead). The process-wide
+    totals of :func:`read_stats` keep the last 1000; a :func:`track` block keeps all."""
 
     def __str__(self) -> str:
+        failed = f", {len(self.failures)} failed ranges" if self.failures else ""
         return (
             f"{self.requests} requests, {self.bytes / 1e6:.2f} MB, {self.retries} retries, "
-            f"max {self.max_in_flight} in flight, {self.seconds:.3f} s"
+            f"max {self.max_in_flight} in flight, {self.seconds:.3f} s{failed}"
         )
 
 
@@ -81,6 +128,13 @@ class _Counters:
             for s in self._each():
                 s.retries += 1
 
+    def fail(self, failure: ReadFailure) -> None:
+        with self.lock:
+            for s in self._each():
+                s.failures.append(failure)
+            if len(self.total.failures) > MAX_KEPT_FAILURES:
+                del self.total.failures[:-MAX_KEPT_FAILURES]
+
 
 _counters = _Counters()
 
@@ -114,16 +168,24 @@ def record_retry() -> None:
     _counters.retry()
 
 
+def record_failure(failure: ReadFailure) -> None:
+    """List one failed byte range (read as nodata) in the totals and the open trackers."""
+    _counters.fail(failure)
+
+
 def read_stats() -> ReadStats:
     """Return a copy of the process-wide counters since import.
 
     Returns
     -------
     ReadStats
-        Totals of every request made in this process.
+        Totals of every request made in this process, and its last failures
+        under ``on_error="nodata"`` (in this process: a dask worker process
+        keeps its own; ``client.run(xarray_rasteret.read_stats)`` gets them).
     """
     with _counters.lock:
-        return replace(_counters.total)
+        total = _counters.total
+        return replace(total, failures=list(total.failures))
 
 
 @contextmanager

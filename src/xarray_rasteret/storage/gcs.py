@@ -1,0 +1,176 @@
+"""Byte ranges from Google Cloud Storage: ranged GETs over its XML API, over aiohttp.
+
+``gs://bucket/key`` is read at ``https://storage.googleapis.com/bucket/key``
+(or ``{endpoint_url}/bucket/key``, for an emulator), anonymously unless a
+bearer token (an OAuth2 access token) is given. Everything else (retries,
+redirects, body checks, redaction) is :class:`~.http.HTTPStore`'s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import aiohttp
+
+from ._retry import not_found
+from .http import HTTPStore, answer_error
+from .s3 import error_code
+
+__all__ = ["GCS_ENDPOINT", "GCSStore", "parse_gcs_url", "split_gcs_path"]
+
+GCS_ENDPOINT = "https://storage.googleapis.com"
+"""Where ``gs://`` objects are read unless ``endpoint_url`` says otherwise."""
+
+_HOSTS = ("storage.googleapis.com", "storage.cloud.google.com")
+_JSON_MEDIA = re.compile(r"^/(?:download/)?storage/v1/b/([^/]+)/o/(.+)$")
+
+
+def split_gcs_path(path: str) -> tuple[str, str]:
+    """Split ``gs://bucket/key`` (or ``gcs://``, or ``bucket/key``) into ``(bucket, key)``.
+
+    Examples
+    --------
+    >>> split_gcs_path("gs://gcp-public-data-landsat/LC08/a.TIF")
+    ('gcp-public-data-landsat', 'LC08/a.TIF')
+    """
+    rest = path.split("://", 1)[1] if "://" in path else path.lstrip("/")
+    bucket, _, key = rest.partition("/")
+    if not bucket or not key:
+        raise ValueError(
+            f"not a Google Cloud Storage object path (gs://bucket/key or bucket/key): {path!r}"
+        )
+    return bucket, key
+
+
+def parse_gcs_url(url: str) -> tuple[str, str] | None:
+    """Recognise a Google Cloud Storage ``https://`` URL of an object.
+
+    Path style (``storage.googleapis.com/bucket/key``), virtual-hosted
+    (``bucket.storage.googleapis.com/key``) and the JSON API's media URLs
+    (``storage.googleapis.com/storage/v1/b/bucket/o/key?alt=media``) are known.
+
+    Returns
+    -------
+    tuple of (bucket, key) or None
+        None if ``url`` is not one of those, or has a query string (other than
+        the JSON API's ``alt=media``) that the plain URL would lose: such URLs
+        are read as plain HTTP.
+
+    Examples
+    --------
+    >>> parse_gcs_url("https://storage.googleapis.com/gcp-public-data-landsat/LC08/a.TIF")
+    ('gcp-public-data-landsat', 'LC08/a.TIF')
+    >>> parse_gcs_url("https://my-bucket.storage.googleapis.com/a/b.tif")
+    ('my-bucket', 'a/b.tif')
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    media = _JSON_MEDIA.match(parts.path)
+    if host in _HOSTS and media is not None:
+        if parse_qs(parts.query).get("alt") != ["media"]:
+            return None
+        return unquote(media.group(1)), unquote(media.group(2))
+    if parts.query:  # a generation, a userProject, a signature: read the URL as given
+        return None
+    if host in _HOSTS:
+        bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
+    elif host.endswith(".storage.googleapis.com"):
+        bucket, key = host[: -len(".storage.googleapis.com")], unquote(parts.path).lstrip("/")
+    else:
+        return None
+    return (bucket, key) if bucket and key else None
+
+
+class GCSStore(HTTPStore):
+    """Read byte ranges of Google Cloud Storage objects (paths ``gs://bucket/key``, ``bucket/key``).
+
+    Each range is one ``GET`` with a ``Range`` header over the XML API, on a
+    pooled aiohttp session per event loop; the store holds only options, so
+    it pickles for dask.
+
+    Parameters
+    ----------
+    bearer_token
+        An OAuth2 access token (``gcloud auth print-access-token``, or
+        ``google.auth`` credentials' ``.token``), sent as ``Authorization:
+        Bearer``; None reads anonymously (public buckets). Tokens expire
+        (usually after an hour) and are not refreshed here.
+    endpoint_url
+        Where the objects are served (an emulator such as fake-gcs-server:
+        ``http://127.0.0.1:4443``); objects are read at
+        ``{endpoint_url}/{bucket}/{key}``. Default: :data:`GCS_ENDPOINT`.
+    headers
+        Extra request headers (never shown in messages).
+    timeout, max_attempts, backoff, max_backoff, max_connections
+        As for :class:`~xarray_rasteret.storage.HTTPStore`.
+
+    Examples
+    --------
+    >>> store = GCSStore()
+    >>> store._target("gs://gcp-public-data-landsat/LC08/01/044/034/a.TIF")
+    'https://storage.googleapis.com/gcp-public-data-landsat/LC08/01/044/034/a.TIF'
+    """
+
+    def __init__(
+        self,
+        *,
+        bearer_token: str | None = None,
+        endpoint_url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = 30.0,
+        max_attempts: int = 5,
+        backoff: float = 0.1,
+        max_backoff: float = 10.0,
+        max_connections: int = 256,
+    ) -> None:
+        endpoint = endpoint_url or GCS_ENDPOINT
+        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+            raise ValueError(
+                "storage_options['endpoint_url'] for gs:// must be an http(s):// URL, "
+                f"not {endpoint!r}"
+            )
+        super().__init__(
+            headers=headers,
+            bearer_token=bearer_token,
+            netrc=False,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            max_connections=max_connections,
+        )
+        self.endpoint_url = endpoint.rstrip("/")
+        self._anonymous = not any(k.lower() == "authorization" for k in self.headers)
+
+    def __repr__(self) -> str:
+        creds = "anonymous" if self._anonymous else "bearer token"
+        return f"GCSStore(credentials={creds}, endpoint_url={self.endpoint_url!r})"
+
+    def _target(self, path: str) -> str:
+        bucket, key = split_gcs_path(path)
+        return f"{self.endpoint_url}/{quote(bucket, safe='')}/{quote(key, safe='/')}"
+
+    def _display(self, path: str) -> str:
+        return "gs://{}/{}".format(*split_gcs_path(path))
+
+    def _refusal(
+        self, resp: aiohttp.ClientResponse, path: str, what: str, body: bytes
+    ) -> Exception:
+        shown, code = self._display(path), error_code(body)
+        if resp.status in (404, 410) or code in ("NoSuchKey", "NoSuchBucket"):
+            return not_found(shown)
+        if code == "UserProjectMissing":
+            hint = "the bucket is requester-pays, which this store does not read"
+        elif self._anonymous:
+            hint = (
+                "the object is not public: pass an OAuth2 access token as storage_options="
+                "{'bearer_token': ...} (e.g. from `gcloud auth print-access-token`)"
+            )
+        else:
+            hint = (
+                "check the bearer_token (access tokens expire, usually after an hour) and "
+                "that its account may read the object (storage.objects.get)"
+            )
+        return answer_error(resp, shown, what, detail=code, hint=hint)
