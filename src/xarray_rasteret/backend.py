@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from xarray.backends import BackendEntrypoint
@@ -58,6 +59,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         "groupby",
         "method",
         "sortby",
+        "mask",
         "mask_and_scale",
         "decode_coords",
         "decode_times",
@@ -95,6 +97,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         groupby: str | None = None,
         method: str | Callable[..., Any] = "first",
         sortby: str | None = None,
+        mask: Any = None,
         mask_and_scale: bool | None = False,
         decode_coords: bool | str | None = True,
         decode_times: bool | None = True,
@@ -189,6 +192,14 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             A column ordering the records within a group before time (e.g.
             ``"eo:cloud_cover"``, least cloudy first; ``"-name"`` descending): with
             ``method="first"``, the best record wins where it has data.
+        mask
+            Drop pixels by a band of the same records before anything is merged:
+            ``{"band": "SCL", "drop": [0, 3, 8, 9, 10]}`` (class values),
+            ``{"band": "SCL", "keep": [4, 5]}``, ``{"band": "QA_PIXEL", "bits": [1, 3,
+            4]}`` (any bit set drops) or ``{"band": ..., "where": f}`` (``f(values)``
+            True drops). The mask band is read on the output grid with nearest
+            neighbour and applied to each record's other bands; pixels where it has
+            no value are dropped too. See :mod:`xarray_rasteret._lazy.masks`.
         mask_and_scale
             Mask nodata to NaN and apply scale/offset (default False: native dtype).
             Native data keeps ``_FillValue``, ``scale_factor`` and ``add_offset``
@@ -272,6 +283,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         )
         from ._lazy.bands import bands_to_load, resolve_bands, signed_options
         from ._lazy.dataset import DatasetRequest, build_dataset
+        from ._lazy.masks import checked_mask
         from ._lazy.methods import checked_method
         from ._read.failures import checked_on_error
         from ._read.tasks import ReadOptions
@@ -297,8 +309,13 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             on_error=checked_on_error(on_error),
         )
         wanted = tuple(bands) if bands is not None else None
+        rule = checked_mask(mask)
+        to_load = bands_to_load(wanted, data_source)
+        if to_load is not None and rule is not None:  # the mask band's metadata too
+            to_load = tuple(dict.fromkeys((*to_load, *(bands_to_load((rule.band,), data_source)
+                                                      or ()))))
         collection = as_collection(
-            filename_or_obj, bands=bands_to_load(wanted, data_source),
+            filename_or_obj, bands=to_load,
             storage_options=options.storage_options, backend=backend,
         )
         if drop_variables is not None:
@@ -308,6 +325,9 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         names = wanted if wanted is not None else tuple(collection.bands)
         assets, source = resolve_bands(collection, names, data_source) if names else ({}, None)
         options = signed_options(options, sign, source)
+        if rule is not None:  # the mask band as the collection names it
+            mask_asset, _ = resolve_bands(collection, [rule.band], source or data_source)
+            rule = replace(rule, band=mask_asset[rule.band])
         request = DatasetRequest(
             bands=wanted if not assets else tuple(assets),
             assets=assets or None,
@@ -325,6 +345,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             groupby=groupby,
             method=checked_method(method, groupby),
             sortby=sortby,
+            mask=rule,
             progress=bool(progress),
         )
         if decode_coords not in (None, True, False, "coordinates", "all"):

@@ -35,6 +35,7 @@ from .attrs import axis_attrs, column_coordinate, spatial_ref_attrs, variable_at
 from .bands import band_sources
 from .chunking import default_chunks, with_chunking_variables
 from .groups import group_keys, group_steps
+from .masks import MaskRule
 from .messages import grid_mismatch, no_match
 from .methods import Method, method_output, method_params
 from .mosaic import Member, MosaicArray
@@ -81,6 +82,9 @@ class DatasetRequest:
     """How the records of a group merge (:mod:`.methods`)."""
     sortby: str | None = None
     """A column ordering the records of a group (``-name``: descending), before time."""
+    mask: MaskRule | None = None
+    """A band of the same records whose values drop pixels before the merge (its
+    ``band`` an asset key of the collection)."""
 
     @property
     def wants_target_grid(self) -> bool:
@@ -158,15 +162,21 @@ def build_dataset(
     assets = {band: (request.assets or {}).get(band, band) for band in bands}
     per_band = band_sources(col, assets, request.data_source)
     steps = group_steps(col, request.groupby, request.sortby)
+    # Each band's records' mask band (none for the mask band itself).
+    masks: dict[str, list[RasterSource] | None] = dict.fromkeys(per_band)
+    if request.mask is not None:
+        mask_band = request.mask.band
+        of_mask = band_sources(col, {mask_band: mask_band}, request.data_source)[mask_band]
+        masks = {b: None if assets[b] == mask_band else of_mask for b in per_band}
 
     if request.wants_target_grid:
         grid = _target_grid(col, per_band, request)
         data_vars = {
-            band: _mosaic_variable(band, sources, steps, grid, request, options, ids)
+            band: _mosaic_variable(band, sources, steps, grid, request, options, ids, masks[band])
             for band, sources in per_band.items()
         }
     else:
-        grid, data_vars = _native_variables(col, per_band, steps, ids, request, options)
+        grid, data_vars = _native_variables(col, per_band, steps, ids, request, options, masks)
 
     coords = _coords(col, grid, steps, request.groupby)
     coords.update(_record_coords(data_vars, request))
@@ -187,6 +197,7 @@ def _native_variables(
     ids: Sequence[str],
     request: DatasetRequest,
     options: ReadOptions,
+    masks: dict[str, list[RasterSource] | None],
 ) -> tuple[RasterGrid, dict[str, xr.Variable]]:
     """The records' own grid (no target grid) and a variable per band on it."""
     grids: dict[str, RasterGrid] = {}
@@ -216,15 +227,16 @@ def _native_variables(
     grid = _clip_to_bbox(grid, request)
     data_vars = {}
     for band, sources in per_band.items():
-        if request.groupby is None:
+        if request.groupby is None and masks[band] is None:
             data_vars[band] = _band_variable(
                 band, sources, levels[band], grid, request, options
             )
-        else:
-            members = [
-                [_aligned_member(grid, sources[i], levels[band][i]) for i in step]
-                for step in steps
-            ]
+        else:  # merged (or masked) step by step
+            members = _masked(
+                [[_aligned_member(grid, sources[i], levels[band][i]) for i in step]
+                 for step in steps],
+                steps, masks[band], grid,
+            )
             data_vars[band] = _wrap_variable(
                 band, sources, members, grid, request, options, "nearest"
             )
@@ -333,6 +345,7 @@ def _mosaic_variable(
     request: DatasetRequest,
     options: ReadOptions,
     ids: Sequence[str],
+    masks: Sequence[RasterSource] | None = None,
 ) -> xr.Variable:
     members = []
     for step in steps:
@@ -345,7 +358,30 @@ def _mosaic_variable(
                 level = _auto_level(src, grid, request.resampling)
             row.append(_warp_member(grid, src, level))
         members.append(row)
+    members = _masked(members, steps, masks, grid)
     return _wrap_variable(band, sources, members, grid, request, options, request.resampling)
+
+
+def _masked(
+    members: list[list[Member]],
+    steps: Sequence[Sequence[int]],
+    masks: Sequence[RasterSource] | None,
+    grid: RasterGrid,
+) -> list[list[Member]]:
+    """``members`` with their record's mask band attached, read on ``grid`` (nearest)."""
+    if masks is None:
+        return members
+    out = []
+    for step, row in zip(steps, members, strict=True):
+        attached = []
+        for i, member in zip(step, row, strict=True):
+            src = masks[i]
+            level = _auto_level(src, grid, "nearest")
+            on_grid = grid.is_aligned_with(RasterGrid.of(src, level))
+            mask = (_aligned_member if on_grid else _warp_member)(grid, src, level)
+            attached.append(replace(member, mask=mask))
+        out.append(attached)
+    return out
 
 
 def _wrap_variable(
@@ -369,11 +405,13 @@ def _wrap_variable(
         # Merged as float with NaN where nothing valid lands (each member masked
         # by its own nodata), then scaled per step: no first-record nodata applies.
         merged = np.dtype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64)
-        array = MosaicArray(members, grid, merged, np.nan, resampling, options, label, method)
+        array = MosaicArray(members, grid, merged, np.nan, resampling, options, label, method,
+                            request.mask)
         params = replace(params, nodata=(None,) * len(params.nodata))
     else:
         out_dtype, fill = method_output(method, dtype, first.fill)
-        array = MosaicArray(members, grid, out_dtype, fill, resampling, options, label, method)
+        array = MosaicArray(members, grid, out_dtype, fill, resampling, options, label, method,
+                            request.mask)
         first, params = method_params(method, first, params)
         dtype = out_dtype
     layout = first.levels[0]

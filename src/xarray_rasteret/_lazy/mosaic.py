@@ -35,6 +35,7 @@ from .._types import RasterSource, Window
 from ..geo._positions import positions
 from ..geo.grid import RasterGrid
 from .indexing import OuterIndexedArray, key_window, select
+from .masks import MaskRule
 from .methods import Method, merge
 from .native import lean_source
 
@@ -56,6 +57,9 @@ class Member:
     """For a resampled member: the window of the output grid its footprint
     covers (plus a margin). Only output pixels in it are computed; they are
     still those of a warp onto the whole output grid, as GDAL does it."""
+    mask: Member | None = None
+    """The same record's mask band (:mod:`.masks`), read on the output grid with
+    nearest neighbour; its rule drops this member's pixels before the merge."""
 
     @property
     def grid(self) -> RasterGrid:
@@ -73,6 +77,8 @@ class _Job:
     buffer: np.ndarray
     part: Window
     """The part of the output grid this member can fill in this read."""
+    mask: _Job | None = None
+    """The job reading the member's mask band over (part of) ``part``."""
 
 
 class PositionBudget:
@@ -130,6 +136,8 @@ class MosaicArray(OuterIndexedArray):
         A label: each read (without dask) shows a tqdm bar over its tiles.
     method
         How a step's members merge (:mod:`.methods`; default: first valid wins).
+    mask_rule
+        Which pixels of the members' mask bands drop their pixels (:mod:`.masks`).
     """
 
     def __init__(
@@ -142,9 +150,11 @@ class MosaicArray(OuterIndexedArray):
         options: ReadOptions,
         progress: str | None = None,
         method: Method = "first",
+        mask_rule: MaskRule | None = None,
     ) -> None:
         self.progress = progress
         self.method = method
+        self.mask_rule = mask_rule
         self.steps = tuple(tuple(s) for s in steps)
         self.grid = grid
         self.shape = (len(self.steps), grid.height, grid.width)
@@ -156,17 +166,20 @@ class MosaicArray(OuterIndexedArray):
     def shard(self, start: int, stop: int) -> MosaicArray:
         """The array of time steps ``[start, stop)`` only (what one dask task carries)."""
         return MosaicArray(self.steps[start:stop], self.grid, self.dtype, self.fill,
-                           self.resampling, self.options, method=self.method)
+                           self.resampling, self.options, method=self.method,
+                           mask_rule=self.mask_rule)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled (for a dask task) with lean sources, as RasteretArray.
         shared: dict[Any, Any] = {}
-        steps = [
-            [replace(m, source=lean_source(m.source, m.level, shared)) for m in step]
-            for step in self.steps
-        ]
+
+        def lean(m: Member) -> Member:
+            mask = None if m.mask is None else lean(m.mask)
+            return replace(m, source=lean_source(m.source, m.level, shared), mask=mask)
+
+        steps = [[lean(m) for m in step] for step in self.steps]
         args = (steps, self.grid, self.dtype, self.fill, self.resampling, self.options, None,
-                self.method)
+                self.method, self.mask_rule)
         return (MosaicArray, args)
 
     # -- planning (no I/O) ---------------------------------------------------
@@ -214,6 +227,8 @@ class MosaicArray(OuterIndexedArray):
         """
         if member.offset is None or np.dtype(member.source.dtype) != self.dtype:
             return False
+        if member.mask is not None:
+            return False  # its pixels are masked before they are kept
         nodata, fill = member.source.nodata, self.fill
         if self.dtype.kind == "f":
             return math.isnan(fill) and (nodata is None or math.isnan(nodata))
@@ -265,8 +280,16 @@ class MosaicArray(OuterIndexedArray):
                 for m, (w, part) in found:
                     # Unfilled: the read writes every pixel (sparse tiles as nodata).
                     buf = np.empty(w.shape, dtype=m.source.dtype)
-                    step.append(_Job(m, w, buf, part))
+                    job = _Job(m, w, buf, part)
+                    step.append(job)
                     step_tasks.append(ReadTask(m.source, m.level, w, buf, fill=m.source.fill))
+                    if m.mask is not None and (on := self.source_window(m.mask, part)):
+                        mw, mpart = on
+                        mbuf = np.empty(mw.shape, dtype=m.mask.source.dtype)
+                        job.mask = _Job(m.mask, mw, mbuf, mpart)
+                        step_tasks.append(
+                            ReadTask(m.mask.source, m.mask.level, mw, mbuf, m.mask.source.fill)
+                        )
             jobs.append(step)
             tasks.append(step_tasks)
         return out, dst, jobs, tasks, post
@@ -333,6 +356,8 @@ class MosaicArray(OuterIndexedArray):
         """
         from ..geo.reproject import position_bytes
 
+        # Mask jobs are warped with nearest, not the array's method: they compute their
+        # positions as they go.
         warped = [job for step in jobs for job in step if job.member.offset is None]
         method: Any = self.resampling
         need = sum(position_bytes(job.part.bounds, method) for job in warped)
@@ -366,20 +391,38 @@ class MosaicArray(OuterIndexedArray):
         parts = []
         for job in step:
             values, valid = self._member_pixels(job)
+            if job.member.mask is not None:
+                valid = valid & self._kept(job)
             p = job.part.relative_to(dst.row_start, dst.col_start)
             parts.append(
                 (values, valid, slice(p.row_start, p.row_stop), slice(p.col_start, p.col_stop))
             )
         merge(self.method, out, parts)
 
-    def _member_pixels(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
+    def _kept(self, job: _Job) -> np.ndarray:
+        """Where ``job``'s mask band keeps its pixels, on ``job.part`` (False off the mask)."""
+        kept = np.zeros(job.part.shape, dtype=bool)
+        mask = job.mask
+        if mask is None:
+            return kept
+        assert self.mask_rule is not None
+        values, valid = self._member_pixels(mask, "nearest")
+        p = mask.part.relative_to(job.part.row_start, job.part.col_start)
+        kept[p.row_start:p.row_stop, p.col_start:p.col_stop] = valid & ~self.mask_rule.drops(
+            values
+        )
+        return kept
+
+    def _member_pixels(
+        self, job: _Job, resampling: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One member's values on ``job.part`` of the output and where they are valid."""
         if job.member.offset is not None:
             # The source window is exactly the part: paste.
             return job.buffer, _valid(job.buffer, job.member.source.nodata)
-        return self._warp(job)
+        return self._warp(job, resampling or self.resampling)
 
-    def _warp(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
+    def _warp(self, job: _Job, resampling: str) -> tuple[np.ndarray, np.ndarray]:
         from ..geo.reproject import reproject
 
         m = job.member
@@ -404,7 +447,7 @@ class MosaicArray(OuterIndexedArray):
             dst_transform=self.grid.transform,
             dst_crs=self.grid.crs,
             dst_nodata=dst_nodata,
-            resampling=self.resampling,  # type: ignore[arg-type]
+            resampling=resampling,  # type: ignore[arg-type]
             src_window_offset=(job.window.row_start, job.window.col_start),
             src_shape=g.shape,
             dst_window=part.bounds,
@@ -413,7 +456,7 @@ class MosaicArray(OuterIndexedArray):
         if integer_without_nodata:
             info = np.iinfo(job.buffer.dtype) if job.buffer.dtype.kind != "b" else None
             v = np.where(valid, values, 0.0)
-            if info is not None and self.resampling != "nearest":
+            if info is not None and resampling != "nearest":
                 v = np.floor(np.clip(v, info.min, info.max) + 0.5)
                 v = np.minimum(v, info.max)
             values = v.astype(job.buffer.dtype)
