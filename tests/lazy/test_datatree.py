@@ -88,3 +88,16 @@ def test_a_band_at_two_sizes_in_one_crs_has_no_native_grid(files, tmp_path) -> N
     with pytest.raises(ValueError, match=r"band 'B05' comes at several pixel sizes .* \(e.g. "
                                          r"record 'b'\): it has no native grid; open it with"):
         xr.open_datatree(col, engine="rasteret")
+
+
+def test_a_crs_without_code_has_the_same_group_name_in_every_process() -> None:
+    import subprocess
+    import sys
+
+    from xarray_rasteret._lazy.tree import _crs_name
+
+    wkt = 'PROJCS["custom",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",17.3],PARAMETER["scale_factor",1],PARAMETER["false_easting",0],PARAMETER["false_northing",0],UNIT["metre",1]]'  # noqa: E501
+    code = f"from xarray_rasteret._lazy.tree import _crs_name; print(_crs_name({wkt!r}))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert other == _crs_name(wkt) and other.startswith("crs_") and len(other) == 12

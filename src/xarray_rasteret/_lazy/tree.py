@@ -17,6 +17,7 @@ in the CRS's unit (``m``, ``deg``; ``r20x10m`` where x and y differ).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,7 +40,10 @@ def _crs_name(crs: str | None) -> str:
     if crs is None:
         return "no_crs"
     code = epsg_of(crs)
-    return f"EPSG_{code}" if code else f"crs_{abs(hash(crs)) % 10**8:08d}"
+    if code:
+        return f"EPSG_{code}"
+    # A digest, not hash(): str hashes differ between processes, group paths may not.
+    return "crs_" + hashlib.sha1(crs.encode()).hexdigest()[:8]
 
 
 def native_groups(
