@@ -50,6 +50,41 @@ def _load_then_median(col: Any, sel: dict[str, slice]) -> Any:
         return values.resample(time="1MS").median()
 
 
+def _first_rows(col: Any, sel: dict[str, slice], srv: Any) -> list[tuple[str, float, float, float]]:
+    """``method="first"`` monthly, with early exit (members in waves) and without, same run."""
+    import xarray as xr
+
+    from xarray_rasteret._lazy.mosaic import MosaicArray
+
+    def first() -> Any:
+        ds = xr.open_dataset(col, engine="rasteret", groupby="P1M", method="first")
+        return ds.B04.isel(sel).load()
+
+    rows, results = [], []
+    for name, early in (("ours: method='first', early exit", True),
+                        ("ours: method='first', every member read", False)):
+        MosaicArray.early_exit = early
+        try:
+            first()  # warm
+            srv.reset()
+            secs, out = _timed(first)
+        finally:
+            MosaicArray.early_exit = True
+        counts = srv.counts()
+        results.append(np.asarray(out.values))
+        rows.append((name, secs, counts.requests / 3, counts.bytes / 3 / 2**20))
+    if not np.array_equal(*results):
+        raise AssertionError("method='first' with and without early exit differ")
+    return rows
+
+
+def print_rows(rows: Sequence[tuple[str, float, float, float]]) -> None:
+    """The table of (way, seconds, requests, MB) rows, as Markdown."""
+    print("| way | seconds | requests | MB |\n|---|---|---|---|")
+    for name, secs, requests, mb in rows:
+        print(f"| {name} | {secs:.2f} | {requests:.0f} | {mb:.1f} |")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (one row per way) for the served scenes."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.composite", description=__doc__)
@@ -72,14 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         a_, b_ = np.asarray(ours.values, np.float64), np.asarray(theirs.values, np.float64)
         if a_.shape != b_.shape or not np.allclose(a_, b_, equal_nan=True):
             raise AssertionError("the two medians differ")
+        rows += _first_rows(col, sel, srv)
     finally:
         srv.stop()
     months = len(ours.time)
     print(f"\n{len(col)} scenes, {months} month(s), 2048 x 2048 px window, "
           f"latency {a.latency_ms:.0f} ms; medians equal")
-    print("| way | seconds | requests | MB |\n|---|---|---|---|")
-    for name, secs, requests, mb in rows:
-        print(f"| {name} | {secs:.2f} | {requests:.0f} | {mb:.1f} |")
+    print_rows(rows)
     return 0
 
 

@@ -11,9 +11,18 @@
 * ``bandwidth``: measured on the loopback server without latency (the best of
   ten whole-file GETs: the first few are slower while the server warms up);
 * ``decode``: the time to decode those tiles here with the fastest decoder
-  available, ``imagecodecs.deflate_decode`` (libdeflate) then
-  ``imagecodecs.delta_decode`` (undoing predictor 2), best of a few runs,
-  divided by the number of cores.
+  available, divided by the number of cores. It is measured twice:
+
+  - **full-tile** (what a GDAL-class reader can reach, inflating every tile
+    it touches whole): ``imagecodecs.deflate_decode`` (libdeflate), then
+    ``imagecodecs.delta_decode`` undoing predictor 2;
+  - **needed rows** (what a reader can reach that inflates each tile only as
+    far as the last row the scenario needs from it): the fastest here of
+    libdeflate stopped by a short output buffer (which needs a margin past the
+    rows: see ``xarray_rasteret/_read/_inflate.py``), ISA-L's streaming
+    inflate (``isal``, if installed) and zlib's, both stopped exactly at the
+    rows, then the predictor undone on those rows only. The decoder chosen is
+    recorded in :attr:`Floor.needed_decoder`.
 """
 
 from __future__ import annotations
@@ -46,11 +55,24 @@ class Floor:
     """The byte ranges the floor counts: (file relative to the data root, offset, length)."""
     shape: tuple[int, int] | None = None
     """The tile shape to decode the ranges as (None for Build: header bytes, nothing to decode)."""
+    needed_decode: float | None = None
+    """Seconds to decode only the rows each tile is needed for, on one core (None:
+    not measured, taken as ``decode``)."""
+    needed_decoder: str = "-"
+    """The decoder that did it fastest (see the module docstring)."""
+    needed_share: float = 1.0
+    """The share of the tiles' decoded bytes those rows are."""
 
     @property
     def seconds(self) -> float:
-        """The floor, seconds."""
+        """The full-tile floor, seconds."""
         return self.latency + self.transfer + self.decode / self.cores
+
+    @property
+    def needed_seconds(self) -> float:
+        """The needed-rows floor, seconds."""
+        decode = self.decode if self.needed_decode is None else self.needed_decode
+        return self.latency + self.transfer + decode / self.cores
 
 
 def measure_bandwidth(url: str, repeats: int = 10) -> float:
@@ -101,26 +123,35 @@ def _header_bytes(path: str) -> int:
     return first
 
 
-def _needed_tiles(unit: Unit, m: Manifest, th: int, tw: int, nx: int) -> set[int]:
-    """Row-major indices of the full-resolution tiles ``unit`` needs."""
+def _needed_tiles(unit: Unit, m: Manifest, th: int, tw: int, nx: int) -> dict[int, int]:
+    """Row-major indices of the full-resolution tiles ``unit`` needs, each with its rows needed.
+
+    The rows needed of a tile are counted from its top to the last row any
+    window, point or warped pixel of ``unit`` reads in it.
+    """
     s = unit.scene
     ny = -(-s.height // th)
-    out: set[int] = set()
+    out: dict[int, int] = {}
+
+    def need(tile: int, rows: int) -> None:
+        out[tile] = max(out.get(tile, 0), rows)
+
     if unit.kind in ("whole", "profile"):
-        return set(range(ny * nx))
+        return {t: th for t in range(ny * nx)}
     if unit.kind == "windows":
         for r, c, h, w in unit.windows:
             r0, r1 = max(r, 0), min(r + h, s.height)
             c0, c1 = max(c, 0), min(c + w, s.width)
             for i in range(r0 // th, (r1 - 1) // th + 1):
                 for j in range(c0 // tw, (c1 - 1) // tw + 1):
-                    out.add(i * nx + j)
+                    need(i * nx + j, min(r1 - i * th, th))
         return out
     if unit.kind == "sample":
         assert unit.points is not None
         rows, cols = pixel_indices(m, unit.points, s)
         ok = (rows >= 0) & (rows < s.height) & (cols >= 0) & (cols < s.width)
-        return set(((rows[ok] // th) * nx + cols[ok] // tw).tolist())
+        _need_pixels(need, rows[ok], cols[ok], th, tw, nx)
+        return out
     if unit.kind == "warp":
         from pyproj import Transformer
 
@@ -132,9 +163,18 @@ def _needed_tiles(unit: Unit, m: Manifest, th: int, tw: int, nx: int) -> set[int
             cols, rows = inv * tr.transform(x, y)
             rows, cols = np.floor(rows).astype(int), np.floor(cols).astype(int)
             ok = (rows >= 0) & (rows < s.height) & (cols >= 0) & (cols < s.width)
-            out |= set(((rows[ok] // th) * nx + cols[ok] // tw).tolist())
+            _need_pixels(need, rows[ok], cols[ok], th, tw, nx)
         return out
     raise ValueError(unit.kind)
+
+
+def _need_pixels(need, rows: np.ndarray, cols: np.ndarray, th: int, tw: int, nx: int) -> None:
+    """Call ``need(tile, rows)`` for the tiles of these pixels, with the lowest row of each."""
+    tiles = (rows // th) * nx + cols // tw
+    order = np.lexsort((rows % th, tiles))
+    last = np.r_[tiles[order][1:] != tiles[order][:-1], True]
+    for t, r in zip(tiles[order][last].tolist(), (rows % th)[order][last].tolist(), strict=True):
+        need(t, r + 1)
 
 
 def decode_floor_tile(blob: bytes, out: np.ndarray) -> None:
@@ -161,11 +201,73 @@ def _decode_seconds(blobs: list[bytes], shape: tuple[int, int], repeats: int) ->
     return best
 
 
+# libdeflate writes only final bytes up to this far before the end of a buffer
+# that is too short (xarray_rasteret/_read/_inflate.py explains it).
+_LIBDEFLATE_MARGIN = 65535 + 258 + 1024
+
+
+def _prefix_decoders() -> dict[str, object]:
+    """Inflate the first ``n`` bytes of a zlib stream into a uint8 buffer, by library."""
+    import zlib
+
+    import imagecodecs
+
+    def libdeflate(blob: bytes, buf: np.ndarray, n: int) -> None:
+        if n + _LIBDEFLATE_MARGIN >= buf.size:
+            imagecodecs.deflate_decode(blob, out=buf)
+            return
+        try:
+            imagecodecs.deflate_decode(blob, out=buf[: n + _LIBDEFLATE_MARGIN])
+        except imagecodecs.DeflateError:
+            pass  # out of room: the first n bytes are final
+
+    def streaming(module) -> object:
+        def inflate(blob: bytes, buf: np.ndarray, n: int) -> None:
+            buf[:n] = np.frombuffer(module.decompressobj().decompress(blob, n), np.uint8)
+
+        return inflate
+
+    decoders = {"libdeflate (short buffer)": libdeflate, "zlib (streaming)": streaming(zlib)}
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        pass
+    else:
+        decoders["ISA-L (streaming)"] = streaming(isal_zlib)
+    return decoders
+
+
+def _needed_decode_seconds(
+    blobs: list[bytes], rows: list[int], shape: tuple[int, int], repeats: int
+) -> tuple[float, str]:
+    """The fastest decode of the needed rows of every tile, and whose it is."""
+    import imagecodecs
+
+    th, tw = shape
+    buf = np.empty(th * tw, np.uint16)
+    raw = buf.view(np.uint8)
+    timings = {}
+    for name, inflate in _prefix_decoders().items():
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for blob, r in zip(blobs, rows, strict=True):
+                inflate(blob, raw, r * tw * 2)  # type: ignore[operator]
+                part = buf[: r * tw].reshape(r, tw)
+                imagecodecs.delta_decode(part, axis=-1, out=part)
+            best = min(best, time.perf_counter() - t0)
+        timings[name] = best
+    name = min(timings, key=timings.__getitem__)
+    others = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in timings.items() if k != name)
+    return timings[name], f"{name}; {others}"
+
+
 def compute_floor(scenario: Scenario, m: Manifest, latency: float, bandwidth: float) -> Floor:
     """The physical floor of ``scenario`` (see the module docstring)."""
     cores = os.cpu_count() or 1
     total_bytes = 0
     blobs: list[bytes] = []
+    rows: list[int] = []
     ranges: list[tuple[str, int, int]] = []
     shape = (1024, 1024)
     ntiles = 0
@@ -178,22 +280,24 @@ def compute_floor(scenario: Scenario, m: Manifest, latency: float, bandwidth: fl
             ranges.append((unit.file, 0, header))
             total_bytes += header
             continue
-        tiles = sorted(_needed_tiles(unit, m, th, tw, nx))
-        ntiles += len(tiles)
+        needed = _needed_tiles(unit, m, th, tw, nx)
+        ntiles += len(needed)
         with open(path, "rb") as f:
-            for t in tiles:
+            for t in sorted(needed):
                 f.seek(int(off[t]))
                 blobs.append(f.read(int(cnt[t])))
+                rows.append(needed[t])
                 ranges.append((unit.file, int(off[t]), int(cnt[t])))
                 total_bytes += int(cnt[t])
-    decode = _decode_seconds(blobs, shape, 3 if len(blobs) < 64 else 1) if blobs else 0.0
-    return Floor(
-        ntiles,
-        total_bytes,
-        latency,
-        total_bytes / bandwidth,
-        decode,
-        cores,
-        ranges,
+    floor = Floor(
+        ntiles, total_bytes, latency, total_bytes / bandwidth, 0.0, cores, ranges,
         shape if blobs else None,
-    )
+    )  # fmt: skip
+    if blobs:
+        repeats = 3 if len(blobs) < 64 else 1
+        floor.decode = _decode_seconds(blobs, shape, repeats)
+        floor.needed_decode, floor.needed_decoder = _needed_decode_seconds(
+            blobs, rows, shape, repeats
+        )
+        floor.needed_share = sum(rows) / (len(rows) * shape[0])
+    return floor

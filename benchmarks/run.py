@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                     row.rss_added_mb = np.nanmax([row.rss_added_mb, res.rss_added_mb])
                     if "open" in res.extra:
                         row.open_seconds.append(res.extra["open"])
+                    if "decoded" in res.extra:
+                        row.decoded = res.extra["decoded"]
                     if res.array is not None:
                         arrays[tool] = res.array
                     spent += res.seconds
@@ -268,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  pixels: {_check_pixels(base, sec, arrays)}")
             del arrays
             print(
-                f"{label}: floor {floor.seconds:.3f} s ({floor.tiles} tiles, "
-                f"{floor.bytes / 1e6:.1f} MB); "
+                f"{label}: floor {floor.seconds:.3f} s full-tile, "
+                f"{floor.needed_seconds:.3f} s needed rows ({floor.needed_decoder}) "
+                f"({floor.tiles} tiles, {floor.bytes / 1e6:.1f} MB); "
                 + "; ".join(f"{'met' if ok else 'MISSED'}: {d}" for d, ok in check_targets(sec))
             )
             sections.append(sec)

@@ -113,7 +113,9 @@ def _band_metadata(rng: np.random.Generator, east: np.ndarray, north: np.ndarray
         "file_size": pa.array(size, pa.int64()), "etag": pa.array(etags, pa.string()),
     }  # fmt: skip
     return pa.StructArray.from_arrays(
-        [arrays[f.name] for f in BAND_METADATA_TYPE], fields=list(BAND_METADATA_TYPE)
+        # Fields the schema gains later (an internal mask) are null: no such thing here.
+        [arrays.get(f.name, pa.nulls(n, f.type)) for f in BAND_METADATA_TYPE],
+        fields=list(BAND_METADATA_TYPE),
     )
 
 
@@ -288,6 +290,40 @@ def _bench(records: int, root: Path, repeats: int) -> dict[str, Any]:
             "per_record_band": size / records / len(BANDS)}  # fmt: skip
 
 
+def _bench_hive(records: int, root: Path, repeats: int) -> dict[str, Any]:
+    """The same index as ``year=/month=`` folders (with ``_metadata``), the same query."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import pyarrow.compute as pc
+
+    from servers import RangeHTTPServer
+    from xarray_rasteret.collection.parquet import write_partitioned
+
+    table = pa.concat_tables(generate(records))
+    when = table.column("datetime")
+    table = table.append_column("year", pc.cast(pc.year(when), pa.int32()))
+    table = table.append_column("month", pc.cast(pc.month(when), pa.int32()))
+    folder = root / f"s2-{records}-hive"
+    t0 = time.perf_counter()
+    write_partitioned(table, folder, ["year", "month"], manifest=True)
+    wrote = time.perf_counter() - t0
+    del table
+    files = list(folder.rglob("*.parquet"))
+    size = sum(f.stat().st_size for f in files)
+    query = query_of(records)
+    local = min(
+        (_run_measure(str(folder), query) for _ in range(repeats)), key=lambda r: r["seconds"]
+    )
+    with RangeHTTPServer(root) as server:
+        remote = []
+        for _ in range(repeats):
+            server.reset()
+            r = _run_measure(server.url(folder.name + "/"), query)
+            r["requests"], r["bytes"] = server.stats.requests, server.stats.bytes_sent
+            remote.append(r)
+    return {"records": records, "files": len(files), "file_bytes": size, "write_s": wrote,
+            "local": local, "http": min(remote, key=lambda r: r["seconds"])}  # fmt: skip
+
+
 def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
@@ -313,6 +349,22 @@ def _table(rows: list[dict[str, Any]]) -> str:
             f"{http['requests']} requests, {_mb(http['bytes'])} read "
             f"({100 * http['bytes'] / r['file_bytes']:.1f}% of the file) | only the needed ranges |"
         )
+        hive = r.get("hive")
+        if hive is not None:
+            loc, http = hive["local"], hive["http"]
+            lines.append(
+                f"| hive-partitioned (year=/month=, {hive['files']} files, "
+                f"{_mb(hive['file_bytes'])}, written in {hive['write_s']:.1f} s): open + filter, "
+                f"{loc['selected']} selected, local | {loc['seconds']:.3f} s, "
+                f"{_mb(loc['rss'])} RSS | "
+                f"< {t_goal} s, < {_mb(rss_goal)} |"
+            )
+            lines.append(
+                f"| same over HTTP (through `_metadata`) | {http['seconds']:.3f} s, "
+                f"{http['requests']} requests, {_mb(http['bytes'])} read "
+                f"({100 * http['bytes'] / hive['file_bytes']:.1f}% of the files) | only the "
+                "needed files and ranges |"
+            )
     return "\n".join(lines)
 
 
@@ -322,6 +374,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--records", type=int, nargs="*", default=[1000, 100_000])
     p.add_argument("--million", action="store_true", help="also 1,000,000 records")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--hive", type=int, nargs="*", default=[100_000],
+        help="sizes also measured as a year=/month= hive-partitioned folder",
+    )  # fmt: skip
     p.add_argument("--dir", help="where to write the indexes (default: a temporary directory)")
     p.add_argument("--_measure", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -333,6 +389,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         for n in sizes:
             rows.append(_bench(n, Path(tmp), args.repeats))
+            if n in args.hive:
+                rows[-1]["hive"] = _bench_hive(n, Path(tmp), args.repeats)
             print(json.dumps(rows[-1]), flush=True)
             for f in Path(tmp).iterdir():  # the next size needs the disk more
                 shutil.rmtree(f) if f.is_dir() else os.remove(f)

@@ -61,6 +61,10 @@ PRELOAD = [
     "xarray_rasteret.ingest",
     "xarray_rasteret._lazy.dataset",
     "xarray_rasteret.storage",
+    # The network stores (and aiohttp, aiobotocore's credential chain under them) are
+    # imported when the first is made: an import cost, preloaded like the peers'.
+    "xarray_rasteret.storage.http",
+    "xarray_rasteret.storage.s3",
 ]
 for _name in PRELOAD:
     importlib.import_module(_name)
@@ -167,6 +171,9 @@ def _execute(job: Job) -> RunResult:
                 out = OURS[job.tool](scenario, m, job.parquet, options)
             res.seconds = time.perf_counter() - t0
             res.lib_requests, res.lib_bytes = stats.requests, stats.bytes
+            if stats.tile_bytes:
+                # How far the partial inflate went: bytes decoded of the tiles' whole.
+                res.extra["decoded"] = (stats.decoded_bytes, stats.tile_bytes)
             res.extra.update(PHASES)
         else:
             t0 = time.perf_counter()

@@ -162,6 +162,19 @@ class RasterSource:
     """ETag of the object when indexed, where the store has one."""
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
     """Anything else recorded (not used by the read path)."""
+    mask: RasterSource | None = None
+    """The file's internal per-dataset mask (GDAL's mask IFDs: 0 masks a pixel), as a
+    one-sample source of the same file and grid whose levels are those of this source
+    that have a mask, in the same order (:meth:`mask_level` pairs them); None: none."""
+
+    def mask_level(self, level: int) -> int | None:
+        """The level of :attr:`mask` of the size of this source's ``level`` (None: none)."""
+        if self.mask is None:
+            return None
+        lv = self.levels[level]
+        size = (lv.width, lv.height)
+        return next((i for i, m in enumerate(self.mask.levels) if (m.width, m.height) == size),
+                    None)
 
     @property
     def dtype(self) -> np.dtype:

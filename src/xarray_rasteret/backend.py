@@ -73,6 +73,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         "on_error",
         "data_source",
         "sign",
+        "coords",
     )
 
     # Long because it is the whole documented keyword surface of the engine;
@@ -112,6 +113,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         data_source: Any = None,
         sign: Callable[[str], str] | None = None,
         progress: bool = False,
+        coords: str = "arrays",
     ) -> Any:
         """Open a collection or a GeoTIFF lazily.
 
@@ -187,7 +189,9 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             stack with NaN where a record has no valid value. Nodata never
             contributes; ``first``/``last``/``min``/``max`` keep the dtype, the
             others give floats with NaN where no record is valid (``count``:
-            ``uint16``). See :mod:`xarray_rasteret._lazy.methods`.
+            ``uint16``). ``first``/``last`` stop fetching a group's records once
+            every pixel of a chunk has a value (:mod:`xarray_rasteret._lazy.early_exit`).
+            See :mod:`xarray_rasteret._lazy.methods`.
         sortby
             A column ordering the records within a group before time (e.g.
             ``"eo:cloud_cover"``, least cloudy first; ``"-name"`` descending): with
@@ -204,6 +208,9 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             Mask nodata to NaN and apply scale/offset (default False: native dtype).
             Native data keeps ``_FillValue``, ``scale_factor`` and ``add_offset``
             in ``attrs``; masked data has them in ``encoding`` (rioxarray's rule).
+            True also applies a file's internal mask (GDAL's mask IFDs): pixels
+            where it is 0 are NaN and never contribute to a merge; False fetches
+            no mask tile.
             ``decode_cf=False`` in :func:`xarray.open_dataset` turns it off.
         decode_coords
             True, ``"coordinates"`` or ``"all"`` (default True): ``spatial_ref``,
@@ -258,6 +265,16 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             (``.load()``, ``.values``, ``load_async``): one bar per variable
             read, tiles done out of planned. Under dask use dask's own progress
             bars (``dask.diagnostics.ProgressBar``); chunks show none.
+        coords
+            ``"arrays"`` (default): ``x``/``y`` are explicit 1-D arrays of pixel
+            centres. ``"raster_index"``: ``x``/``y`` are backed by rasterix's
+            ``RasterIndex`` (``pip install "xarray-rasteret[rasterix]"``), which
+            holds the affine transform and no coordinate arrays: the same values,
+            ``isel``/``sel`` slices keep an exact transform, and
+            ``ds.xindexes["x"].transform()`` is the grid's affine. Its ``sel`` by a
+            label slice takes every pixel whose cell contains a bound (a bound on a
+            cell edge takes the pixel after the edge), where the default takes the
+            pixels whose centres lie within the bounds.
 
         Returns
         -------
@@ -271,7 +288,10 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             grids (CRS, resolution or alignment): there is no silent default grid,
             the message says what to pass (``crs=``, ``resolution=``).
         ValueError
-            For a ``decode_coords`` other than a bool, ``"coordinates"`` or ``"all"``.
+            For a ``decode_coords`` other than a bool, ``"coordinates"`` or ``"all"``,
+            or a ``coords`` other than ``"arrays"`` or ``"raster_index"``.
+        ImportError
+            For ``coords="raster_index"`` without rasterix installed.
         """
         from ._arguments import (
             bbox_crs_of,
@@ -285,6 +305,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         from ._lazy.dataset import DatasetRequest, build_dataset
         from ._lazy.masks import checked_mask
         from ._lazy.methods import checked_method
+        from ._lazy.raster_index import checked_coords
         from ._read.failures import checked_on_error
         from ._read.tasks import ReadOptions
         from .ingest import as_collection
@@ -293,6 +314,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
         max_concurrent = checked_max_concurrent(max_concurrent)
         bands = checked_bands(bands)
         time = checked_time(time)
+        layout = checked_coords(coords)
         if geobox is not None or like is not None:
             crs, resolution, bbox, bbox_crs, align = _grid_keywords(
                 geobox, like, crs=crs, resolution=resolution, bbox=bbox, align=align,
@@ -347,6 +369,7 @@ class RasteretBackendEntrypoint(BackendEntrypoint):
             sortby=sortby,
             mask=rule,
             progress=bool(progress),
+            coords=layout,
         )
         if decode_coords not in (None, True, False, "coordinates", "all"):
             raise ValueError(

@@ -207,7 +207,8 @@ _READ_INDEX = """
         (src,) = load(path).sources("band_1")
         got = read_all(src)
     except RasteretError as e:
-        text = str(e)
+        # A traceback shows the notes too: a decode error names its file and tile there.
+        text = "\\n".join([str(e), *getattr(e, "__notes__", [])])
         res = {"outcome": "clear" if HREF in text else "unnamed", "message": text[:300]}
     else:
         same = len(got) == len(expected) and all(

@@ -468,13 +468,13 @@ def test_merged_reads_decode_each_tile_once_and_survive_a_cancelled_caller(
     path, arrays = collection_path
     ds = xr.open_dataset(path, engine="rasteret", cache=False)
     decoded = []
-    decode = _fetch._decode
+    decode = _fetch.decode
 
-    def counting_decode(job, data, rows_needed, **kw):
+    def counting_decode(job, data, rows_needed, *args):
         decoded.append((job.source.href, job.row, job.col))
-        return decode(job, data, rows_needed, **kw)
+        return decode(job, data, rows_needed, *args)
 
-    monkeypatch.setattr(_fetch, "_decode", counting_decode)
+    monkeypatch.setattr(_fetch, "decode", counting_decode)
     windows = [ds.B04.isel(time=1, y=slice(40 + 10 * i, 90 + 10 * i), x=slice(0, 120))
                for i in range(6)]
 
@@ -524,16 +524,16 @@ def _join_while_decoding(monkeypatch, first, second):
     from xarray_rasteret._read import fetch as _fetch
 
     started, release = threading.Event(), threading.Event()
-    decode = _fetch._decode
+    decode = _fetch.decode
     decoded = []
 
-    def slow_decode(job, data, rows_needed):
+    def slow_decode(job, data, rows_needed, *args):
         decoded.append((job.row, job.col))
         started.set()
         release.wait(10)
-        return decode(job, data, rows_needed)
+        return decode(job, data, rows_needed, *args)
 
-    monkeypatch.setattr(_fetch, "_decode", slow_decode)
+    monkeypatch.setattr(_fetch, "decode", slow_decode)
 
     async def main():
         loop = asyncio.get_running_loop()

@@ -178,6 +178,7 @@ def test_warped_positions_are_computed_ahead_within_a_budget(two_zone_day, monke
 
     monkeypatch.setattr(_mosaic.MosaicArray, "staged", spy)
     monkeypatch.setattr(_mosaic.MosaicArray, "_before_pixels", spy_before)
+    monkeypatch.setattr(_mosaic.MosaicArray, "early_exit", False)  # one read, not waves
     positions.clear()
     ahead = xr.open_dataset(col, **kw).band_1.values
     assert staged == [True] and computed_ahead[0] > 0 and len(positions) > 0
@@ -201,6 +202,7 @@ def test_a_lone_record_on_the_lattice_is_read_straight_into_the_output(same_grid
         return plain(self, out, dst, step)
 
     monkeypatch.setattr(_mosaic.MosaicArray, "_assemble", spy)
+    monkeypatch.setattr(_mosaic.MosaicArray, "early_exit", False)  # one read, not waves
     col = collection(list(same_grid.values()), [T1, T2, T3])
     ds = xr.open_dataset(col, engine="rasteret", groupby="solar_day")
     got = ds.band_1.values

@@ -144,6 +144,8 @@ def _culled(data: Any, source: Any) -> Any:
     window's graph would carry every chunk's records. Culled here, at
     selection, it carries those of its own chunks.
     """
+    if not _SHARDED:  # no sharded dask array made in this process (dask may be absent)
+        return data
     from dask.array import Array
     from dask.core import flatten
 

@@ -35,12 +35,14 @@ from .attrs import axis_attrs, column_coordinate, spatial_ref_attrs, variable_at
 from .bands import band_sources
 from .chunking import default_chunks, with_chunking_variables
 from .groups import group_keys, group_steps
+from .internal_masks import has_masks, honoured
 from .masks import MaskRule
 from .messages import grid_mismatch, no_match
 from .methods import Method, method_output, method_params
 from .mosaic import Member, MosaicArray
 from .native import Placement, RasteretArray
 from .periods import is_period
+from .raster_index import Coords, with_raster_index
 from .records import DecodedArray, StepParams, decoded_dtype, per_record_coords, step_params
 
 __all__ = [
@@ -85,6 +87,8 @@ class DatasetRequest:
     mask: MaskRule | None = None
     """A band of the same records whose values drop pixels before the merge (its
     ``band`` an asset key of the collection)."""
+    coords: Coords = "arrays"
+    """x/y as explicit arrays, or through rasterix's ``RasterIndex`` (:mod:`.raster_index`)."""
 
     @property
     def wants_target_grid(self) -> bool:
@@ -161,6 +165,7 @@ def build_dataset(
     ids = [str(i) for i in col.ids]
     assets = {band: (request.assets or {}).get(band, band) for band in bands}
     per_band = band_sources(col, assets, request.data_source)
+    per_band = {b: honoured(s, request.mask_and_scale) for b, s in per_band.items()}
     steps = group_steps(col, request.groupby, request.sortby)
     # Each band's records' mask band (none for the mask band itself).
     masks: dict[str, list[RasterSource] | None] = dict.fromkeys(per_band)
@@ -185,6 +190,8 @@ def build_dataset(
         ds = xr.decode_cf(ds, mask_and_scale=True, decode_times=False, decode_coords=False)
     # Dask chunks that carry only their own records; index columns that stay numpy.
     ds = with_chunking_variables(ds)
+    if request.coords == "raster_index":  # after chunking, which reads ds.indexes
+        ds = with_raster_index(ds, grid)
     # The helpers accept this Dataset in place of its collection.
     ds.encoding["rasteret_collection"] = col
     return ds
@@ -227,7 +234,7 @@ def _native_variables(
     grid = _clip_to_bbox(grid, request)
     data_vars = {}
     for band, sources in per_band.items():
-        if request.groupby is None and masks[band] is None:
+        if request.groupby is None and masks[band] is None and not has_masks(sources):
             data_vars[band] = _band_variable(
                 band, sources, levels[band], grid, request, options
             )
@@ -400,8 +407,10 @@ def _wrap_variable(
     params = step_params(band, [[m.source for m in step] for step in members])
     label = band if request.progress else None
     method = request.method
-    if request.mask_and_scale and not params.uniform and method in ("first", "last", "min",
-                                                                    "max"):
+    # Internal masks (kept only with mask_and_scale) mask to NaN as nodata does.
+    if (not params.uniform or has_masks(sources)) and request.mask_and_scale and method in (
+        "first", "last", "min", "max"
+    ):
         # Merged as float with NaN where nothing valid lands (each member masked
         # by its own nodata), then scaled per step: no first-record nodata applies.
         merged = np.dtype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64)

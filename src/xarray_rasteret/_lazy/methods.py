@@ -12,6 +12,10 @@ a callable                     ``f(stack, axis=0)`` on a float64 stack with NaN
                                with ``functools.partial(q=90)``)
 =============================  ==============================================
 
+``first`` and ``last`` read a group's members in waves and stop once every pixel
+of the chunk is filled (:mod:`.early_exit`): the members after that are never
+fetched, and the pixels are those of this merge over every member.
+
 ``first``, ``last``, ``min`` and ``max`` keep the band's dtype and nodata;
 ``mean``, ``median``, ``std`` and callables give floats (``float32`` for bands of
 at most 16 bits, else ``float64``) with NaN where no member is valid; ``count``

@@ -35,6 +35,7 @@ from .._types import RasterSource, Window
 from ..geo._positions import positions
 from ..geo.grid import RasterGrid
 from .indexing import OuterIndexedArray, key_window, select
+from .internal_masks import mask_task, masked_values
 from .masks import MaskRule
 from .methods import Method, merge
 from .native import lean_source
@@ -79,6 +80,8 @@ class _Job:
     """The part of the output grid this member can fill in this read."""
     mask: _Job | None = None
     """The job reading the member's mask band over (part of) ``part``."""
+    internal: np.ndarray | None = None
+    """The member's internal TIFF mask over ``window`` (:mod:`.internal_masks`; 0: masked)."""
 
 
 class PositionBudget:
@@ -139,6 +142,10 @@ class MosaicArray(OuterIndexedArray):
     mask_rule
         Which pixels of the members' mask bands drop their pixels (:mod:`.masks`).
     """
+
+    early_exit = True
+    """Whether ``first``/``last`` read their members in waves (:mod:`.early_exit`), not
+    all at once; a switch for the whole class (False: the reference, every member read)."""
 
     def __init__(
         self,
@@ -227,7 +234,7 @@ class MosaicArray(OuterIndexedArray):
         """
         if member.offset is None or np.dtype(member.source.dtype) != self.dtype:
             return False
-        if member.mask is not None:
+        if member.mask is not None or member.source.mask is not None:
             return False  # its pixels are masked before they are kept
         nodata, fill = member.source.nodata, self.fill
         if self.dtype.kind == "f":
@@ -278,25 +285,39 @@ class MosaicArray(OuterIndexedArray):
                 if fill_out:
                     out[i] = self.fill
                 for m, (w, part) in found:
-                    # Unfilled: the read writes every pixel (sparse tiles as nodata).
-                    buf = np.empty(w.shape, dtype=m.source.dtype)
-                    job = _Job(m, w, buf, part)
+                    job = self.member_job(m, w, part, step_tasks)
                     step.append(job)
-                    step_tasks.append(ReadTask(m.source, m.level, w, buf, fill=m.source.fill))
-                    if m.mask is not None and (on := self.source_window(m.mask, part)):
-                        mw, mpart = on
-                        mbuf = np.empty(mw.shape, dtype=m.mask.source.dtype)
-                        job.mask = _Job(m.mask, mw, mbuf, mpart)
-                        step_tasks.append(
-                            ReadTask(m.mask.source, m.mask.level, mw, mbuf, m.mask.source.fill)
-                        )
             jobs.append(step)
             tasks.append(step_tasks)
         return out, dst, jobs, tasks, post
 
+    def member_job(
+        self, m: Member, w: Window, part: Window, tasks: list[ReadTask]
+    ) -> _Job:
+        """The job of ``m`` reading source window ``w`` for ``part``; its tasks go to ``tasks``."""
+        # Unfilled: the read writes every pixel (sparse tiles as nodata).
+        buf = np.empty(w.shape, dtype=m.source.dtype)
+        job = _Job(m, w, buf, part)
+        tasks.append(ReadTask(m.source, m.level, w, buf, fill=m.source.fill))
+        if (inside := mask_task(m.source, m.level, w)) is not None:
+            job.internal = inside.out
+            tasks.append(inside)
+        if m.mask is not None and (on := self.source_window(m.mask, part)):
+            mw, mpart = on
+            mbuf = np.empty(mw.shape, dtype=m.mask.source.dtype)
+            job.mask = _Job(m.mask, mw, mbuf, mpart)
+            tasks.append(ReadTask(m.mask.source, m.mask.level, mw, mbuf, m.mask.source.fill))
+        return job
+
     # -- reading -------------------------------------------------------------
 
     async def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        if self.early_exit and self.method in ("first", "last"):
+            times = np.atleast_1d(key_window(key, self.shape)[0])
+            if any(len(self.steps[int(t)]) > 1 for t in times):
+                from .early_exit import read_in_waves
+
+                return await read_in_waves(self, key, PositionBudget)
         planned: list[tuple[np.ndarray, Any]] = []
 
         def plan_groups() -> list[Group]:
@@ -390,14 +411,19 @@ class MosaicArray(OuterIndexedArray):
         """Merge the members of one time step into ``out`` by the array's method."""
         parts = []
         for job in step:
-            values, valid = self._member_pixels(job)
-            if job.member.mask is not None:
-                valid = valid & self._kept(job)
+            values, valid = self.kept_pixels(job)
             p = job.part.relative_to(dst.row_start, dst.col_start)
             parts.append(
                 (values, valid, slice(p.row_start, p.row_stop), slice(p.col_start, p.col_stop))
             )
         merge(self.method, out, parts)
+
+    def kept_pixels(self, job: _Job) -> tuple[np.ndarray, np.ndarray]:
+        """``job``'s values on its part and where the merge may take them (valid, not masked)."""
+        values, valid = self._member_pixels(job)
+        if job.member.mask is not None:
+            valid = valid & self._kept(job)
+        return values, valid
 
     def _kept(self, job: _Job) -> np.ndarray:
         """Where ``job``'s mask band keeps its pixels, on ``job.part`` (False off the mask)."""
@@ -419,7 +445,8 @@ class MosaicArray(OuterIndexedArray):
         """One member's values on ``job.part`` of the output and where they are valid."""
         if job.member.offset is not None:
             # The source window is exactly the part: paste.
-            return job.buffer, _valid(job.buffer, job.member.source.nodata)
+            valid = _valid(job.buffer, job.member.source.nodata)
+            return job.buffer, valid if job.internal is None else valid & (job.internal != 0)
         return self._warp(job, resampling or self.resampling)
 
     def _warp(self, job: _Job, resampling: str) -> tuple[np.ndarray, np.ndarray]:
@@ -429,7 +456,7 @@ class MosaicArray(OuterIndexedArray):
         g = m.grid
         part = job.part
         nodata = m.source.nodata
-        src = job.buffer
+        src = job.buffer if job.internal is None else masked_values(job.buffer, job.internal)
         integer_without_nodata = nodata is None and src.dtype.kind in "iub"
         if integer_without_nodata:
             # No value is free to mark "not covered": resample in float64 with NaN

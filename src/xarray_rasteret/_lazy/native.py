@@ -25,6 +25,7 @@ from .._read.tasks import ReadOptions, ReadTask
 from .._sync import sync
 from .._types import RasterSource
 from .indexing import OuterIndexedArray, key_window, select
+from .internal_masks import lean_mask
 
 __all__ = ["Placement", "RasteretArray", "lean_source"]
 
@@ -48,6 +49,7 @@ def lean_source(src: RasterSource, level: int, shared: dict[Any, Any]) -> Raster
         crs=shared.setdefault(("crs", src.crs), src.crs),
         encoding=shared.setdefault(src.encoding, src.encoding),
         extra={},
+        mask=lean_mask(src, level, lambda m, at: lean_source(m, at, shared)),
     )
 
 

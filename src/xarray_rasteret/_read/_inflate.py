@@ -40,20 +40,23 @@ def check_stream_ends(inflate: Any, budget: int) -> None:
 _PREFIX_MARGIN = 65535 + 258 + 1024
 
 
-def inflate_prefix(data: bytes | bytearray | memoryview, dest: np.ndarray, nbytes: int) -> bool:
+def inflate_prefix(
+    data: bytes | bytearray | memoryview, dest: np.ndarray, nbytes: int
+) -> int | None:
     """Inflate at least the first ``nbytes`` of a deflate tile into ``dest``.
 
-    Returns False, having done nothing useful, when the prefix is not much
-    shorter than the tile or the decoder does not report running out of room
-    (then the caller decodes the whole tile, with its checks and messages).
+    Returns how many bytes of ``dest`` the decoder was given (it stopped when
+    they ran out), or None, having done nothing useful, when the prefix is not
+    much shorter than the tile or the decoder does not report running out of
+    room (then the caller decodes the whole tile, with its checks and messages).
     """
     limit = nbytes + _PREFIX_MARGIN
     if limit >= dest.size:
-        return False
+        return None
     try:
         _ic.deflate_decode(data, out=dest[:limit])
     except Exception as exc:
         # libdeflate: "... returned LIBDEFLATE_INSUFFICIENT_SPACE". Anything else
         # (corrupt data, another decoder behind the name) takes the full path.
-        return "INSUFFICIENT_SPACE" in str(exc)
-    return False  # the stream ended early: a short tile, which the full path reports
+        return limit if "INSUFFICIENT_SPACE" in str(exc) else None
+    return None  # the stream ended early: a short tile, which the full path reports

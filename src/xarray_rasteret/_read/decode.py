@@ -24,6 +24,7 @@ import numpy as np
 
 from .._types import TileEncoding
 from ..errors import RasteretError, TileDecodeError, UnsupportedTiffError
+from ..storage import record_decode
 from . import _samples
 from ._inflate import check_stream_ends, inflate_prefix
 from ._stream_sizes import declared_size, lerc_blob_problem
@@ -201,6 +202,7 @@ def decodes_into(encoding: TileEncoding) -> bool:
     return encoding.compression in BYTE_CODECS and not _samples.converts(encoding)
 
 
+# Long for its docstring; the work is dispatched to one function per kind of codec.
 def decode_tile(
     data: bytes | bytearray | memoryview,
     encoding: TileEncoding,
@@ -209,6 +211,7 @@ def decode_tile(
     *,
     out: np.ndarray | None = None,
     rows_needed: int | None = None,
+    finish: tuple[int, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Decode the stored bytes of one tile or strip.
 
@@ -232,6 +235,12 @@ def decode_tile(
         inflated only that far (plus a safety margin): a window in the top half
         of a tile costs half its decode. Rows after ``rows_needed`` are left
         unspecified. Other codecs decode the whole tile.
+    finish
+        ``(first, target)``: write rows ``first .. first + len(target)`` of
+        the tile to ``target`` (shape ``(n, cols, 1)``, native dtype, any
+        strides), undoing the horizontal predictor on the way, and return
+        ``target``; ``out`` then holds intermediate bytes. For byte-stream
+        codecs with predictor 2 only: the predictor pass replaces a copy.
 
     Returns
     -------
@@ -295,8 +304,10 @@ def decode_tile(
             return arr
         np.copyto(out, arr)
         return out
+    if finish is not None and (comp not in BYTE_CODECS or encoding.predictor != 2):
+        raise ValueError("finish= is for byte-stream codecs with the horizontal predictor")
     if comp in BYTE_CODECS:
-        return _decode_byte_stream(data, encoding, shape, out, rows_needed)
+        return _decode_byte_stream(data, encoding, shape, out, rows_needed, finish)
     return _decode_image(data, encoding, shape, out)
 
 
@@ -306,6 +317,7 @@ def _decode_byte_stream(
     shape: tuple[int, int, int],
     out: np.ndarray | None,
     rows_needed: int | None,
+    finish: tuple[int, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Decompress a byte-stream codec (none, deflate, LZW, ...) into place, then unpredict."""
     stored = np.dtype(encoding.dtype)
@@ -314,16 +326,27 @@ def _decode_byte_stream(
     rows = shape[0]
     dest = out if out is not None else np.empty(shape, native)
     flat = dest.reshape(-1).view(np.uint8)
-    if (
-        rows_needed is not None
-        and comp in (8, 32946)
-        and inflate_prefix(data, flat, rows_needed * flat.size // rows)
-    ):
+    prefix = None if rows_needed is None or comp not in (8, 32946) else inflate_prefix(
+        data, flat, rows_needed * flat.size // rows
+    )
+    if prefix is not None:
         valid = dest[:rows_needed]  # the rows after it are left as they are
+        record_decode(prefix, flat.size)
     else:
         _decompress_into(data, comp, flat, encoding, shape)
         valid = dest
+        record_decode(flat.size, flat.size)
     predictor = encoding.predictor if comp in PREDICTED_CODECS else 1
+    if finish is not None:
+        first, target = finish
+        if target.shape[1:] != dest.shape[1:] or target.dtype != native:
+            raise ValueError(f"finish target {target.dtype} {target.shape} does not fit {shape}")
+        part = valid[first : first + target.shape[0]]
+        if stored != native:
+            part.byteswap(inplace=True)
+        unsigned = f"u{native.itemsize}"
+        _ic.delta_decode(part.view(unsigned), axis=1, out=target.view(unsigned))
+        return target
     # The bytes are in file order, except that the floating-point predictor's
     # output is byte-order independent (libtiff skips its swap for it).
     if stored != native and predictor != 3:
@@ -374,6 +397,7 @@ def _decode_image(
             raise _decode_error(encoding, shape, f"the decoder returned dtype {arr.dtype}")
         arr = arr.astype(native)
     arr = arr.reshape(shape)
+    record_decode(arr.nbytes, arr.nbytes)
     if out is not None:
         np.copyto(out, arr)
         return out

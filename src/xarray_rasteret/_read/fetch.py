@@ -15,57 +15,25 @@ import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .._types import RasterSource, TileEncoding, TileLayout
+from .._types import TileEncoding, TileLayout
 from ..errors import TruncatedFileError
 from ..storage import CountingStore, redact_url
 from ._planar_cmyk import expand
 from ._samples import output_samples
 from ._shared import Abandoned, Shared, claim_shared, settle
-from ._tile_cache import Key, tile_cache
-from .decode import check_supported, decode_tile, decodes_into
+from ._tile_cache import tile_cache
+from .decode import check_supported
 from .failures import Failed, FailurePolicy
+from .jobs import TileJob, decode, direct_target, paste
 from .pages import populate
 from .plan import TileRef, coalesce, tiles_for_window
 from .tasks import ReadOptions, ReadTask
 
 __all__ = ["decode_pool", "first_leaf", "plan_jobs", "read_into"]
-
-
-@dataclass
-class _TileJob:
-    """One stored tile and every (task, sample) that wants a piece of it."""
-
-    source: RasterSource
-    level: int
-    row: int
-    col: int
-    start: int
-    end: int
-    consumers: list[tuple[ReadTask, int]] = field(default_factory=list)
-    shared: Shared[_TileJob] | None = None
-    """Set when this read fetches the tile for other concurrent reads too."""
-
-    def cache_key(self) -> Key | None:
-        """The tile's key in the decoded-tile cache, if it holds samples of several bands."""
-        src = self.source
-        if src.encoding.planar or src.encoding.samples_per_pixel < 2:
-            return None
-        return (src.href, self.start, self.end, src.size, src.etag)
-
-    def samples(self) -> set[int]:
-        return {sample for _, sample in self.consumers}
-
-    def rows_wanted(self) -> int:
-        """How many rows of the tile, from its top, the consumers' windows reach."""
-        layout = self.source.levels[self.level]
-        top = self.row * layout.tile_height
-        bottom = min(top + layout.tile_height, layout.height)
-        return max(min(bottom, t.window.row_stop) - top for t, _ in self.consumers)
 
 
 _pool_lock = threading.Lock()
@@ -92,9 +60,9 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_pool_after_fork)
 
 
-def plan_jobs(tasks: Sequence[ReadTask]) -> dict[str, list[_TileJob]]:
+def plan_jobs(tasks: Sequence[ReadTask]) -> dict[str, list[TileJob]]:
     """Group the stored tiles that ``tasks`` need by href, each tile once."""
-    jobs: dict[tuple[str, int, int], _TileJob] = {}
+    jobs: dict[tuple[str, int, int], TileJob] = {}
     checked: set[TileEncoding] = set()
     for task in tasks:
         src = task.source
@@ -113,10 +81,10 @@ def plan_jobs(tasks: Sequence[ReadTask]) -> dict[str, list[_TileJob]]:
             key = (src.href, tile.start, tile.end)
             job = jobs.get(key)
             if job is None:
-                job = _TileJob(src, task.level, tile.row, tile.col, tile.start, tile.end)
+                job = TileJob(src, task.level, tile.row, tile.col, tile.start, tile.end)
                 jobs[key] = job
             job.consumers.append((task, sample))
-    by_href: dict[str, list[_TileJob]] = defaultdict(list)
+    by_href: dict[str, list[TileJob]] = defaultdict(list)
     for job in jobs.values():
         by_href[job.source.href].append(job)
     return by_href
@@ -147,7 +115,7 @@ def _fill_uncovered(task: ReadTask, layout: TileLayout, tiles: list[TileRef]) ->
             out[tr0:tr1, tc0:tc1] = fill
 
 
-def _decode_and_paste(job: _TileJob, data: memoryview) -> frozenset[int]:
+def _decode_and_paste(job: TileJob, data: memoryview) -> frozenset[int]:
     """Decode the rows of the tile any sharing read wants; paste every read's windows.
 
     The tile is decoded into this thread's scratch buffer and pasted for this
@@ -157,16 +125,22 @@ def _decode_and_paste(job: _TileJob, data: memoryview) -> frozenset[int]:
     itself (see wait_shared).
     """
     shared = job.shared
+    if (shared is None or not shared.waiting) and job.cache_key() is None:
+        # No other read waits for the tile (one joining now fetches it itself).
+        direct = direct_target(job)
+        if direct is not None:
+            decode(job, data, direct.stop, direct)
+            return frozenset()
     rows = shared.rows if shared is not None else job.rows_wanted()
     # Read after ``rows``: a job that joined in between may want more rows.
     waiting = list(shared.waiting) if shared is not None else []
-    tile = _decode(job, data, rows)
-    _paste(job, tile)
+    tile = decode(job, data, rows)
+    paste(job, tile)
     pasted = []
     used = job.samples()
     for other in waiting:
         if other.rows_wanted() <= rows:
-            _paste(other, tile)
+            paste(other, tile)
             pasted.append(id(other))
             used |= other.samples()
     key = job.cache_key()
@@ -176,7 +150,7 @@ def _decode_and_paste(job: _TileJob, data: memoryview) -> frozenset[int]:
     return frozenset(pasted)
 
 
-def _take_cached(by_href: dict[str, list[_TileJob]]) -> list[tuple[_TileJob, np.ndarray]]:
+def _take_cached(by_href: dict[str, list[TileJob]]) -> list[tuple[TileJob, np.ndarray]]:
     """Remove from ``by_href`` the jobs whose decoded tile is cached; return them with it."""
     hits = []
     for href in list(by_href):
@@ -219,72 +193,9 @@ def _schedule_expiry(loop: asyncio.AbstractEventLoop) -> None:
     _expiry[loop] = loop.call_at(due, expire)
 
 
-def _paste_all(hits: list[tuple[_TileJob, np.ndarray]]) -> None:
+def _paste_all(hits: list[tuple[TileJob, np.ndarray]]) -> None:
     for job, tile in hits:
-        _paste(job, tile)
-
-
-# Each decode thread decodes its tiles into one reused buffer: a fresh
-# multi-megabyte array per tile costs a page fault per 4 KiB page. Tiles larger
-# than this are decoded into fresh arrays, so a pool of many threads keeps at
-# most this much each (1024 x 1024 float32 tiles fit).
-_scratch = threading.local()
-_SCRATCH_MAX = 4 * 2**20
-
-
-def _scratch_buffer(shape: tuple[int, int, int], dtype: np.dtype) -> np.ndarray | None:
-    nbytes = shape[0] * shape[1] * shape[2] * dtype.itemsize
-    if nbytes > _SCRATCH_MAX:
-        return None
-    buf = getattr(_scratch, "buf", None)
-    if buf is None or buf.nbytes < nbytes:
-        buf = _scratch.buf = np.empty(nbytes, np.uint8)
-    return buf[:nbytes].view(dtype).reshape(shape)
-
-
-def _decode(job: _TileJob, data: memoryview, rows_needed: int) -> np.ndarray:
-    """The tile, its first ``rows_needed`` rows at least decoded.
-
-    Where the codec decodes into a buffer, that is this thread's scratch buffer:
-    valid until this thread decodes again.
-    """
-    src = job.source
-    layout = src.levels[job.level]
-    th, tw = layout.tile_height, layout.tile_width
-    top = job.row * th
-    # Strips are stored with only the rows they hold; tiles are always full size.
-    rows = th if layout.tiled else min(th, layout.height - top)
-    enc = src.encoding
-    out = None
-    if decodes_into(enc):
-        samples = 1 if enc.planar else enc.samples_per_pixel
-        out = _scratch_buffer((rows, tw, samples), np.dtype(enc.dtype).newbyteorder("="))
-    try:
-        tile = decode_tile(data, enc, rows, tw, out=out, rows_needed=rows_needed)
-    except Exception as e:
-        e.add_note(
-            f"while decoding tile (row {job.row}, col {job.col}) of {redact_url(src.href)}"
-        )
-        raise
-    return tile
-
-
-def _paste(job: _TileJob, tile: np.ndarray) -> None:
-    layout = job.source.levels[job.level]
-    th, tw = layout.tile_height, layout.tile_width
-    top, left = job.row * th, job.col * tw
-    rows = tile.shape[0]
-    for task, sample in job.consumers:
-        w = task.window
-        r0 = max(top, w.row_start, 0)
-        r1 = min(top + rows, w.row_stop, layout.height)
-        c0 = max(left, w.col_start, 0)
-        c1 = min(left + tw, w.col_stop, layout.width)
-        if r0 >= r1 or c0 >= c1:
-            continue
-        task.out[r0 - w.row_start : r1 - w.row_start, c0 - w.col_start : c1 - w.col_start] = tile[
-            r0 - top : r1 - top, c0 - left : c1 - left, sample
-        ]
+        paste(job, tile)
 
 
 async def read_into(
@@ -383,7 +294,7 @@ class _Read:
         loop: asyncio.AbstractEventLoop,
         *,
         total: int,
-        finished: Callable[[_TileJob], None],
+        finished: Callable[[TileJob], None],
         on_tile: Callable[[int, int], None] | None,
         failed: list[Failed] | None = None,
     ) -> None:
@@ -400,14 +311,14 @@ class _Read:
         self.policy = FailurePolicy(options.on_error, failed)
 
     def give_up(
-        self, href: str, start: int, end: int, jobs: list[_TileJob], error: BaseException
+        self, href: str, start: int, end: int, jobs: list[TileJob], error: BaseException
     ) -> None:
         """Raise ``error``, or under on_error="nodata" fill ``jobs``' tiles and list them."""
         self.policy.give_up(href, start, end, jobs, error)
         for job in jobs:
             self.finished(job)
 
-    async def decode_group(self, buf: memoryview, start: int, group: list[_TileJob]) -> None:
+    async def decode_group(self, buf: memoryview, start: int, group: list[TileJob]) -> None:
         """Decode and paste the tiles of one response, in the decode threads.
 
         All are awaited, so no paste outlives a failed tile's error (see give_up).
@@ -438,7 +349,7 @@ class _Read:
             self.give_up(job.source.href, job.start, job.end, [job], error)
 
     async def fetch_range(self, store: CountingStore, path: str, href: str, start: int,
-                          end: int, group: list[_TileJob]) -> None:
+                          end: int, group: list[TileJob]) -> None:
         """Fetch ``[start, end)`` of ``href`` and decode the tiles in it; settle shared ones."""
         try:
             await self._fetch_and_decode(store, path, href, start, end, group)
@@ -451,7 +362,7 @@ class _Read:
             self.on_tile(len(group), self.total)
 
     async def _fetch_and_decode(self, store: CountingStore, path: str, href: str, start: int,
-                                end: int, group: list[_TileJob]) -> None:
+                                end: int, group: list[TileJob]) -> None:
         src = group[0].source
         async with self.limit:
             if self.options.check_unchanged and src.size is not None:
@@ -479,7 +390,7 @@ class _Read:
             await self.decode_group(buf, start, group)
             del data, buf
 
-    async def wait_shared(self, entry: Shared[_TileJob], job: _TileJob) -> None:
+    async def wait_shared(self, entry: Shared[TileJob], job: TileJob) -> None:
         """Wait for another read to paste ``job``'s tile; fetch it here if it did not."""
         try:
             pasted = await asyncio.shield(entry.future)
@@ -504,11 +415,11 @@ class _Read:
 
 def _completion_tracker(
     tasks: Sequence[ReadTask],
-    by_href: dict[str, list[_TileJob]],
-    waits: list[tuple[Shared[_TileJob], _TileJob]],
+    by_href: dict[str, list[TileJob]],
+    waits: list[tuple[Shared[TileJob], TileJob]],
     on_done: Callable[[ReadTask], None] | None,
-    cached: Sequence[_TileJob] = (),
-) -> Callable[[_TileJob], None]:
+    cached: Sequence[TileJob] = (),
+) -> Callable[[TileJob], None]:
     """``finished(job)``, to call once ``job`` is pasted: reports the tasks it completes."""
     if on_done is None:
         return lambda job: None
@@ -521,7 +432,7 @@ def _completion_tracker(
         if id(task) not in left:
             on_done(task)  # nothing stored to read: fill values only
 
-    def finished(job: _TileJob) -> None:
+    def finished(job: TileJob) -> None:
         for task, _ in job.consumers:
             left[id(task)] -= 1
             if left[id(task)] == 0:
@@ -537,7 +448,7 @@ def first_leaf(group: BaseExceptionGroup) -> BaseException:
 
 def _start_fetches(
     tg: asyncio.TaskGroup,
-    by_href: dict[str, list[_TileJob]],
+    by_href: dict[str, list[TileJob]],
     options: ReadOptions,
     fetch_range: Callable[..., Any],
 ) -> None:

@@ -1,6 +1,7 @@
 """The collection: a GeoParquet index of raster records, loaded, filtered and saved."""
 
 from .append import append
+from .parquet import write_manifest, write_partitioned
 from .parquet import write_table as write_collection
 from .schema import BAND_METADATA_TYPE, OVERVIEW_TYPE, band_metadata_array, make_table
 from .table import Collection, load
@@ -14,4 +15,6 @@ __all__ = [
     "load",
     "make_table",
     "write_collection",
+    "write_manifest",
+    "write_partitioned",
 ]

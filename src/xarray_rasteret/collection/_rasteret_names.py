@@ -82,7 +82,7 @@ class RasteretNames:
         ``year`` and ``month`` are derived from ``datetime`` where the table lacks
         them, as rasteret does; :func:`~xarray_rasteret.load` opens the folder.
         """
-        import pyarrow.dataset as pads
+        from .parquet import write_partitioned
 
         table = self.table
         if "datetime" in table.column_names:
@@ -96,10 +96,8 @@ class RasteretNames:
                 f"cannot partition by {missing}: the collection has no such column "
                 f"(its columns: {table.column_names})"
             )
-        pads.write_dataset(
-            table, os.fspath(path), format="parquet", partitioning=list(partition_by),
-            partitioning_flavor="hive", existing_data_behavior="overwrite_or_ignore",
-        )  # fmt: skip
+        # Each partition sorted in row groups with statistics, as to_parquet writes a file.
+        write_partitioned(table, os.fspath(path), partition_by)
 
     def footprints(self: _Indexed, *, crs: Any = None, band: str | None = None) -> gpd.GeoDataFrame:
         """Each record's footprint (``id``, ``geometry``) in OGC:CRS84, or in ``crs``.

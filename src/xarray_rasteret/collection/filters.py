@@ -235,12 +235,33 @@ def _range_may_hold(lo: Any, hi: Any, op: str, value: Any) -> bool:
     return any(v is not None and lo <= v <= hi for v in values)
 
 
+def _part_may_hold(part: Any, crit: Criteria) -> bool:
+    """False only if a file's hive keys rule it out: it is then never opened."""
+    if not part.partition:
+        return True
+    span = part.period()
+    for start, end in crit.times if span is not None else []:
+        if (start is not None and span[1] < start) or (end is not None and span[0] > end):
+            return False
+    for column, op, value in crit.compares:
+        v = part.partition.get(column)
+        if v is None:
+            continue
+        try:
+            if not _range_may_hold(v, v, op, value):
+                return False
+        except Exception:  # noqa: BLE001 - a value a comparison cannot use only keeps the file
+            continue
+    return True
+
+
 def select(scan: Scan, crit: Criteria) -> Scan:
     """The rows of ``scan`` matching ``crit``, as a new scan (only light columns read)."""
     import shapely
 
     bbox_ok = _bbox_struct(scan.schema)
-    groups = [(p, g) for p, g in scan.groups() if _may_hold(scan, p, g, crit, bbox_ok)]
+    live = [p for p, part in enumerate(scan.parts) if _part_may_hold(part, crit)]
+    groups = [(p, g) for p, g in scan.groups(live) if _may_hold(scan, p, g, crit, bbox_ok)]
     index = scan.full_index(groups)
     columns = ["datetime"] if crit.times and "datetime" in scan.names else []
     if crit.area is not None and bbox_ok:

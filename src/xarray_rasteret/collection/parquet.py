@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,9 +20,12 @@ from ..storage import read_object_async, redact_url, resolve_store
 from ..storage.local import local_path
 from .compact import compact_table, expand_table
 from .layout import ROW_GROUP_ROWS, write_tables
-from .scan import Scan, columns_for, open_local, open_remote
+from .scan import RangeFile, Scan, columns_for, open_local, open_remote
 
-__all__ = ["open_scan", "read_table", "write_table"]
+__all__ = [
+    "MANIFEST", "folder_parts", "open_scan", "partition_keys", "read_table",
+    "write_manifest", "write_partitioned", "write_table",
+]  # fmt: skip
 
 
 def read_table(
@@ -45,9 +49,7 @@ def read_table(
             data = f.read()
         return _read_parquet(pq.ParquetFile(pa.BufferReader(data)), bands)
 
-    data = sync(
-        read_object_async(target, storage_options=storage_options, backend=backend)
-    )
+    data = sync(read_object_async(target, storage_options=storage_options, backend=backend))
     return _read_parquet(pq.ParquetFile(pa.BufferReader(data)), bands)
 
 
@@ -73,27 +75,106 @@ def open_scan(
     storage_options: dict[str, Any] | None = None,
     backend: Any = None,
 ) -> Scan | None:
-    """Open ``target`` lazily (footers only), or None where only a whole read will do.
+    """Open ``target`` lazily (one footer read), or None where only a whole read will do.
 
-    A hive-partitioned folder (rasteret's ``year=/month=``: its partition values
-    are columns) and a user store without ranged reads are read whole by
+    A file, a flat folder (as :func:`append_table` writes) and a hive-partitioned
+    folder (``year=2024/month=5/part-0.parquet``: its keys become columns) open
+    lazily; the other files' footers are read only when a selection needs their
+    rows. A remote folder (a URL ending in ``/``, or one with no object at it)
+    is listed where its store can (S3), else found by its ``_metadata`` file (see
+    :func:`write_manifest`): HTTP has no listing. A user store without ranged reads is read whole by
     :func:`read_table` instead.
     """
-    if backend is None and is_local(target):
+
+    def _remote(href: str, keys: dict[str, Any]) -> Any:
+        return open_remote(href, storage_options, backend, keys)
+
+    if backend is not None and not _ranged(target, storage_options, backend):
+        return None
+    if is_local(target):
         local = local_path(target)
         if not os.path.isdir(local):
-            return Scan([open_local(local)], bands)
-        files = _folder_files(local)
-        if files is None:
-            return None
-        if not files:
+            part = open_local(local) if backend is None else _remote(local, {})
+            return Scan([part], bands)
+        found = folder_parts(local)
+        if not found:
             raise FileNotFoundError(f"no .parquet file in the folder {local}")
-        return Scan([open_local(f) for f in files], bands)
+        return Scan(
+            [
+                open_local(path, keys) if backend is None else _remote(path, keys)
+                for path, keys in found
+            ],
+            bands,
+        )
+
+    if not _ranged(target, storage_options, backend):
+        return None
+    if not target.endswith("/"):
+        try:
+            return Scan([_remote(target, {})], bands)
+        except ObjectNotFoundError:
+            if target.endswith(".parquet"):
+                raise
+            target += "/"  # no such object: a folder, maybe
+    listed = _listed_parts(target, storage_options, backend)
+    if listed is None:
+        listed = _manifest_parts(target, storage_options, backend)
+    return Scan([_remote(href, keys) for href, keys in listed], bands)
+
+
+def _listed_parts(
+    folder: str, storage_options: dict[str, Any] | None, backend: Any
+) -> list[tuple[str, dict[str, Any]]] | None:
+    """The files under a remote folder its store lists (S3), or None where none can."""
+    store, prefix = resolve_store(folder, storage_options=storage_options, backend=backend)
+    lister = getattr(getattr(store, "inner", store), "list_async", None)
+    if lister is None:
+        return None
+    rel = []
+    for path in sorted(sync(lister(prefix))):
+        r = path[len(prefix) :]
+        names = r.split("/")
+        if r.endswith(".parquet") and not any(n.startswith(("_", ".")) for n in names):
+            rel.append(r)
+    if not rel:
+        raise ObjectNotFoundError(
+            f"no collection at {redact_url(folder)!r}: no file there, and no .parquet file "
+            "under it; check the URL (a collection file's, or its folder's)"
+        )
+    keys = partition_keys(rel)
+    return [(folder + r, k) for r, k in zip(rel, keys, strict=True)]  # keys as listed
+
+
+def _ranged(target: str, storage_options: dict[str, Any] | None, backend: Any) -> bool:
+    """Whether the store of ``target`` reads ranges (a user store may only read whole)."""
     store, _ = resolve_store(target, storage_options=storage_options, backend=backend)
     inner = getattr(store, "inner", store)
-    if not (hasattr(inner, "head_async") and hasattr(store, "get_range_async")):
-        return None
-    return Scan([open_remote(target, storage_options, backend)], bands)
+    return hasattr(inner, "head_async") and hasattr(store, "get_range_async")
+
+
+MANIFEST = "_metadata"
+"""The summary file of a folder: every file's footer, with its path (Spark's and
+pyarrow's ``_metadata``); a remote folder is found by it."""
+
+_NULL_KEY = "__HIVE_DEFAULT_PARTITION__"
+
+
+def folder_parts(folder: str) -> list[tuple[str, dict[str, Any]]]:
+    """The Parquet files under a local folder, in path order, with their partition keys.
+
+    A flat folder's files have none; in a hive folder each ``key=value`` level
+    gives one. Names starting with ``_`` or ``.`` (``_metadata``, ``_SUCCESS``)
+    are not data.
+    """
+    rel: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")) and "=" in d)
+        here = os.path.relpath(root, folder)
+        for name in sorted(files):
+            if name.endswith(".parquet") and not name.startswith(("_", ".")):
+                rel.append(name if here == "." else os.path.join(here, name))
+    keys = partition_keys([r.replace(os.sep, "/") for r in sorted(rel)])
+    return [(os.path.join(folder, r), k) for r, k in zip(sorted(rel), keys, strict=True)]
 
 
 def _folder_files(folder: str) -> list[str] | None:
@@ -101,10 +182,182 @@ def _folder_files(folder: str) -> list[str] | None:
 
     None for a hive-partitioned folder (a ``key=value`` subfolder).
     """
-    entries = sorted(os.listdir(folder))
-    if any("=" in e and os.path.isdir(os.path.join(folder, e)) for e in entries):
+    found = folder_parts(folder)
+    if any(keys for _, keys in found) or any(
+        "=" in e and os.path.isdir(os.path.join(folder, e)) for e in os.listdir(folder)
+    ):
         return None
-    return [os.path.join(folder, e) for e in entries if e.endswith(".parquet")]
+    return [path for path, _ in found]
+
+
+def partition_keys(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Each relative ``/``-separated path's hive keys, typed as pyarrow infers them.
+
+    A key is an integer where every path's value is one, else a string;
+    ``__HIVE_DEFAULT_PARTITION__`` is null. Paths that disagree on the keys are
+    refused (a key missing from one folder would read as null there).
+    """
+    raw: list[dict[str, Any]] = []
+    for path in paths:
+        pairs = [seg.split("=", 1) for seg in path.split("/")[:-1] if "=" in seg]
+        raw.append({k: None if v == _NULL_KEY else unquote(v) for k, v in pairs})
+    names = [list(r) for r in raw]
+    if any(n != names[0] for n in names):
+        bad = next(p for p, n in zip(paths, names, strict=True) if n != names[0])
+        raise ValueError(
+            f"the partition folders disagree: {paths[0]!r} has keys {names[0]} but {bad!r} "
+            "has other keys; a hive-partitioned folder needs the same keys in every path"
+        )
+    for key in names[0] if names else []:
+        values = [r[key] for r in raw if r[key] is not None]
+        if all(_is_int(v) for v in values):
+            for r in raw:
+                r[key] = None if r[key] is None else int(r[key])
+    return raw
+
+
+def _is_int(text: str) -> bool:
+    body = text[1:] if text[:1] in "+-" else text
+    return body.isdigit() and len(body) < 10
+
+
+def _manifest_parts(
+    folder: str, storage_options: dict[str, Any] | None, backend: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """The files a remote folder's ``_metadata`` lists, with their partition keys."""
+    url = folder + MANIFEST
+    try:
+        md = pq.read_metadata(RangeFile(url, storage_options, backend))
+    except ObjectNotFoundError:
+        raise ObjectNotFoundError(
+            f"no collection at {redact_url(folder)!r}: no file there, and no {MANIFEST} file "
+            f"({redact_url(url)}) listing a folder's files (HTTP cannot list a folder, so a "
+            "remote folder is read through it). Write one with "
+            "xarray_rasteret.collection.write_manifest(local_folder) before uploading the "
+            "folder (write_partitioned(..., manifest=True) does it), or give a file's URL"
+        ) from None
+    rel = list(dict.fromkeys(md.row_group(i).column(0).file_path for i in range(md.num_row_groups)))
+    if not rel or any(not r for r in rel):
+        raise ValueError(
+            f"{redact_url(url)} lists no file paths; write it again with "
+            "xarray_rasteret.collection.write_manifest(local_folder)"
+        )
+    keys = partition_keys(rel)
+    return [(folder + quote(r, safe="/="), k) for r, k in zip(rel, keys, strict=True)]
+
+
+def write_manifest(folder: str | os.PathLike[str]) -> str:
+    """Write the ``_metadata`` file of a local collection folder, listing its files.
+
+    Remote folders (HTTP(S), S3, ...) are opened through it: upload it with the
+    folder. It holds every file's footer (a few kB per file).
+
+    Parameters
+    ----------
+    folder
+        A flat or hive-partitioned folder of collection Parquet files.
+
+    Returns
+    -------
+    str
+        The path written.
+    """
+    local = os.fspath(folder)
+    found = folder_parts(local)
+    if not found:
+        raise FileNotFoundError(f"no .parquet file in the folder {local}; nothing to list")
+    collected = []
+    schema = None
+    for path, _ in found:
+        md = pq.read_metadata(path)
+        if schema is None:
+            schema = pq.read_schema(path)
+        md.set_file_path(os.path.relpath(path, local).replace(os.sep, "/"))
+        collected.append(md)
+    out = os.path.join(local, MANIFEST)
+    try:
+        pq.write_metadata(schema, out, metadata_collector=collected)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"cannot list the files of {local} in one {MANIFEST}: their schemas differ "
+            f"({exc}); write the folder again with write_partitioned"
+        ) from None
+    return out
+
+
+def write_partitioned(
+    table: pa.Table,
+    folder: str | os.PathLike[str],
+    partition_by: Sequence[str],
+    *,
+    compact_tiles: bool = True,
+    row_group_rows: int = ROW_GROUP_ROWS,
+    manifest: bool = False,
+) -> int:
+    """Write a collection table as a hive-partitioned folder, one file per partition.
+
+    Each ``key=value/.../part-0.parquet`` is written as :func:`write_table`
+    writes one file (sorted by place then time, in row groups with statistics,
+    compact tile tables); the keys are left out of the files, their folders say
+    them.
+
+    Parameters
+    ----------
+    table
+        The collection table; it must have the ``partition_by`` columns.
+    folder
+        A local folder (created if missing); files of the same partitions are
+        replaced, others left.
+    partition_by
+        The key columns, outermost first.
+    compact_tiles, row_group_rows
+        As for :func:`write_table`.
+    manifest
+        Also write the ``_metadata`` file (:func:`write_manifest`) that remote
+        readers need.
+
+    Returns
+    -------
+    int
+        The rows written.
+    """
+    import pyarrow.compute as pc
+
+    root = os.fspath(folder)
+    keys = list(partition_by)
+    if not keys:
+        raise ValueError("partition_by is empty: give the key columns, or use write_table")
+    if not is_local(root):
+        raise ValueError(
+            f"cannot write a partitioned folder to {redact_url(root)!r}: only local folders "
+            "are written; write it locally, then upload the folder (for HTTP(S) readers "
+            "with its _metadata: manifest=True)"
+        )
+    root = local_path(root)
+    rest = [c for c in table.column_names if c not in keys]
+    groups = table.group_by(keys, use_threads=False).aggregate([]) if table.num_rows else None
+    rows = 0
+    for values in [] if groups is None else groups.to_pylist():
+        mask = None
+        for key in keys:
+            col = table.column(key)
+            hit = pc.is_null(col) if values[key] is None else pc.equal(col, values[key])
+            hit = pc.fill_null(hit, False)
+            mask = hit if mask is None else pc.and_(mask, hit)
+        sub = os.path.join(root, *(f"{k}={_key_text(values[k])}" for k in keys))
+        os.makedirs(sub, exist_ok=True)
+        part = table.filter(mask).select(rest)
+        rows += write_table(
+            part, os.path.join(sub, "part-0.parquet"), compact_tiles=compact_tiles,
+            row_group_rows=row_group_rows,
+        )  # fmt: skip
+    if manifest:
+        write_manifest(root)
+    return rows
+
+
+def _key_text(value: Any) -> str:
+    return _NULL_KEY if value is None else quote(str(value), safe="")
 
 
 def write_table(

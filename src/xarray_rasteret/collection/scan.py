@@ -14,7 +14,6 @@ import io
 import os
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,6 +43,14 @@ class RangeFile(io.RawIOBase):
         info = sync(object_info(self.store, self.key))
         self.size, self.etag = info.size, info.etag
         self.pos = 0
+        self._tail: tuple[int, bytes] = (0, b"")
+
+    def _get(self, start: int, end: int) -> Any:
+        return sync(
+            get_range_checked(
+                self.store, self.key, start=start, end=end, size=self.size, etag=self.etag
+            )
+        )
 
     def readable(self) -> bool:
         return True
@@ -63,12 +70,17 @@ class RangeFile(io.RawIOBase):
         n = max(0, min(len(buffer), self.size - self.pos))
         if n == 0:
             return 0
-        data = sync(
-            get_range_checked(
-                self.store, self.key, start=self.pos, end=self.pos + n, size=self.size,
-                etag=self.etag,
-            )
-        )  # fmt: skip
+        start, end = self.pos, self.pos + n
+        # pyarrow reads a file's last 64 KiB, then the whole footer: the tail read is
+        # kept, so that the second read fetches only the bytes before it.
+        tail_at, tail = self._tail
+        if tail and tail_at <= end <= tail_at + len(tail) and start < tail_at + len(tail):
+            head = b"" if start >= tail_at else self._get(start, tail_at)
+            data = head + tail[max(0, start - tail_at) : end - tail_at]
+        else:
+            data = self._get(start, end)
+            if end == self.size:
+                self._tail = (start, bytes(data))
         view = memoryview(data)
         buffer[: len(view)] = view
         self.pos += len(view)
@@ -93,46 +105,167 @@ class _LocalGuard:
             )
 
 
-@dataclass
+class _Fixed:
+    """Statistics of a column one value fills: a hive partition key within its folder."""
+
+    has_min_max = True
+
+    def __init__(self, value: Any) -> None:
+        self.min = self.max = value
+
+
 class Part:
-    """One Parquet file of a collection."""
+    """One Parquet file of a collection, its footer read when first needed.
 
-    label: str
-    file: pq.ParquetFile
-    guard: Callable[[], None] | None = None
+    Parameters
+    ----------
+    label
+        The file's path or (redacted) URL, for messages.
+    opener
+        Opens the file: ``(ParquetFile, guard or None)``.
+    partition
+        Hive partition values of its folder (``{"year": 2024}``), typed.
+    """
 
-    def __post_init__(self) -> None:
-        md = self.file.metadata
-        self.schema = self.file.schema_arrow  # pyarrow rebuilds it at each access
-        self.group_rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)])
-        self.column_index = {md.schema.column(j).path: j for j in range(md.num_columns)}
+    def __init__(
+        self,
+        label: str,
+        opener: Callable[[], tuple[pq.ParquetFile, Callable[[], None] | None]],
+        partition: dict[str, Any] | None = None,
+    ) -> None:
+        self.label = label
+        self.partition = dict(partition or {})
+        self._opener: Callable[[], Any] | None = opener
+        self._file: pq.ParquetFile | None = None
+        self.guard: Callable[[], None] | None = None
+
+    @property
+    def opened(self) -> bool:
+        """Whether the footer has been read."""
+        return self._file is not None
+
+    @property
+    def file(self) -> pq.ParquetFile:
+        """The open file (its footer read on first access)."""
+        if self._file is None:
+            assert self._opener is not None
+            file, self.guard = self._opener()
+            md = file.metadata
+            self._schema = file.schema_arrow  # pyarrow rebuilds it at each access
+            self._rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)])
+            self._columns = {md.schema.column(j).path: j for j in range(md.num_columns)}
+            self._file, self._opener = file, None
+            _check_period(self)
+        return self._file
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The file's Arrow schema (partition keys not included)."""
+        _ = self.file
+        return self._schema
+
+    @property
+    def group_rows(self) -> np.ndarray:
+        """Rows of each row group."""
+        _ = self.file
+        return self._rows
+
+    @property
+    def column_index(self) -> dict[str, int]:
+        """Parquet column path -> column number."""
+        _ = self.file
+        return self._columns
 
     def stats(self, group: int, path: str) -> Any:
         """Statistics of column ``path`` in row group ``group`` (None if not written)."""
+        if path in self.partition and self.partition[path] is not None:
+            return _Fixed(self.partition[path])
         j = self.column_index.get(path)
         if j is None:
             return None
         s = self.file.metadata.row_group(group).column(j).statistics
         return s if s is not None and s.has_min_max else None
 
+    def period(self) -> tuple[np.datetime64, np.datetime64] | None:
+        """The UTC time span its ``year=`` (and ``month=``) folders say its records have.
 
-def open_local(path: str) -> Part:
-    """Open one local Parquet file (its footer read)."""
-    handle = open(path, "rb")  # noqa: SIM115 - held by the Part, closed with it
-    try:
-        part = Part(path, pq.ParquetFile(handle), _LocalGuard(path, handle))
-    except BaseException:
-        handle.close()
-        raise
-    weakref.finalize(part, handle.close)
-    return part
+        Inclusive, in ns; None without an integer ``year`` key. Collection.export
+        and rasteret derive these keys from ``datetime``, so time filters can skip
+        folders unread (:func:`_check_period` refuses a file that disagrees).
+        """
+        year, month = self.partition.get("year"), self.partition.get("month")
+        if not isinstance(year, int) or isinstance(year, bool) or not 1 <= year <= 9999:
+            return None
+        if isinstance(month, int) and not isinstance(month, bool) and 1 <= month <= 12:
+            start = np.datetime64(f"{year:04d}-{month:02d}", "M")
+            end = start + np.timedelta64(1, "M")
+        else:
+            start = np.datetime64(f"{year:04d}", "Y")
+            end = start + np.timedelta64(1, "Y")
+        one = np.timedelta64(1, "ns")
+        return start.astype("datetime64[ns]"), end.astype("datetime64[ns]") - one
 
 
-def open_remote(href: str, storage_options: dict[str, Any] | None, backend: Any) -> Part:
-    """Open one remote Parquet file: a HEAD, then its footer by ranges."""
-    raw = RangeFile(href, storage_options, backend)
-    # pre_buffer: the column chunks of one read coalesce into few ranges.
-    return Part(redact_url(href), pq.ParquetFile(raw, pre_buffer=True))
+def _check_period(part: Part) -> None:
+    """Refuse a file whose datetimes lie outside its ``year=/month=`` folders' span.
+
+    Time filters skip folders by those keys without opening their files: were a
+    folder's records of another time, the filter would silently miss them.
+    """
+    span = part.period()
+    typ = part._schema.field("datetime").type if "datetime" in part._schema.names else None
+    if span is None or typ is None or not pa.types.is_timestamp(typ):
+        return
+    j = part._columns.get("datetime")
+    md = part._file.metadata if part._file is not None else None
+    if j is None or md is None:
+        return
+    for g in range(md.num_row_groups):
+        s = md.row_group(g).column(j).statistics
+        if s is None or not s.has_min_max or not isinstance(s.min_raw, int):
+            continue
+        lo = np.datetime64(s.min_raw, typ.unit).astype("datetime64[ns]")
+        hi = np.datetime64(s.max_raw, typ.unit).astype("datetime64[ns]")
+        if lo < span[0] or hi > span[1]:
+            keys = "/".join(f"{k}={part.partition[k]}" for k in ("year", "month")
+                            if k in part.partition)  # fmt: skip
+            raise ValueError(
+                f"{part.label}: its records' datetime ({np.datetime_as_string(lo, 's')} to "
+                f"{np.datetime_as_string(hi, 's')}, UTC) lies outside its folder {keys}; "
+                "year=/month= folders must hold each record's UTC year and month (time "
+                "filters skip the other folders unread). Rewrite the collection with "
+                "Collection.export(...), or name such keys otherwise (e.g. acq_year=)"
+            )
+
+
+def open_local(path: str, partition: dict[str, Any] | None = None) -> Part:
+    """A local Parquet file, opened (its footer read) when first needed."""
+
+    def opener() -> tuple[pq.ParquetFile, Callable[[], None]]:
+        handle = open(path, "rb")  # noqa: SIM115 - held by the file, closed with it
+        try:
+            file = pq.ParquetFile(handle)
+        except BaseException:
+            handle.close()
+            raise
+        weakref.finalize(file, handle.close)
+        return file, _LocalGuard(path, handle)
+
+    return Part(path, opener, partition)
+
+
+def open_remote(
+    href: str, storage_options: dict[str, Any] | None, backend: Any,
+    partition: dict[str, Any] | None = None,
+) -> Part:  # fmt: skip
+    """A remote Parquet file; when first needed, a HEAD, then its footer by ranges."""
+
+    def opener() -> tuple[pq.ParquetFile, None]:
+        raw = RangeFile(href, storage_options, backend)
+        # pre_buffer: the column chunks of one read coalesce into few ranges.
+        return pq.ParquetFile(raw, pre_buffer=True), None
+
+    return Part(redact_url(href), opener, partition)
 
 
 def columns_for(names: Sequence[str], bands: Sequence[str] | None) -> list[str]:
@@ -168,11 +301,18 @@ class Scan:
         self.parts = parts
         self.bands = bands
         self.index = index
-        first = parts[0].schema
-        schemas = [p.schema for p in parts]
-        merged = (
-            pa.unify_schemas(schemas, promote_options="permissive") if len(parts) > 1 else first
-        )
+        keys = parts[0].partition
+        if keys:
+            # A hive folder: the first file's schema stands for all (as pyarrow's datasets
+            # take it), so that opening reads one footer; its keys are columns.
+            merged = parts[0].schema
+            for key in keys:
+                if key not in merged.names:
+                    merged = merged.append(pa.field(key, _key_type(parts, key)))
+        elif len(parts) > 1:
+            merged = pa.unify_schemas([p.schema for p in parts], promote_options="permissive")
+        else:
+            merged = parts[0].schema
         self.names = columns_for(merged.names, bands)
         self.schema = pa.schema([_public_field(merged.field(n)) for n in self.names])
 
@@ -183,15 +323,26 @@ class Scan:
         out.names, out.schema = self.names, self.schema
         return out
 
+    def __bool__(self) -> bool:
+        return True  # not len(): that reads every file's footer
+
     def __len__(self) -> int:
         if self.index is None:
             return int(sum(p.group_rows.sum() for p in self.parts))
         return len(self.index[0])
 
-    def groups(self) -> list[tuple[int, int]]:
-        """The (part, row group) pairs holding selected rows, in file order."""
+    def groups(self, parts: Sequence[int] | None = None) -> list[tuple[int, int]]:
+        """The (part, row group) pairs holding selected rows, in file order.
+
+        ``parts``: of these parts only (the others' files stay unopened).
+        """
         if self.index is None:
-            return [(i, g) for i, p in enumerate(self.parts) for g in range(len(p.group_rows))]
+            chosen = range(len(self.parts)) if parts is None else parts
+            return [(i, g) for i in chosen for g in range(len(self.parts[i].group_rows))]
+        if parts is not None:
+            keep = np.isin(self.index[0], np.asarray(list(parts), np.int64))
+            pairs = np.unique(np.stack([self.index[0][keep], self.index[1][keep]], axis=1), axis=0)
+            return [(int(a), int(b)) for a, b in pairs]
         pairs = np.unique(np.stack([self.index[0], self.index[1]], axis=1), axis=0)
         return [(int(a), int(b)) for a, b in pairs]
 
@@ -214,6 +365,7 @@ class Scan:
         tables = []
         for p in dict.fromkeys(part_ids.tolist()):
             part = self.parts[p]
+            _ = part.file
             if part.guard is not None:
                 part.guard()
             sel = part_ids == p
@@ -234,11 +386,15 @@ class Scan:
             if len(where) != got.num_rows or not (np.diff(where) == 1).all():
                 got = got.take(pa.array(where))
             got = expand_table(got)  # each file's own layout, before they meet
-            for name in columns:  # a column another file of the folder has
+            for name in columns:  # a partition key, or a column another file of the folder has
                 if name not in got.column_names and name in self.schema.names:
+                    field = self.schema.field(name)
+                    value = part.partition.get(name)
                     got = got.append_column(
-                        self.schema.field(name),
-                        pa.nulls(got.num_rows, self.schema.field(name).type),
+                        field,
+                        pa.nulls(got.num_rows, field.type)
+                        if value is None
+                        else pa.array([value] * got.num_rows, field.type),
                     )
             tables.append(got)
         if not tables:
@@ -251,6 +407,15 @@ class Scan:
         """Every selected row, every column read."""
         groups = self.groups()
         return self.read(self.names, self.full_index(groups))
+
+
+def _key_type(parts: Sequence[Part], key: str) -> pa.DataType:
+    """A partition key's column type: int32 if every value is an integer, else string.
+
+    pyarrow infers a hive key's type so too.
+    """
+    values = [p.partition.get(key) for p in parts]
+    return pa.int32() if all(v is None or isinstance(v, int) for v in values) else pa.string()
 
 
 def _public_field(field: pa.Field) -> pa.Field:

@@ -36,11 +36,12 @@ import numpy as np
 import pyarrow as pa
 from affine import Affine
 
-from .._types import RasterSource
+from .._types import RasterSource, TileLayout
 from ..geo.crs import epsg_code
 
 __all__ = [
     "BAND_METADATA_TYPE",
+    "MASK_TYPE",
     "OVERVIEW_TYPE",
     "SCHEMA_COLUMNS",
     "band_metadata_array",
@@ -59,6 +60,19 @@ OVERVIEW_TYPE = pa.struct(
     ]
 )
 """One overview level: its size, tile grid and where its tiles are."""
+
+MASK_TYPE = pa.struct(
+    [
+        ("compression", pa.int32()),
+        ("predictor", pa.int32()),
+        ("bits_per_sample", pa.int32()),
+        ("fill_order", pa.int32()),
+        ("tiled", pa.bool_()),
+        ("levels", pa.list_(OVERVIEW_TYPE)),
+    ]
+)
+"""The file's internal per-dataset mask (GDAL's mask IFDs): its encoding (one unsigned
+sample) and its levels, those of the band's levels that have one, finest first."""
 
 BAND_METADATA_TYPE = pa.struct(
     [
@@ -94,6 +108,7 @@ BAND_METADATA_TYPE = pa.struct(
         ("etag", pa.string()),
         ("fill_order", pa.int32()),
         ("ycbcr", pa.list_(pa.float64())),
+        ("mask", MASK_TYPE),
     ]
 )
 """Type of a ``{band}_metadata`` column.
@@ -106,7 +121,8 @@ coefficients ``(a, b, c, d, e, f)`` of the PixelIsArea affine (rasterio order:
 planar file hold every plane, one after the other (a rasteret table holding only
 the band's own plane is read too). ``fill_order`` is the TIFF FillOrder (missing,
 as in indexes written before it was recorded: 1); ``ycbcr`` the 11 numbers of
-``TileEncoding.ycbcr`` for YCbCr outside JPEG (null otherwise).
+``TileEncoding.ycbcr`` for YCbCr outside JPEG (null otherwise). ``mask`` is the
+internal mask (:data:`MASK_TYPE`; null, or absent in older indexes: none).
 """
 
 METADATA_SUFFIX = "_metadata"
@@ -151,7 +167,6 @@ def band_metadata_array(sources: Sequence[RasterSource | None]) -> pa.StructArra
     pyarrow.StructArray
         Of type :data:`BAND_METADATA_TYPE`.
     """
-    n = len(sources)
     ok = [s for s in sources if s is not None]
 
     def col(fn: Any, typ: pa.DataType) -> pa.Array:
@@ -160,38 +175,7 @@ def band_metadata_array(sources: Sequence[RasterSource | None]) -> pa.StructArra
     def lst(fn: Any, typ: pa.DataType) -> pa.Array:
         return _list_array([None if s is None else fn(s) for s in sources], typ)
 
-    def ovs(s: RasterSource) -> list[dict[str, Any]]:
-        return [
-            {
-                "image_width": lv.width,
-                "image_height": lv.height,
-                "tile_width": lv.tile_width,
-                "tile_height": lv.tile_height,
-                "tile_offsets": lv.tile_offsets,
-                "tile_byte_counts": lv.tile_byte_counts,
-            }
-            for lv in s.levels[1:]
-        ]
-
-    # Overviews: flatten every level of every row, then nest.
-    ov_rows = [None if s is None else ovs(s) for s in sources]
-    flat = [o for row in ov_rows if row for o in row]
-    ov_struct = pa.StructArray.from_arrays(
-        [
-            pa.array([o["image_width"] for o in flat], pa.int32()),
-            pa.array([o["image_height"] for o in flat], pa.int32()),
-            pa.array([o["tile_width"] for o in flat], pa.int32()),
-            pa.array([o["tile_height"] for o in flat], pa.int32()),
-            _list_array([o["tile_offsets"] for o in flat], pa.int64()),
-            _list_array([o["tile_byte_counts"] for o in flat], pa.int64()),
-        ],
-        fields=list(OVERVIEW_TYPE),
-    )
-    ov_offsets = np.zeros(n + 1, np.int32)
-    np.cumsum([0 if r is None else len(r) for r in ov_rows], out=ov_offsets[1:])
-    overviews = pa.ListArray.from_arrays(
-        pa.array(ov_offsets), ov_struct, mask=pa.array([r is None for r in ov_rows], pa.bool_())
-    )
+    overviews = levels_array([None if s is None else s.levels[1:] for s in sources])
 
     def nodata(s: RasterSource) -> float | None:
         return None if s.nodata is None else float(s.nodata)
@@ -233,12 +217,55 @@ def band_metadata_array(sources: Sequence[RasterSource | None]) -> pa.StructArra
         "etag": col(lambda s: s.etag, pa.string()),
         "fill_order": col(lambda s: s.encoding.fill_order, pa.int32()),
         "ycbcr": lst(lambda s: s.encoding.ycbcr, pa.float64()),
+        "mask": _mask_array([None if s is None else s.mask for s in sources]),
     }
     del ok
     return pa.StructArray.from_arrays(
         [arrays[f.name] for f in BAND_METADATA_TYPE],
         fields=list(BAND_METADATA_TYPE),
         mask=pa.array([s is None for s in sources], pa.bool_()),
+    )
+
+
+def levels_array(rows: Sequence[Sequence[TileLayout] | None]) -> pa.ListArray:
+    """Image levels per row (None: null) as a list array of :data:`OVERVIEW_TYPE`."""
+    # Flatten every level of every row, then nest.
+    flat = [lv for row in rows if row for lv in row]
+    struct = pa.StructArray.from_arrays(
+        [
+            pa.array([lv.width for lv in flat], pa.int32()),
+            pa.array([lv.height for lv in flat], pa.int32()),
+            pa.array([lv.tile_width for lv in flat], pa.int32()),
+            pa.array([lv.tile_height for lv in flat], pa.int32()),
+            _list_array([lv.tile_offsets for lv in flat], pa.int64()),
+            _list_array([lv.tile_byte_counts for lv in flat], pa.int64()),
+        ],
+        fields=list(OVERVIEW_TYPE),
+    )
+    offsets = np.zeros(len(rows) + 1, np.int32)
+    np.cumsum([0 if r is None else len(r) for r in rows], out=offsets[1:])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), struct, mask=pa.array([r is None for r in rows], pa.bool_())
+    )
+
+
+def _mask_array(masks: Sequence[RasterSource | None]) -> pa.StructArray:
+    """The ``mask`` field: each row's internal mask (None: null)."""
+
+    def col(fn: Any, typ: pa.DataType) -> pa.Array:
+        return pa.array([None if m is None else fn(m) for m in masks], type=typ)
+
+    return pa.StructArray.from_arrays(
+        [
+            col(lambda m: m.encoding.compression, pa.int32()),
+            col(lambda m: m.encoding.predictor, pa.int32()),
+            col(lambda m: m.encoding.bits_per_sample or 8, pa.int32()),
+            col(lambda m: m.encoding.fill_order, pa.int32()),
+            col(lambda m: m.levels[0].tiled, pa.bool_()),
+            levels_array([None if m is None else m.levels for m in masks]),
+        ],
+        fields=list(MASK_TYPE),
+        mask=pa.array([m is None for m in masks], pa.bool_()),
     )
 
 

@@ -15,15 +15,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from affine import Affine
 
 from .._read.codecs import PREDICTED_CODECS
 from .._read.decode import check_supported
 from .._types import RasterSource, TileEncoding, TileLayout
-from ..errors import MissingMetadataError, UnsupportedTiffError
+from ..errors import UnsupportedTiffError
 from ._checks import (
-    FIX,
     MAX_SAMPLES,
     Levels,
     Rows,
@@ -31,71 +29,14 @@ from ._checks import (
     check_overview_sizes,
     check_transforms,
 )
+from ._columns import Fields, overview_levels
+from ._masks import with_masks
 
 __all__ = ["sources_from_metadata", "transform_from"]
 
 # A field only this package's schema has: a table without it is rasteret 0.4's, whose
 # planar bands list only their own plane's tiles.
 _OURS = "byte_order"
-
-
-class _Fields:
-    """Column-wise access to a ``{band}_metadata`` struct array, tolerant of missing fields."""
-
-    def __init__(self, md: pa.StructArray) -> None:
-        self.md = md
-        self.n = len(md)
-        self.names = set(md.type.names)
-
-    def has(self, name: str) -> bool:
-        return name in self.names
-
-    def scalar(self, name: str, default: Any, dtype: Any) -> np.ndarray:
-        if name not in self.names:
-            return np.full(self.n, default, dtype=dtype)
-        arr = pc.struct_field(self.md, name)
-        if pa.types.is_null(arr.type):
-            return np.full(self.n, default, dtype=dtype)
-        try:
-            return np.asarray(arr.fill_null(default).to_numpy(zero_copy_only=False), dtype=dtype)
-        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
-            raise _bad_type(name, arr.type) from exc
-
-    def valid(self, name: str) -> np.ndarray:
-        if name not in self.names:
-            return np.zeros(self.n, bool)
-        return pc.struct_field(self.md, name).is_valid().to_numpy(zero_copy_only=False)
-
-    def objects(self, name: str) -> list[Any]:
-        if name not in self.names:
-            return [None] * self.n
-        return pc.struct_field(self.md, name).to_pylist()
-
-    def lists(self, name: str, dtype: Any) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(offsets, values)``: row ``i`` is ``values[offsets[i]:offsets[i + 1]]``."""
-        if name not in self.names:
-            return None
-        arr = pc.struct_field(self.md, name)
-        try:
-            return _split_list(arr, dtype)
-        except (pa.ArrowException, ValueError, TypeError, OverflowError, AttributeError) as exc:
-            raise _bad_type(name, arr.type) from exc
-
-
-def _bad_type(name: str, typ: pa.DataType) -> MissingMetadataError:
-    return MissingMetadataError(f"band metadata field {name!r} has the wrong type {typ}; {FIX}")
-
-
-def _split_list(arr: pa.Array, dtype: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    if pa.types.is_null(arr.type):
-        return None
-    offsets = arr.offsets.to_numpy().astype(np.int64, copy=False)
-    values = arr.values
-    if values.null_count:
-        # A null inside a list is no number: make it one the checks refuse (a negative
-        # offset, a NaN coefficient) rather than one NumPy invents.
-        values = values.fill_null(-1 if np.dtype(dtype).kind in "iu" else np.nan)
-    return offsets, np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
 def transform_from(
@@ -179,13 +120,13 @@ def sources_from_metadata(
         If a record's metadata is missing, or inconsistent in a way no file can be
         (the message names the record, the field and the fix).
     """
-    f = _Fields(md)
+    f = Fields(md)
     rows = Rows(hrefs, ids, band)
     cols = _validated_columns(f, rows, band_index)
-    return _build_sources(f.n, cols, hrefs, crs)
+    return with_masks(f.md, rows, _build_sources(f.n, cols, hrefs, crs), cols["size"])
 
 
-def _validated_columns(f: _Fields, rows: Rows, band_index: np.ndarray | None) -> dict[str, Any]:
+def _validated_columns(f: Fields, rows: Rows, band_index: np.ndarray | None) -> dict[str, Any]:
     """Every column a RasterSource needs, checked; one pass of column reads."""
     n = f.n
     spp = f.scalar("samples_per_pixel", 1, np.int64)
@@ -219,7 +160,7 @@ def _validated_columns(f: _Fields, rows: Rows, band_index: np.ndarray | None) ->
         f.lists("tile_byte_counts", np.int64),
     )
     one_plane = [check_levels(rows, base, tiled, planes, one_plane_ok, pixel_bytes, size)]
-    ov = _overview_levels(f.md) if f.has("overviews") else None
+    ov = overview_levels(f.md) if f.has("overviews") else None
     if ov is not None:
         one_plane.append(check_levels(rows, ov[1], tiled, planes, one_plane_ok, pixel_bytes, size))
         check_overview_sizes(rows, ov[1], base)
@@ -240,7 +181,7 @@ def _validated_columns(f: _Fields, rows: Rows, band_index: np.ndarray | None) ->
     }  # fmt: skip
 
 
-def _nodata(f: _Fields, uniq: list[TileEncoding], enc_id: np.ndarray) -> list[float | None]:
+def _nodata(f: Fields, uniq: list[TileEncoding], enc_id: np.ndarray) -> list[float | None]:
     """Per record, the nodata value as GDAL compares it, or None where it masks nothing.
 
     GDAL casts the value to the band's type: an integer band's is truncated (254.5
@@ -338,39 +279,8 @@ def _build_sources(
     return out
 
 
-def _overview_levels(md: pa.StructArray) -> tuple[np.ndarray, Levels] | None:
-    """The ``overviews`` lists' offsets, and every row's overview levels (None if all null)."""
-    ov_arr = pc.struct_field(md, "overviews")
-    if pa.types.is_null(ov_arr.type):
-        return None
-    of = _Fields(ov_arr.values)
-    offsets = ov_arr.offsets.to_numpy().astype(np.int64)
-    n_levels = np.diff(offsets)
-    # The overview structs of the rows, in row order, start at offsets[0].
-    row = np.repeat(np.arange(len(md)), n_levels)
-    first, last = int(offsets[0]), int(offsets[-1])
-    lv = Levels(
-        of.scalar("image_width", 0, np.int64)[first:last],
-        of.scalar("image_height", 0, np.int64)[first:last],
-        of.scalar("tile_width", -1, np.int64)[first:last],
-        of.scalar("tile_height", -1, np.int64)[first:last],
-        _sliced(of.lists("tile_offsets", np.int64), first, last),
-        _sliced(of.lists("tile_byte_counts", np.int64), first, last),
-        row=row,
-        where="overview: ",
-    )
-    return offsets - first, lv
-
-
-def _sliced(
-    lists: tuple[np.ndarray, np.ndarray] | None, first: int, last: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Entries ``first:last`` of ``(offsets, values)`` lists (values kept whole)."""
-    return None if lists is None else (lists[0][first : last + 1], lists[1])
-
-
 def _row_encodings(
-    f: _Fields, rows: Rows, spp_l: list[int], planar_l: list[bool]
+    f: Fields, rows: Rows, spp_l: list[int], planar_l: list[bool]
 ) -> tuple[list[TileEncoding], np.ndarray]:
     """One TileEncoding per row, and each row's index among the distinct ones.
 

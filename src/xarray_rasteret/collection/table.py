@@ -543,13 +543,15 @@ def load(
     then reads the light columns (time, the ``bbox`` covering column, compared
     columns) of the row groups whose statistics could match and the footprints
     of the bbox candidates; the other columns of the selected rows are read when
-    first needed (remote files by ranges). A hive-partitioned folder is read whole.
+    first needed (remote files by ranges). In a hive folder (``year=2024/...``), a
+    filter on a key (time, on ``year=/month=``) opens no other partition's file.
 
     Parameters
     ----------
     path
         A Parquet file or a directory of them (hive-partitioned, as rasteret
-        writes), a ``file://`` URL, or an ``http(s)://``/``s3://`` URL of one file.
+        writes), a ``file://`` URL, or an ``http(s)://``/``s3://`` URL of one file
+        or of a folder with a ``_metadata`` file.
     bands
         Read the header metadata of these bands only (the other bands'
         ``{band}_metadata`` columns, most of a collection's bytes, are not

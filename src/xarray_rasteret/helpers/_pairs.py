@@ -20,6 +20,7 @@ from affine import Affine
 
 from .._arguments import checked_max_concurrent
 from .._lazy.bands import band_sources, resolve_bands, signed_options
+from .._lazy.internal_masks import honoured
 from .._read.failures import checked_on_error
 from .._read.schedule import read_then
 from .._read.tasks import Group, ReadOptions, ReadTask
@@ -59,7 +60,8 @@ def plan_pairs(
     in_crs84 = to_crs(aois.geometries, aois.crs, _CRS84)
     tree = shapely.STRtree(footprints)
     g_idx, r_idx = tree.query(in_crs84, predicate="intersects")
-    per_band = band_sources(collection, assets, source)
+    # The helpers return stored values: internal masks are not applied (nor fetched).
+    per_band = {b: honoured(s, False) for b, s in band_sources(collection, assets, source).items()}
     firsts = next(iter(per_band.values()))
     # Record-major, as rasteret orders its outputs (records, then geometries in each).
     hits = [(gi, ri) for ri, gi in sorted(zip(r_idx.tolist(), g_idx.tolist(), strict=True))]

@@ -35,6 +35,7 @@ from ..geo.geotiff import georeference_from_ifd, require_north_up
 from ..storage import CountingStore, object_info, redact_url, resolve_store
 from ..storage.local import local_path
 from ._ifd import Chain, walk_and_complete
+from ._mask_ifd import HeaderParts, internal_mask
 from ._ycbcr_tags import ycbcr_tags
 
 __all__ = ["PREFETCH", "read_sources_async"]
@@ -431,7 +432,7 @@ async def read_sources_async(
     -------
     list of RasterSource
         ``band_index`` 0..n-1. Levels are the full-resolution image and every
-        overview (masks skipped), finest first. A file without georeferencing
+        overview (GDAL's per-dataset mask is ``mask``), finest first. A file without georeferencing
         gets ``Affine.identity()`` (a pixel-index grid) and ``crs=None``; one
         whose GeoKeys give a CRS but which has no transform tags keeps that CRS
         with the identity transform, as GDAL (a FootprintWarning names it).
@@ -527,6 +528,9 @@ async def read_sources_async(
     if geo.transform is None and crs is not None:
         extra["no_transform"] = True  # make_table writes no footprint for it
     when = _tiff_datetime(main.date_time)
+    about = (href, name, transform, crs, size, etag)
+    parts = HeaderParts(_dtype, _layout, _check_supported, _check_tiles)
+    mask = internal_mask(ifds, facts, [main, *overviews], int(tiff.endianness) == 1, about, parts)
     if when is not None:
         extra["datetime"] = when
     return [
@@ -543,6 +547,7 @@ async def read_sources_async(
             size=size,
             etag=etag,
             extra=dict(extra),
+            mask=mask,
         )
         for b in range(bands)
     ]

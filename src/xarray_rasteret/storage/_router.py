@@ -83,6 +83,7 @@ shares one connection pool per event loop.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import threading
@@ -91,12 +92,8 @@ from urllib.parse import unquote, urlsplit
 
 from .._hrefs import is_local
 from ._base import Store
-from .azure import SCHEMES as AZURE_SCHEMES
-from .azure import AzureStore, azure_path, parse_azure_url
-from .gcs import GCSStore, parse_gcs_url
-from .http import HTTPStore
+from ._cloud_urls import AZURE_SCHEMES, azure_path, parse_azure_url, parse_gcs_url
 from .local import LocalStore, local_path
-from .s3 import S3Store
 
 __all__ = ["ALIASES", "backend_path", "canonical_options", "parse_s3_url", "resolve_store"]
 
@@ -118,11 +115,13 @@ _GCS = _COMMON | {"headers", "bearer_token", "endpoint_url"}
 _AZURE = _COMMON | {"headers", "bearer_token", "endpoint_url", "sas_token"}
 _ROUTING = {"s3_urls_as_http", "account_name"}
 _KNOWN = _HTTP | _S3 | _GCS | _AZURE | _ROUTING
-_STORES: dict[str, type[Store]] = {
-    "http": HTTPStore,
-    "s3": S3Store,
-    "gcs": GCSStore,
-    "azure": AzureStore,
+# The network stores, by module: imported when the first is made, so that a
+# read of local files never imports aiohttp (over 100 ms before a first read).
+_STORES = {
+    "http": ("http", "HTTPStore"),
+    "s3": ("s3", "S3Store"),
+    "gcs": ("gcs", "GCSStore"),
+    "azure": ("azure", "AzureStore"),
 }
 ALIASES = {
     # boto3, obstore (aws_*), fsspec/s3fs
@@ -282,7 +281,8 @@ def _cached(kind: str, options: dict[str, Any]) -> Store:
             cached = _cache.get(key)
             if cached is not None:
                 return cached
-    store: Store = _STORES[kind](**options)
+    module, name = _STORES[kind]
+    store: Store = getattr(importlib.import_module(f".{module}", __package__), name)(**options)
     if key is not None:
         with _cache_lock:
             store = _cache.setdefault(key, store)

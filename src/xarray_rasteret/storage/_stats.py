@@ -18,6 +18,7 @@ __all__ = [
     "ReadStats",
     "counted",
     "read_stats",
+    "record_decode",
     "record_failure",
     "record_retry",
     "track",
@@ -81,6 +82,14 @@ class ReadStats:
     """Wall-clock seconds the tracked block took (set when it ends)."""
     max_in_flight: int = 0
     """Largest number of requests in flight at once."""
+    tiles_decoded: int = 0
+    """Tiles and strips decoded."""
+    decoded_bytes: int = 0
+    """Bytes of pixels the decoders produced for them. A deflate tile of which a
+    read needs only the top rows is inflated only that far (plus a margin of at
+    most 66 KiB), so this may be less than ``tile_bytes``."""
+    tile_bytes: int = 0
+    """Bytes those tiles hold decoded in full."""
     failures: list[ReadFailure] = field(default_factory=list)
     """Byte ranges read as nodata under ``on_error="nodata"``, in the order they failed
     (empty under ``on_error="raise"``, which raises instead). The process-wide
@@ -128,6 +137,13 @@ class _Counters:
             for s in self._each():
                 s.retries += 1
 
+    def decode(self, decoded: int, whole: int) -> None:
+        with self.lock:
+            for s in self._each():
+                s.tiles_decoded += 1
+                s.decoded_bytes += decoded
+                s.tile_bytes += whole
+
     def fail(self, failure: ReadFailure) -> None:
         with self.lock:
             for s in self._each():
@@ -166,6 +182,11 @@ async def counted(read: Awaitable[T], data_of: Callable[[T], Buffer]) -> T:
 def record_retry() -> None:
     """Count one retried attempt (called by stores)."""
     _counters.retry()
+
+
+def record_decode(decoded: int, whole: int) -> None:
+    """Count one decoded tile: ``decoded`` bytes produced of the ``whole`` it holds."""
+    _counters.decode(decoded, whole)
 
 
 def record_failure(failure: ReadFailure) -> None:

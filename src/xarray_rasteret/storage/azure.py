@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote
 
 import aiohttp
 
 from ..errors import ObjectNotFoundError, PermissionDeniedError
-from ._retry import redact_url
+from ._cloud_urls import AZURE_SCHEMES, azure_path, parse_azure_url, split_azure_path
 from .http import HTTPStore, answer_error
 from .s3 import error_code
 
@@ -33,93 +33,7 @@ __all__ = [
 API_VERSION = "2021-12-02"
 """The ``x-ms-version`` sent: a Blob service version every current service and Azurite know."""
 
-_SUFFIXES = (".blob.core.windows.net", ".dfs.core.windows.net")
-SCHEMES = ("az", "azure", "abfs", "abfss")
-"""URL schemes of Azure blobs (adlfs's and obstore's)."""
-
-
-def split_azure_path(path: str) -> tuple[str, str, str, str]:
-    """Split ``account/container/blob[?query]`` into its four parts (query may be "").
-
-    Examples
-    --------
-    >>> split_azure_path("acct/cont/a/b.tif?sv=2022-11-02&sig=x")
-    ('acct', 'cont', 'a/b.tif', 'sv=2022-11-02&sig=x')
-    """
-    name, _, query = path.partition("?")
-    account, _, rest = name.lstrip("/").partition("/")
-    container, _, blob = rest.partition("/")
-    if not (account and container and blob):
-        raise ValueError(f"not an Azure blob path (account/container/blob): {name!r}")
-    return account, container, blob, query
-
-
-def parse_azure_url(url: str) -> str | None:
-    """The store path of an ``https://ACCOUNT.blob.core.windows.net/container/blob`` URL.
-
-    ``.dfs.core.windows.net`` (Data Lake) URLs are read at the blob endpoint
-    of the same account. The query string (a SAS) is kept.
-
-    Returns
-    -------
-    str or None
-        ``account/container/blob[?query]``, or None for any other URL.
-
-    Examples
-    --------
-    >>> parse_azure_url("https://acct.blob.core.windows.net/cont/a/b.tif?sv=1&sig=x")
-    'acct/cont/a/b.tif?sv=1&sig=x'
-    """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    for suffix in _SUFFIXES:
-        if host.endswith(suffix) and host != suffix[1:]:
-            account = host[: -len(suffix)]
-            break
-    else:
-        return None
-    container, _, blob = unquote(parts.path).lstrip("/").partition("/")
-    if not container or not blob:
-        return None
-    return f"{account}/{container}/{blob}" + (f"?{parts.query}" if parts.query else "")
-
-
-def azure_path(href: str, account_name: str | None) -> str:
-    """The store path of ``az://container/blob`` (also ``azure://``, ``abfs://``, ``abfss://``).
-
-    The account is the one in ``container@ACCOUNT.dfs.core.windows.net``, or
-    ``account_name`` for ``az://container/blob``; a query string (a SAS) is kept.
-
-    Raises
-    ------
-    ValueError
-        No account (neither in the href nor given), no container or no blob name.
-
-    Examples
-    --------
-    >>> azure_path("abfs://cont@acct.dfs.core.windows.net/a/b.tif", None)
-    'acct/cont/a/b.tif'
-    >>> azure_path("az://cont/a/b.tif", "acct")
-    'acct/cont/a/b.tif'
-    """
-    scheme, _, rest = href.partition("://")
-    netloc, _, blob = rest.partition("/")
-    container, at, host = netloc.partition("@")
-    account = host.split(".", 1)[0] if at else account_name
-    blob, _, query = blob.partition("?")  # the name as written (literal, as for s3:// and gs://)
-    if not container or not blob:
-        raise ValueError(
-            f"{redact_url(href)!r} names no container and blob; write it as "
-            f"{scheme}://CONTAINER/BLOB or {scheme}://CONTAINER@ACCOUNT.dfs.core.windows.net/BLOB"
-        )
-    if not account:
-        raise ValueError(
-            f"{redact_url(href)!r} names no storage account: pass storage_options="
-            "{'account_name': ...}, or write the href as "
-            f"{scheme}://{container}@ACCOUNT.dfs.core.windows.net/... or "
-            f"https://ACCOUNT.blob.core.windows.net/{container}/..."
-        )
-    return f"{account}/{container}/{blob}" + (f"?{query}" if query else "")
+SCHEMES = AZURE_SCHEMES
 
 
 def _expiry(query: str) -> datetime | None:

@@ -8,12 +8,12 @@ redirects, body checks, redaction) is :class:`~.http.HTTPStore`'s.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 
+from ._cloud_urls import parse_gcs_url, split_gcs_path
 from ._retry import not_found
 from .http import HTTPStore, answer_error
 from .s3 import error_code
@@ -22,66 +22,6 @@ __all__ = ["GCS_ENDPOINT", "GCSStore", "parse_gcs_url", "split_gcs_path"]
 
 GCS_ENDPOINT = "https://storage.googleapis.com"
 """Where ``gs://`` objects are read unless ``endpoint_url`` says otherwise."""
-
-_HOSTS = ("storage.googleapis.com", "storage.cloud.google.com")
-_JSON_MEDIA = re.compile(r"^/(?:download/)?storage/v1/b/([^/]+)/o/(.+)$")
-
-
-def split_gcs_path(path: str) -> tuple[str, str]:
-    """Split ``gs://bucket/key`` (or ``gcs://``, or ``bucket/key``) into ``(bucket, key)``.
-
-    Examples
-    --------
-    >>> split_gcs_path("gs://gcp-public-data-landsat/LC08/a.TIF")
-    ('gcp-public-data-landsat', 'LC08/a.TIF')
-    """
-    rest = path.split("://", 1)[1] if "://" in path else path.lstrip("/")
-    bucket, _, key = rest.partition("/")
-    if not bucket or not key:
-        raise ValueError(
-            f"not a Google Cloud Storage object path (gs://bucket/key or bucket/key): {path!r}"
-        )
-    return bucket, key
-
-
-def parse_gcs_url(url: str) -> tuple[str, str] | None:
-    """Recognise a Google Cloud Storage ``https://`` URL of an object.
-
-    Path style (``storage.googleapis.com/bucket/key``), virtual-hosted
-    (``bucket.storage.googleapis.com/key``) and the JSON API's media URLs
-    (``storage.googleapis.com/storage/v1/b/bucket/o/key?alt=media``) are known.
-
-    Returns
-    -------
-    tuple of (bucket, key) or None
-        None if ``url`` is not one of those, or has a query string (other than
-        the JSON API's ``alt=media``) that the plain URL would lose: such URLs
-        are read as plain HTTP.
-
-    Examples
-    --------
-    >>> parse_gcs_url("https://storage.googleapis.com/gcp-public-data-landsat/LC08/a.TIF")
-    ('gcp-public-data-landsat', 'LC08/a.TIF')
-    >>> parse_gcs_url("https://my-bucket.storage.googleapis.com/a/b.tif")
-    ('my-bucket', 'a/b.tif')
-    """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    media = _JSON_MEDIA.match(parts.path)
-    if host in _HOSTS and media is not None:
-        if parse_qs(parts.query).get("alt") != ["media"]:
-            return None
-        return unquote(media.group(1)), unquote(media.group(2))
-    if parts.query:  # a generation, a userProject, a signature: read the URL as given
-        return None
-    if host in _HOSTS:
-        bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
-    elif host.endswith(".storage.googleapis.com"):
-        bucket, key = host[: -len(".storage.googleapis.com")], unquote(parts.path).lstrip("/")
-    else:
-        return None
-    return (bucket, key) if bucket and key else None
-
 
 class GCSStore(HTTPStore):
     """Read byte ranges of Google Cloud Storage objects (paths ``gs://bucket/key``, ``bucket/key``).

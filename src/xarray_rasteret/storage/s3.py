@@ -270,27 +270,28 @@ class S3Store(PerLoopClient, RetriedStore):
         )
 
     async def _ask(
-        self, method: str, path: str, what: str, headers: dict[str, str], read: Any
-    ) -> Any:
+        self, method: str, path: str, what: str, headers: dict[str, str], read: Any,
+        query: str = "",
+    ) -> Any:  # fmt: skip
         """Send one signed request and return ``await read(resp)`` for a 2xx answer.
 
         A bucket in another region is asked once more there; other answers
         raise the error :func:`classify_s3_error` picks.
         """
-        bucket, key = split_s3_path(path)
-        url = self._display(path)
+        if query:  # a bucket's request (a listing): ``path`` is the bucket
+            bucket, key, url = path, "", f"s3://{path}/"
+        else:
+            bucket, key = split_s3_path(path)
+            url = self._display(path)
         client, _ = await self._signed(method, "", headers, None, url)
         if self.requester_pays:
             headers = {**headers, "x-amz-request-payer": "requester"}
         for _ in range(2):
             region = client.bucket_regions.get(bucket, client.region)
             target = object_url(
-                bucket,
-                key,
-                region=region,
-                endpoint_url=client.endpoint_url,
+                bucket, key, region=region, endpoint_url=client.endpoint_url,
                 addressing_style=self.addressing_style,
-            )
+            ) + query  # fmt: skip
             client, signed = await self._signed(method, target, headers, region, url)
             try:
                 async with client.session.request(
@@ -324,6 +325,38 @@ class S3Store(PerLoopClient, RetriedStore):
 
     def _display(self, path: str) -> str:
         return f"s3://{'/'.join(split_s3_path(path))}"
+
+    async def list_async(self, prefix: str, *, page_size: int = 1000) -> list[str]:
+        """The keys under ``bucket/prefix`` as ``bucket/key`` paths (ListObjectsV2, all pages)."""
+        from urllib.parse import quote, urlencode
+        from xml.etree import ElementTree
+
+        bucket, key_prefix = split_s3_path(prefix)
+        keys: list[str] = []
+        token = None
+        while True:
+            q = {"list-type": "2", "max-keys": str(page_size), "prefix": key_prefix}
+            if token:
+                q["continuation-token"] = token
+            query = "?" + urlencode(sorted(q.items()), quote_via=quote, safe="-_.~")
+            body = await self._list_page(bucket, query, self._display(prefix))
+            root = ElementTree.fromstring(body)
+            top = {el.tag.rsplit("}", 1)[-1]: el.text for el in root}
+            keys += [f"{bucket}/{el.text}" for el in root.iter()
+                     if el.tag.endswith("}Key") and el.text]  # fmt: skip
+            token = top.get("NextContinuationToken")
+            if top.get("IsTruncated") != "true" or not token:
+                return keys
+
+    async def _list_page(self, bucket: str, query: str, url: str) -> bytes:
+        async def read(resp: aiohttp.ClientResponse) -> bytes:
+            return await drain(resp, limit=64 << 20)  # a page lists <= 1000 keys
+
+        async def attempt() -> bytes:
+            result: bytes = await self._ask("GET", bucket, "a listing", {}, read, query)
+            return result
+
+        return await retry_async(attempt, self.policy, url=url, what="a listing")
 
     async def head_async(self, path: str) -> dict[str, Any]:
         """Return obspec-style ``path``/``size``/``e_tag`` of the object (``HEAD``)."""
