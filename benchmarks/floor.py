@@ -30,7 +30,9 @@ from __future__ import annotations
 import os
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -206,7 +208,10 @@ def _decode_seconds(blobs: list[bytes], shape: tuple[int, int], repeats: int) ->
 _LIBDEFLATE_MARGIN = 65535 + 258 + 1024
 
 
-def _prefix_decoders() -> dict[str, object]:
+Inflate = Callable[[bytes, np.ndarray, int], None]
+
+
+def _prefix_decoders() -> dict[str, Inflate]:
     """Inflate the first ``n`` bytes of a zlib stream into a uint8 buffer, by library."""
     import zlib
 
@@ -221,13 +226,16 @@ def _prefix_decoders() -> dict[str, object]:
         except imagecodecs.DeflateError:
             pass  # out of room: the first n bytes are final
 
-    def streaming(module) -> object:
+    def streaming(module: Any) -> Inflate:
         def inflate(blob: bytes, buf: np.ndarray, n: int) -> None:
             buf[:n] = np.frombuffer(module.decompressobj().decompress(blob, n), np.uint8)
 
         return inflate
 
-    decoders = {"libdeflate (short buffer)": libdeflate, "zlib (streaming)": streaming(zlib)}
+    decoders: dict[str, Inflate] = {
+        "libdeflate (short buffer)": libdeflate,
+        "zlib (streaming)": streaming(zlib),
+    }
     try:
         from isal import isal_zlib
     except ImportError:
@@ -252,7 +260,7 @@ def _needed_decode_seconds(
         for _ in range(repeats):
             t0 = time.perf_counter()
             for blob, r in zip(blobs, rows, strict=True):
-                inflate(blob, raw, r * tw * 2)  # type: ignore[operator]
+                inflate(blob, raw, r * tw * 2)
                 part = buf[: r * tw].reshape(r, tw)
                 imagecodecs.delta_decode(part, axis=-1, out=part)
             best = min(best, time.perf_counter() - t0)

@@ -140,3 +140,21 @@ def test_big_endian_predicted_tiles_finished_in_the_output(dtype, tmp_path, monk
     out = _read(src, window, direct, monkeypatch)
     np.testing.assert_array_equal(out, _rasterio(str(path), window))
     assert "rows" in direct
+
+
+def test_finish_is_refused_where_it_cannot_apply() -> None:
+    import zlib
+
+    from xarray_rasteret._read.decode import decode_tile
+    from xarray_rasteret._types import TileEncoding
+
+    tile = np.arange(64 * 64, dtype="<u2").reshape(64, 64)
+    stream = zlib.compress(tile.tobytes())
+    target = np.empty((8, 64, 1), "uint16")
+    plain = TileEncoding(compression=8, predictor=1, dtype="<u2")
+    with pytest.raises(ValueError, match="finish= is for byte-stream codecs with the horizontal"):
+        decode_tile(stream, plain, 64, 64, finish=(0, target))
+    predicted = TileEncoding(compression=8, predictor=2, dtype="<u2")
+    narrow = np.empty((8, 32, 1), "uint16")
+    with pytest.raises(ValueError, match=r"finish target uint16 \(8, 32, 1\) does not fit"):
+        decode_tile(stream, predicted, 64, 64, finish=(0, narrow))
